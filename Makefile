@@ -1,0 +1,35 @@
+# The two set-up commands of the README. Both create .venv on first use and
+# reinstall only when the package metadata changes.
+PYTHON ?= python3
+VENV   ?= .venv
+PORT   ?= 5000
+HOST   ?= 127.0.0.1
+BIN     = $(VENV)/bin
+STAMP   = $(VENV)/.installed-$(notdir $(VENV))
+
+.PHONY: run test venv demo benchmarks clean
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "findsupport needs Python 3.11 or newer; set PYTHON=python3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python setup.cfg pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[test,notebooks]'
+	@touch $@
+
+venv: $(STAMP)
+
+# Prepare demo data only when the data directory has no catalogue yet, then serve.
+run: $(STAMP)
+	$(BIN)/findsupport demo --if-empty
+	$(BIN)/findsupport serve --host $(HOST) --port $(PORT)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+benchmarks: $(STAMP)
+	$(BIN)/python benchmarks/postcodes.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info

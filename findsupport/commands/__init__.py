@@ -1,0 +1,1 @@
+"""Sub-commands of the ``findsupport`` CLI, one module per family of commands."""
