@@ -1,0 +1,122 @@
+"""Search results and their JSON / GeoJSON shapes (DESIGN.md's HTTP contract).
+
+Everything here is built from the public view, so serialising a response can
+never reveal a provider's postcode, home coordinates or e-mail.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..catalog.public import PublicProvider
+from ..geo import ATTRIBUTION, PostcodeLocation
+from .query import SearchQuery
+
+__all__ = ["SearchResult", "SearchResponse"]
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    """One ranked provider.
+
+    ``distance_km`` is from the coach's point to the provider's public
+    location, rounded to one decimal; ``features`` maps feature names to
+    values; ``reasons`` and ``missing`` are plain text.
+    """
+
+    provider: PublicProvider
+    position: int  # 1-based rank in the whole result list (offset included)
+    distance_km: float
+    score: float
+    features: dict[str, float]
+    reasons: tuple[str, ...]
+    missing: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The API's result object."""
+        p = self.provider
+        return {
+            "id": p.id,
+            "name": p.name,
+            "roles": list(p.roles),
+            "events": list(p.events),
+            "availability": list(p.availability),
+            "online": p.online,
+            "qualification": p.qualification,
+            "club": p.club,
+            "bio": p.bio,
+            "area": p.area,
+            "travel_km": p.travel_km,
+            "capacity": p.capacity,
+            "spare_capacity": p.spare,
+            "distance_km": self.distance_km,
+            "location": {"lat": round(p.lat, 6), "lon": round(p.lon, 6)},
+            "position": self.position,
+            "score": round(self.score, 4),
+            "reasons": list(self.reasons),
+            "missing": list(self.missing),
+            "features": {k: round(v, 4) for k, v in self.features.items()},
+        }
+
+    def to_feature(self) -> dict[str, Any]:
+        """A GeoJSON Feature (RFC 7946: longitude first) at the public location."""
+        properties = self.to_dict()
+        location = properties.pop("location")
+        return {
+            "type": "Feature",
+            "id": self.provider.id,
+            "geometry": {"type": "Point", "coordinates": [location["lon"], location["lat"]]},
+            "properties": properties,
+        }
+
+
+@dataclass(frozen=True)
+class SearchResponse:
+    """A page of ranked results for one query.
+
+    ``total`` counts every provider that matched (within reach, right role),
+    not just this page.  ``search_id`` identifies the feedback session the
+    search was logged as (``None`` when not logged).
+    """
+
+    query: SearchQuery
+    location: PostcodeLocation
+    results: tuple[SearchResult, ...]
+    total: int
+    search_id: str | None = None
+    model_version: str | None = None
+    notes: tuple[str, ...] = field(default=())
+
+    def query_dict(self) -> dict[str, Any]:
+        data = self.query.to_dict()
+        data["location"] = {"lat": round(self.location.lat, 6), "lon": round(self.location.lon, 6)}
+        data["resolved"] = {
+            "postcode": self.location.postcode,
+            "kind": self.location.kind,
+            "corrected": self.location.corrected,
+        }
+        return data
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON body of ``GET /api/v1/search``."""
+        return {
+            "query": self.query_dict(),
+            "results": [r.to_dict() for r in self.results],
+            "total": self.total,
+            "search_id": self.search_id,
+            "model_version": self.model_version,
+            "notes": list(self.notes),
+            "attribution": ATTRIBUTION,
+        }
+
+    def to_geojson(self) -> dict[str, Any]:
+        """A GeoJSON FeatureCollection (RFC 7946) of the results, with the query as a foreign member."""
+        return {
+            "type": "FeatureCollection",
+            "features": [r.to_feature() for r in self.results],
+            "query": self.query_dict(),
+            "total": self.total,
+            "search_id": self.search_id,
+            "attribution": ATTRIBUTION,
+        }

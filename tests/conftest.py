@@ -1,0 +1,53 @@
+"""Fixtures shared by the whole suite.
+
+The postcode directory is real Code-Point Open data.  It is built once per
+machine into ``.cache/`` at the repository root (git-ignored; about 6 s the
+first time) and shared by every test through ``cache_dir``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from findsupport.config import Settings, load_settings
+from findsupport.geo import PostcodeDirectory
+
+REPO = Path(__file__).resolve().parent.parent
+TEST_CACHE = Path(os.environ.get("FINDSUPPORT_TEST_CACHE", REPO / ".cache"))
+
+
+@pytest.fixture(scope="session")
+def cache_dir() -> Path:
+    TEST_CACHE.mkdir(parents=True, exist_ok=True)
+    return TEST_CACHE
+
+
+@pytest.fixture(scope="session")
+def directory(cache_dir: Path) -> PostcodeDirectory:
+    """The real postcode directory (read-only; shared by every test)."""
+    return PostcodeDirectory.load(cache_dir)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "instance"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def settings(data_dir: Path, cache_dir: Path) -> Settings:
+    """Settings for one test: its own data dir, the shared postcode cache, no rate limits."""
+    return load_settings({"data_dir": data_dir, "cache_dir": cache_dir, "rate_limits": "off"}, environ={})
+
+
+@pytest.fixture
+def cli_env(data_dir: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Environment for running the CLI in-process against the test's data dir."""
+    monkeypatch.setenv("FINDSUPPORT_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("FINDSUPPORT_CACHE_DIR", str(cache_dir))
+    monkeypatch.delenv("FINDSUPPORT_CONFIG", raising=False)
+    return {"FINDSUPPORT_DATA_DIR": str(data_dir), "FINDSUPPORT_CACHE_DIR": str(cache_dir)}
