@@ -466,12 +466,16 @@ def _or_list(items: list[str]) -> str:
 
 
 def _one_edit(text: str) -> Iterable[str]:
-    """Every string one substitution (same kind of character) or adjacent swap away."""
+    """Every string one adjacent swap or one substitution (same kind of character) away.
+
+    Swaps come first: two keys hit in the wrong order is the commonest typing
+    slip, and there are few of them, so they lead the suggestions.
+    """
+    for i in range(len(text) - 1):
+        if text[i] != text[i + 1]:
+            yield text[:i] + text[i + 1] + text[i] + text[i + 2 :]
     for i, ch in enumerate(text):
         pool = _DIGITS if ch.isdigit() else _LETTERS
         for other in pool:
             if other != ch:
                 yield text[:i] + other + text[i + 1 :]
-    for i in range(len(text) - 1):
-        if text[i] != text[i + 1]:
-            yield text[:i] + text[i + 1] + text[i] + text[i + 2 :]

@@ -6,7 +6,7 @@ A full postcode is an *outcode* (area letters, district) and an *inward code*
 AA99 9AA, A9A 9AA and AA9A 9AA.
 
 Like postcodes.io's ``postcode`` library, validation is by *shape* (the
-directory decides whether a postcode exists).  On top of that, the letters O and
+directory decides whether a postcode exists), with Royal Mail's letter rules.  On top of that, the letters O and
 I typed for the digits 0 and 1 (and the other way round) are fixed when exactly
 one reading has a valid shape: ``SWIA 2AA`` → ``SW1A 2AA``.
 
@@ -46,8 +46,19 @@ PostcodeKind = Literal["unit", "sector", "outcode"]
 #: is rejected before any other work, so a 10 kB paste costs nothing.
 MAX_INPUT_CHARS = 16
 
-_OUTCODE = r"[A-Z]{1,2}[0-9][A-Z0-9]?"
-_UNIT_RE = re.compile(rf"^({_OUTCODE})([0-9])([A-Z]{{2}})$")
+# Royal Mail's letter rules, which every Code-Point Open postcode follows: the
+# first letter is never Q, V or X; the second never I, J or Z; a letter third
+# (A9A) or fourth (AA9A) comes from short fixed lists; the unit never uses
+# C, I, K, M, O or V.  Being strict here is what lets the typo fixer tell
+# "NE2I" (invalid) from "NE21".
+_OUTCODE = (
+    r"(?:[A-PR-UWYZ][0-9][0-9]?"
+    r"|[A-PR-UWYZ][A-HK-Y][0-9][0-9]?"
+    r"|[A-PR-UWYZ][0-9][ABCDEFGHJKPSTUW]"
+    r"|[A-PR-UWYZ][A-HK-Y][0-9][ABEHMNPRVWXY])"
+)
+_UNIT_LETTERS = r"[ABD-HJLNP-UW-Z]{2}"
+_UNIT_RE = re.compile(rf"^({_OUTCODE})([0-9])({_UNIT_LETTERS})$")
 _SECTOR_RE = re.compile(rf"^({_OUTCODE}) ([0-9])$")
 _OUTCODE_RE = re.compile(rf"^({_OUTCODE})$")
 # Letters and digits people swap when typing postcodes.
