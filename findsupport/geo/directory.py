@@ -348,6 +348,24 @@ class PostcodeDirectory:
         found = g["keys"][idx] == keys
         return np.where(found, g["easting"][idx], np.nan), np.where(found, g["northing"][idx], np.nan), found
 
+    def locate_many(self, postcodes: Sequence[str]) -> dict[str, np.ndarray]:
+        """Vectorised lookup of canonical full postcodes (``"NE21 4LZ"``), e.g. for imports.
+
+        Returns arrays ``easting``, ``northing``, ``lon``, ``lat`` (NaN where not
+        found) and ``found`` (bool).  Parse and normalise free text with
+        :func:`parse_postcode` first; this is the fast path after that.
+        """
+        keys = np.array([directory_key(p[:-4], p[-3:]) for p in postcodes], dtype="S7") if len(postcodes) else np.empty(0, "S7")
+        idx = np.minimum(np.searchsorted(self._keys, keys), len(self._keys) - 1)
+        found = self._keys[idx] == keys
+        return {
+            "easting": np.where(found, self._easting[idx], np.nan),
+            "northing": np.where(found, self._northing[idx], np.nan),
+            "lon": np.where(found, self._lon[idx], np.nan),
+            "lat": np.where(found, self._lat[idx], np.nan),
+            "found": found,
+        }
+
     # ------------------------------------------------------------------ suggestions
     def _existing(self, keys: np.ndarray, candidates: Iterable[str]) -> list[str]:
         unique = list(dict.fromkeys(candidates))

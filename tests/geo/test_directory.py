@@ -256,3 +256,11 @@ def test_corrupt_cache_is_rebuilt(tmp_path: Path) -> None:
     cache.write_bytes(b"not a zip file")
     again = PostcodeDirectory.load(tmp_path / "cache", source=source)
     assert len(again) > 0
+
+
+def test_locate_many_agrees_with_single_lookups(directory) -> None:
+    located = directory.locate_many(["NE21 4LZ", "SW1A 2AA", "B1 1AA"])
+    assert located["found"].tolist() == [True, True, False]
+    assert located["easting"][1] == directory.lookup("SW1A 2AA").easting
+    assert located["lat"][0] == pytest.approx(directory.lookup("NE21 4LZ").lat)
+    assert math.isnan(located["northing"][2])
