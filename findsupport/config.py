@@ -76,6 +76,10 @@ class Settings:
     rate_limits: str = "search=120/minute;postcodes=120/minute;introductions=5/hour"
     #: Trust one ``X-Forwarded-For`` hop (behind a reverse proxy) for client addresses.
     trust_proxy: bool = False
+    #: Each web worker asks the engine to reload (a cheap version check of the catalogue
+    #: and the active model; a rebuild only when one changed) this often; 0 turns it off.
+    #: Half a minute keeps an import visible quickly without polling the store per request.
+    reload_check_seconds: float = 30.0
 
     # --- introductions ---------------------------------------------------------------
     #: Without an SMTP host, e-mails are written as .eml files into ``outbox_dir``.
@@ -186,6 +190,8 @@ def _validate(s: Settings) -> None:
         raise ConfigError(f"default_travel_km must be between 0 and 200; got {s.default_travel_km}.")
     if s.reverse_max_km <= 0:
         raise ConfigError(f"reverse_max_km must be positive; got {s.reverse_max_km}.")
+    if s.reload_check_seconds < 0:
+        raise ConfigError(f"reload_check_seconds must be 0 (off) or positive; got {s.reload_check_seconds}.")
     if s.max_message_chars < 1:
         raise ConfigError(f"max_message_chars must be positive; got {s.max_message_chars}.")
 
