@@ -1,1 +1,127 @@
-"""Filled in by a later issue."""
+"""The web app: map finder, embeddable widget and JSON/GeoJSON API.
+
+Nothing is built at import time.  :func:`create_app` reads the settings,
+builds the search engine once (postcode directory, catalogue, index, ranking
+model, feedback log) and holds it read-only while it serves::
+
+    gunicorn -w 4 'findsupport.web:create_app()'     # production: settings from FINDSUPPORT_* variables
+    findsupport serve --port 5000                     # development server
+
+Each worker checks every ``reload_check_seconds`` whether the catalogue or the
+active model changed and, if so, lets the engine build a new snapshot beside
+the old one and swap it in (requests in flight are not disturbed).  ``kill
+-HUP`` on the gunicorn master restarts the workers gracefully as well.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from flask import Flask
+
+from ..config import Settings, load_settings
+
+__all__ = ["create_app", "MAX_BODY_BYTES_PER_CHAR", "BODY_OVERHEAD_BYTES"]
+
+#: JSON may spell one character of a message as a 12-byte surrogate pair (\\ud83d\\ude00).
+MAX_BODY_BYTES_PER_CHAR = 12
+#: Room for the other members of an introduction (name, e-mail, ids) and the JSON syntax.
+BODY_OVERHEAD_BYTES = 8192
+
+
+def _store_contacts(engine: Any, settings: Settings) -> Callable[[str], Any]:
+    """The catalogue store's ``contact_for``, opened once (used only by the outbox)."""
+    store = getattr(engine, "store", None)
+    if store is None:
+        from ..catalog import CatalogStore
+
+        store = CatalogStore.open(settings)
+    return store.contact_for
+
+
+def _is_demo(engine: Any) -> bool:
+    """Whether the catalogue is the synthetic demo catalogue (shown as such on every page)."""
+    store = getattr(engine, "store", None)
+    is_demo = getattr(store, "is_demo", None)
+    return bool(is_demo()) if callable(is_demo) else False
+
+
+def create_app(
+    config: Settings | Mapping[str, Any] | None = None,
+    *,
+    engine: Any = None,
+    contacts: Callable[[str], Any] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Flask:
+    """Build the Flask app.
+
+    Parameters
+    ----------
+    config : Settings or mapping, optional
+        A :class:`Settings`, or overrides on top of the defaults, the
+        ``FINDSUPPORT_CONFIG`` file and ``FINDSUPPORT_*`` variables.
+    engine : Engine, optional
+        An engine built elsewhere (``Engine.from_catalog`` in notebooks, tests
+        and benchmarks); by default ``Engine.open(settings)``.
+    contacts : callable, optional
+        ``provider_id -> Contact | None`` for the outbox; by default the
+        catalogue store's ``contact_for``.
+    progress : callable, optional
+        Start-up progress messages (the CLI prints them).
+
+    Raises
+    ------
+    ConfigError
+        For settings the web app cannot use (bad rate limits, tile URL, frame ancestors).
+    """
+    from ..db import engine_for
+    from .api import blueprint as api_blueprint
+    from .introductions import IntroductionStore
+    from .introductions import blueprint as introductions_blueprint
+    from .openapi import blueprint as openapi_blueprint
+    from .outbox import Outbox, mailer_for
+    from .pages import blueprint as pages_blueprint
+    from .problems import blueprint as problems_blueprint
+    from .problems import register_problem_handlers
+    from .ratelimit import SlidingWindowLimiter, parse_rate_limits
+    from .security import install_security_headers
+    from .state import EXTENSION_KEY, Reloader, WebState
+
+    settings = config if isinstance(config, Settings) else load_settings(config)
+    logging.getLogger("findsupport").setLevel(settings.log_level.upper())
+    rules = parse_rate_limits(settings.rate_limits)
+
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_message_chars * MAX_BODY_BYTES_PER_CHAR + BODY_OVERHEAD_BYTES
+    app.json.sort_keys = False  # keep the documented member order (query, results, total...)
+    if settings.trust_proxy:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
+
+    if engine is None:
+        from ..search.engine import Engine
+
+        engine = Engine.open(settings, progress=progress)
+    introductions = IntroductionStore(engine_for(settings.resolved_database_url))
+    outbox = Outbox(introductions, contacts or _store_contacts(engine, settings), mailer_for(settings), settings)
+    state = WebState(
+        settings=settings,
+        engine=engine,
+        rate_rules=rules,
+        limiter=SlidingWindowLimiter(rules),
+        introductions=introductions,
+        outbox=outbox,
+        reloader=Reloader(engine, settings.reload_check_seconds),
+        demo=_is_demo(engine),
+    )
+    app.extensions[EXTENSION_KEY] = state
+
+    register_problem_handlers(app)
+    install_security_headers(app, settings)
+    for blueprint in (pages_blueprint, api_blueprint, introductions_blueprint, openapi_blueprint, problems_blueprint):
+        app.register_blueprint(blueprint)
+    app.before_request(state.ensure_started)
+    return app

@@ -1,0 +1,145 @@
+"""What one app holds while it serves: the engine, limits, introductions, outbox, reloader.
+
+Built once by :func:`findsupport.web.create_app` and kept in
+``app.extensions["findsupport"]``; views reach it with :func:`web_state`.
+Everything here is read-only while serving, except the engine's own atomic
+snapshot swap on reload.
+
+Background threads (the outbox and the reload check) start on the first
+request *of each process*, so they also run under ``gunicorn --preload``,
+whose workers are forked after the app was built (threads do not survive a
+fork).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import current_app, request
+
+from ..config import Settings
+from ..errors import FindSupportError, InvalidInput
+from .introductions import IntroductionStore
+from .outbox import Outbox
+from .ratelimit import RateRule, SlidingWindowLimiter
+
+__all__ = ["WebState", "Reloader", "web_state", "EXTENSION_KEY"]
+
+log = logging.getLogger(__name__)
+
+EXTENSION_KEY = "findsupport"
+
+
+class Reloader:
+    """Ask the engine every ``interval`` seconds whether the catalogue or model changed.
+
+    ``engine.reload()`` does a cheap version check and, only when something
+    changed, builds a new snapshot beside the old one and swaps one reference:
+    requests in flight finish on the snapshot they started with.  A failed
+    reload is logged and the old snapshot keeps serving.
+    """
+
+    def __init__(self, engine: Any, interval: float) -> None:
+        self.engine = engine
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pid: int | None = None
+
+    def start(self) -> None:
+        if self.interval <= 0:
+            return
+        if self._thread is not None and self._thread.is_alive() and self._pid == os.getpid():
+            return
+        self._pid = os.getpid()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="findsupport-reload", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None and self._thread.is_alive() and self._pid == os.getpid():
+            self._thread.join(timeout)
+
+    def check(self) -> bool:
+        """One reload check now; True when a new snapshot was swapped in."""
+        try:
+            changed = bool(self.engine.reload())
+        except FindSupportError as exc:
+            log.warning("reload failed, still serving the previous snapshot: %s", exc.message)
+            return False
+        if changed:
+            log.info("reloaded: catalogue %s, model %s", self.engine.catalog.version, self.engine.model_version)
+        return changed
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.check()
+            except Exception:  # noqa: BLE001 - a bug in a rebuild must not stop later reloads; logged in full
+                log.exception("reload check crashed; still serving the previous snapshot")
+
+
+@dataclass
+class WebState:
+    """The app's long-lived parts (see module docstring)."""
+
+    settings: Settings
+    engine: Any
+    rate_rules: dict[str, RateRule]
+    limiter: SlidingWindowLimiter
+    introductions: IntroductionStore
+    outbox: Outbox
+    reloader: Reloader
+    demo: bool = False
+    _started_pid: int | None = field(default=None, repr=False)
+
+    def ensure_started(self) -> None:
+        """Start this process's background threads (cheap after the first call)."""
+        if self._started_pid != os.getpid():
+            self._started_pid = os.getpid()
+            self.outbox.start()
+            self.reloader.start()
+
+    def close(self) -> None:
+        """Stop background threads (tests, orderly shutdown)."""
+        self.outbox.stop()
+        self.reloader.stop()
+
+    def client_address(self) -> str:
+        """The client's address (the proxy's ``X-Forwarded-For`` hop when ``trust_proxy``)."""
+        return request.remote_addr or "unknown"
+
+    def limit(self, bucket: str) -> None:
+        """Charge one request to ``bucket`` for this client (429 when over)."""
+        self.limiter.check(bucket, self.client_address())
+
+    def record_feedback(self, search_id: str, provider_id: str, action: str, *, strict: bool) -> None:
+        """Record a feedback action on a served search.
+
+        ``strict`` turns a search id the log does not accept (unknown, or the
+        provider was not shown in it) into a 400; otherwise it is only logged,
+        as for introductions, whose answer must not vary.
+        """
+        feedback = getattr(self.engine, "feedback", None)
+        if feedback is None:
+            return
+        try:
+            feedback.record(search_id, provider_id, action)
+        except InvalidInput as exc:
+            if strict:
+                raise InvalidInput(
+                    "search_id does not name a search that showed this provider; "
+                    "open providers from the results of a search, or leave search_id out.",
+                    field="search_id",
+                ) from exc
+            log.info("feedback %s not recorded: %s", action, type(exc).__name__)
+
+
+def web_state() -> WebState:
+    """The :class:`WebState` of the current app."""
+    return current_app.extensions[EXTENSION_KEY]
