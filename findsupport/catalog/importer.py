@@ -1,0 +1,219 @@
+"""Importing a catalogue: read, validate every row, resolve locations in bulk, commit the good rows.
+
+A bad row never stops the good ones and is never silently dropped: every
+problem becomes a :class:`Rejection` (row number, column, reason), the good
+rows are committed in one transaction, and the :class:`ImportReport` says
+what happened.  The demo catalogue comes in through :func:`import_rows` too.
+
+Examples
+--------
+>>> report = import_file("providers.csv", store, directory, settings)    # doctest: +SKIP
+>>> report.record.added, report.rejected_rows, report.describe(report.rejections[0])  # doctest: +SKIP
+(998, 2, 'line 5: postcode: NE21 4LQ is not a postcode we know. Did you mean NE21 4LZ?')
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config import Settings
+from ..geo import PostcodeDirectory
+from .locate import locate_rows
+from .model import Problem, Provider
+from .readers import PROGRESS_EVERY_ROWS, RawRow, read_source
+from .spreadsheet import neutralise
+from .store import CatalogStore, ImportRecord
+from .validation import ParsedRow, cell_text, parse_row
+
+__all__ = ["Rejection", "ImportReport", "import_file", "import_rows", "write_report"]
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """One reason a row was not imported (a row with three problems has three)."""
+
+    number: int
+    column: str
+    reason: str
+    provider_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What an import did: the committed record and every rejection, in row order.
+
+    ``unit`` is what ``Rejection.number`` counts: ``line`` (CSV, as an editor
+    shows it: the header is line 1), ``feature`` (spatial files) or ``row``.
+    """
+
+    source: str
+    format: str
+    unit: str
+    rows: int
+    rejections: tuple[Rejection, ...]
+    rejected_rows: int
+    record: ImportRecord
+
+    @property
+    def imported(self) -> int:
+        """Rows that passed validation (added, updated or already identical)."""
+        return self.rows - self.rejected_rows
+
+    @property
+    def ok(self) -> bool:
+        return self.rejected_rows == 0
+
+    def describe(self, rejection: Rejection) -> str:
+        """``"line 5: postcode: ..."``: one rejection as a person reads it."""
+        column = f"{rejection.column}: " if rejection.column else ""
+        return f"{self.unit} {rejection.number}: {column}{rejection.reason}"
+
+    def summary(self) -> str:
+        """One line: how many imported, what changed, how many rejected."""
+        r = self.record
+        text = (
+            f"{self.imported:,} of {self.rows:,} {self.unit}s imported from {self.source} "
+            f"({r.added:,} added, {r.updated:,} updated, {r.unchanged:,} unchanged"
+        )
+        if r.replace:
+            text += f", {r.removed:,} removed"
+            if r.kept:
+                text += f", {r.kept:,} kept because their rows were rejected"
+        text += f"); the catalogue now lists {r.providers:,} providers"
+        if self.rejected_rows:
+            text += f"; {self.rejected_rows:,} {self.unit}s rejected"
+        return text
+
+
+def import_file(
+    path: str | os.PathLike[str],
+    store: CatalogStore,
+    directory: PostcodeDirectory,
+    settings: Settings,
+    *,
+    replace: bool = False,
+    layer: str | None = None,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Import a CSV, GeoJSON or GeoPackage file into the store.
+
+    Raises
+    ------
+    ImportRejected
+        The file as a whole cannot be read (nothing is changed).
+    """
+    source = read_source(path, layer=layer, progress=progress)
+    return import_rows(
+        source.rows,
+        store,
+        directory,
+        settings,
+        source=Path(path).name,
+        format=source.format,
+        unit=source.unit,
+        replace=replace,
+        progress=progress,
+    )
+
+
+def import_rows(
+    rows: Sequence[RawRow],
+    store: CatalogStore,
+    directory: PostcodeDirectory,
+    settings: Settings,
+    *,
+    source: str,
+    format: str,
+    unit: str = "row",
+    replace: bool = False,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Validate rows, resolve their locations in bulk and commit the good ones in one transaction.
+
+    Ids must be unique: a repeated id rejects the later row (naming the first).
+    With ``replace`` the catalogue becomes exactly the good rows, except that
+    a provider whose row was rejected keeps their stored version.
+    """
+    problems: dict[int, list[Problem]] = {}
+    parsed: list[tuple[int, ParsedRow]] = []
+    first_seen: dict[str, int] = {}
+    ids: list[str | None] = []
+    for k, row in enumerate(rows):
+        provider_id = cell_text(row.values.get("id"))
+        ids.append(provider_id)
+        result = parse_row(row.values, settings, point=row.point, service_area=row.area)
+        found = [*row.problems, *(result if isinstance(result, list) else [])]
+        if provider_id is not None:
+            if provider_id in first_seen:
+                found.append(
+                    Problem("id", f"id {provider_id!r} is already used on {unit} {first_seen[provider_id]}; ids must be unique")
+                )
+            else:
+                first_seen[provider_id] = row.number
+        if found:
+            problems[k] = found
+        else:
+            parsed.append((k, result))  # type: ignore[arg-type]
+        if progress and (k + 1) % PROGRESS_EVERY_ROWS == 0:
+            progress(f"checked {k + 1:,} of {len(rows):,} {unit}s")
+    if progress and len(rows) >= PROGRESS_EVERY_ROWS:
+        progress(f"locating {len(parsed):,} providers")
+    good: list[Provider] = []
+    for (k, _), located in zip(parsed, locate_rows([p for _, p in parsed], directory, settings)):
+        if isinstance(located, list):
+            problems[k] = located
+        else:
+            good.append(located)
+    rejections = tuple(
+        Rejection(rows[k].number, problem.column, problem.reason, ids[k])
+        for k in sorted(problems)
+        for problem in problems[k]
+    )
+    keep_ids = {ids[k] for k in problems if ids[k] is not None}
+    record = store.write(
+        good,
+        source=source,
+        format=format,
+        replace=replace,
+        rows=len(rows),
+        rejected=len(problems),
+        keep_ids=keep_ids,
+        progress=progress,
+    )
+    return ImportReport(
+        source=source,
+        format=format,
+        unit=unit,
+        rows=len(rows),
+        rejections=rejections,
+        rejected_rows=len(problems),
+        record=record,
+    )
+
+
+def write_report(path: str | os.PathLike[str], report: ImportReport) -> None:
+    """Write the rejections as CSV (``line``/``feature``, ``column``, ``id``, ``reason``), atomically.
+
+    Text cells are neutralised against spreadsheet formula injection: the
+    reasons echo values from the imported file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow([report.unit, "column", "id", "reason"])
+            for r in report.rejections:
+                writer.writerow([r.number, neutralise(r.column), neutralise(r.provider_id or ""), neutralise(r.reason)])
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,403 @@
+"""The catalogue store: providers and import history in the one SQL database.
+
+:class:`CatalogStore` is the only code that reads or writes the catalogue
+tables.  It speaks SQLAlchemy Core (no ORM, no dialect-specific SQL), so a
+PostgreSQL/PostGIS URL can replace the embedded SQLite file without touching
+its callers.
+
+Writes are whole imports: :meth:`CatalogStore.write` applies every good row of
+one import and records it in the history in **one transaction**, so a crash
+half-way leaves the previous catalogue intact and served.  Rows are upserted by
+id; unchanged rows are not rewritten (each row carries a digest of its
+values), so re-importing a file changes nothing.
+
+Reads for the public are :meth:`CatalogStore.public_catalog` (consented
+providers, public fields only) and :meth:`CatalogStore.version` (cheap; the
+digest of the catalogue's content, changed by every import that changes it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Collection, Iterator, Sequence
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from ..config import Settings
+from ..db import engine_for, metadata
+from ..errors import ProviderNotFound
+from .model import Contact, Provider, join_list
+from .public import PublicCatalog, PublicProvider
+from .service_area import from_wkb_many, to_wkb
+from .tables import CATALOG_TABLES, VERSION_CHARS, imports_table, providers_table
+
+__all__ = ["CatalogStore", "ImportRecord", "CatalogCounts", "EMPTY_VERSION", "WRITE_CHUNK_ROWS"]
+
+#: Rows per ``executemany``: large enough to amortise each round trip, small enough
+#: that progress moves and one statement's parameters stay modest in memory.
+WRITE_CHUNK_ROWS = 5_000
+#: The version of a catalogue with no providers.
+EMPTY_VERSION = hashlib.sha256(b"").hexdigest()[:VERSION_CHARS]
+
+Progress = Callable[[str], None]
+
+_P = providers_table.c
+_PUBLIC_COLUMNS = (
+    _P.id, _P.name, _P.roles, _P.events, _P.availability, _P.online, _P.travel_km, _P.capacity,
+    _P.active_coaches, _P.qualification, _P.club, _P.bio, _P.area, _P.easting, _P.northing,
+    _P.lon, _P.lat, _P.service_area,
+)  # fmt: skip
+_HASHED = tuple(c.name for c in providers_table.columns if c.name not in ("row_hash", "import_id"))
+
+
+def utcnow() -> datetime:
+    """Naive UTC now (SQLite keeps no time zones; every timestamp here is UTC)."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+@dataclass(frozen=True, slots=True)
+class ImportRecord:
+    """One committed import, as the history keeps it."""
+
+    id: int
+    started_at: datetime
+    finished_at: datetime | None
+    source: str
+    format: str
+    replace: bool
+    rows: int
+    rejected: int
+    added: int
+    updated: int
+    unchanged: int
+    removed: int
+    kept: int
+    providers: int
+    catalog_version: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        for key in ("started_at", "finished_at"):
+            data[key] = data[key].isoformat() if data[key] is not None else None
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogCounts:
+    """How many providers the store holds, and of what kind."""
+
+    providers: int
+    consented: int
+    unconsented: int
+    online: int
+    with_service_area: int
+
+
+def _provider_row(provider: Provider) -> dict[str, Any]:
+    return {
+        "id": provider.id,
+        "name": provider.name,
+        "roles": join_list(provider.roles),
+        "events": join_list(provider.events),
+        "availability": join_list(provider.availability),
+        "online": provider.online,
+        "travel_km": provider.travel_km,
+        "capacity": provider.capacity,
+        "active_coaches": provider.active_coaches,
+        "qualification": provider.qualification,
+        "club": provider.club,
+        "bio": provider.bio,
+        "consent": provider.consent,
+        "area": provider.area,
+        "easting": provider.easting,
+        "northing": provider.northing,
+        "lon": provider.lon,
+        "lat": provider.lat,
+        "service_area": to_wkb(provider.service_area),
+        "email": provider.email,
+        "postcode": provider.postcode,
+        "base_lon": provider.base_lon,
+        "base_lat": provider.base_lat,
+        "base_easting": provider.base_easting,
+        "base_northing": provider.base_northing,
+    }
+
+
+def row_hash(row: dict[str, Any]) -> str:
+    """Digest of a provider row's stored values (not its bookkeeping columns)."""
+    values = [row[name].hex() if isinstance(row[name], bytes) else row[name] for name in _HASHED]
+    return hashlib.sha256(json.dumps(values, separators=(",", ":")).encode()).hexdigest()
+
+
+def _catalog_version(hashes: dict[str, str]) -> str:
+    """Digest of the whole catalogue: the sorted ``(id, row_hash)`` pairs."""
+    digest = hashlib.sha256()
+    for provider_id in sorted(hashes):
+        digest.update(f"{provider_id}\t{hashes[provider_id]}\n".encode())
+    return digest.hexdigest()[:VERSION_CHARS]
+
+
+def _codes(cache: dict[str, tuple[str, ...]], text: str) -> tuple[str, ...]:
+    """Split a stored ``;`` list once per distinct value (catalogues repeat them a lot)."""
+    codes = cache.get(text)
+    if codes is None:
+        codes = cache[text] = tuple(text.split(";")) if text else ()
+    return codes
+
+
+def _write_chunk(conn: Connection, statement: Any, chunk: list[dict[str, Any]]) -> None:
+    """One ``executemany`` (a seam: tests make it fail half-way to prove atomicity)."""
+    conn.execute(statement, chunk)
+
+
+class CatalogStore:
+    """Providers and import history in a SQL database.
+
+    Use :meth:`open` with the settings; the constructor takes an engine (tests).
+    Creates its tables if they do not exist.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        metadata.create_all(engine, tables=list(CATALOG_TABLES))
+
+    @classmethod
+    def open(cls, settings: Settings) -> "CatalogStore":
+        """The store of ``settings.resolved_database_url`` (SQLite under the data dir by default)."""
+        return cls(engine_for(settings.resolved_database_url))
+
+    # ------------------------------------------------------------------ reading
+    def version(self) -> str:
+        """Digest of the catalogue's content; changes whenever a committed import changes it.
+
+        One indexed single-row query: cheap enough to call before every reload decision.
+        """
+        query = sa.select(imports_table.c.catalog_version).order_by(imports_table.c.id.desc()).limit(1)
+        with self.engine.connect() as conn:
+            version = conn.execute(query).scalar()
+        return version or EMPTY_VERSION
+
+    def public_catalog(self) -> PublicCatalog:
+        """The public view of every consented provider (ordered by id).
+
+        The catalogue's ``version`` is the store version read *before* its rows:
+        if an import commits in between, the rows may be newer than the label,
+        never older, so a reload check (``store.version() != catalog.version``)
+        simply loads again.
+        """
+        version = self.version()
+        query = sa.select(*_PUBLIC_COLUMNS).where(_P.consent == sa.true()).order_by(_P.id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        areas = from_wkb_many([row[17] for row in rows])
+        cache: dict[str, tuple[str, ...]] = {}
+        providers = [
+            PublicProvider(
+                id=row[0],
+                name=row[1],
+                roles=_codes(cache, row[2]),
+                events=_codes(cache, row[3]),
+                availability=_codes(cache, row[4]),
+                online=bool(row[5]),
+                travel_km=row[6],
+                capacity=row[7],
+                active_coaches=row[8],
+                qualification=row[9],
+                club=row[10],
+                bio=row[11],
+                area=row[12],
+                easting=row[13],
+                northing=row[14],
+                lon=row[15],
+                lat=row[16],
+                service_area=area,
+            )
+            for row, area in zip(rows, areas)
+        ]
+        return PublicCatalog.from_providers(providers, version=version)
+
+    def contact_for(self, provider_id: str) -> Contact | None:
+        """Name and e-mail of a *consented* provider, for the introduction mailer only.
+
+        ``None`` for unknown and unconsented ids alike.
+        """
+        query = sa.select(_P.id, _P.name, _P.email).where(_P.id == provider_id, _P.consent == sa.true())
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return Contact(id=row[0], name=row[1], email=row[2]) if row else None
+
+    def get_private(self, provider_id: str) -> Provider:
+        """Everything stored about one provider, consented or not (administration and export only).
+
+        Raises
+        ------
+        ProviderNotFound
+            No provider has this id.
+        """
+        query = sa.select(providers_table).where(_P.id == provider_id)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).mappings().first()
+        if row is None:
+            raise ProviderNotFound("No provider with that id is in the catalogue.")
+        return self._provider(row, {}, from_wkb_many([row["service_area"]])[0])
+
+    def providers(self, *, consented_only: bool = False) -> Iterator[Provider]:
+        """Every provider with private fields, ordered by id (administration and export only)."""
+        query = sa.select(providers_table).order_by(_P.id)
+        if consented_only:
+            query = query.where(_P.consent == sa.true())
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        areas = from_wkb_many([row["service_area"] for row in rows])
+        cache: dict[str, tuple[str, ...]] = {}
+        for row, area in zip(rows, areas):
+            yield self._provider(row, cache, area)
+
+    @staticmethod
+    def _provider(row: Any, cache: dict[str, tuple[str, ...]], area: Any) -> Provider:
+        return Provider(
+            id=row["id"],
+            name=row["name"],
+            roles=_codes(cache, row["roles"]),
+            events=_codes(cache, row["events"]),
+            availability=_codes(cache, row["availability"]),
+            online=bool(row["online"]),
+            travel_km=row["travel_km"],
+            capacity=row["capacity"],
+            active_coaches=row["active_coaches"],
+            qualification=row["qualification"],
+            club=row["club"],
+            bio=row["bio"],
+            consent=bool(row["consent"]),
+            area=row["area"],
+            easting=row["easting"],
+            northing=row["northing"],
+            lon=row["lon"],
+            lat=row["lat"],
+            email=row["email"],
+            postcode=row["postcode"],
+            base_lon=row["base_lon"],
+            base_lat=row["base_lat"],
+            base_easting=row["base_easting"],
+            base_northing=row["base_northing"],
+            service_area=area,
+        )
+
+    def counts(self) -> CatalogCounts:
+        """Numbers of providers: all, consented, unconsented, online, with an explicit service area."""
+        consented = sa.func.coalesce(sa.func.sum(sa.case((_P.consent == sa.true(), 1), else_=0)), 0)
+        online = sa.func.coalesce(sa.func.sum(sa.case((_P.online == sa.true(), 1), else_=0)), 0)
+        with_area = sa.func.count(_P.service_area)
+        with self.engine.connect() as conn:
+            total, yes, on, area = conn.execute(sa.select(sa.func.count(), consented, online, with_area)).one()
+        return CatalogCounts(providers=total, consented=yes, unconsented=total - yes, online=on, with_service_area=area)
+
+    def history(self, limit: int | None = 20) -> list[ImportRecord]:
+        """Committed imports, newest first."""
+        query = sa.select(imports_table).order_by(imports_table.c.id.desc())
+        if limit is not None:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            return [ImportRecord(**row) for row in conn.execute(query).mappings()]
+
+    def has_catalog(self) -> bool:
+        """True once any import has been committed (even one that left it empty) or providers exist."""
+        with self.engine.connect() as conn:
+            imported = conn.execute(sa.select(imports_table.c.id).limit(1)).first() is not None
+            stored = conn.execute(sa.select(_P.id).limit(1)).first() is not None
+        return imported or stored
+
+    # ------------------------------------------------------------------ writing
+    def write(
+        self,
+        providers: Sequence[Provider],
+        *,
+        source: str,
+        format: str,
+        replace: bool = False,
+        rows: int | None = None,
+        rejected: int = 0,
+        keep_ids: Collection[str] = (),
+        progress: Progress | None = None,
+    ) -> ImportRecord:
+        """Apply one import in one transaction and record it in the history.
+
+        Parameters
+        ----------
+        providers : sequence of Provider
+            The good rows (ids unique).  New ids are added, changed ones
+            updated, identical ones left alone.
+        source, format : str
+            What was imported (file name, ``csv``/``geojson``/``gpkg``/``demo``).
+        replace : bool
+            Remove every stored provider whose id is not in ``providers`` (nor in
+            ``keep_ids``): the catalogue becomes exactly the file.
+        rows, rejected : int
+            Rows read and rows rejected, for the history.
+        keep_ids : collection of str
+            Ids of rejected rows: with ``replace`` their stored version is kept
+            rather than deleted because of a typo.
+        progress : callable, optional
+
+        Returns
+        -------
+        ImportRecord
+        """
+        started = utcnow()
+        new_rows = [_provider_row(p) for p in providers]
+        for row in new_rows:
+            row["row_hash"] = row_hash(row)
+        with self.engine.begin() as conn:
+            # Writing the history row first takes SQLite's write lock at once, so the
+            # snapshot read below cannot change under this import.
+            import_id = conn.execute(
+                imports_table.insert().values(
+                    started_at=started, source=source, format=format, replace=replace,
+                    rows=len(new_rows) + rejected if rows is None else rows, rejected=rejected,
+                )  # fmt: skip
+            ).inserted_primary_key[0]
+            existing = dict(conn.execute(sa.select(_P.id, _P.row_hash)).all())
+            inserts, updates, unchanged = [], [], 0
+            for row in new_rows:
+                row["import_id"] = import_id
+                old = existing.get(row["id"])
+                if old is None:
+                    inserts.append(row)
+                elif old != row["row_hash"]:
+                    updates.append({"_id": row["id"], **{k: v for k, v in row.items() if k != "id"}})
+                else:
+                    unchanged += 1
+            incoming = {row["id"] for row in new_rows}
+            removed = sorted(set(existing) - incoming - set(keep_ids)) if replace else []
+            kept = len(set(existing) & (set(keep_ids) - incoming)) if replace else 0
+            # The SET clause comes from the parameter keys (every column but the id).
+            update = providers_table.update().where(_P.id == sa.bindparam("_id"))
+            work = [(providers_table.insert(), inserts), (update, updates)]
+            total = len(inserts) + len(updates)
+            done = 0
+            for statement, batch in work:
+                for start in range(0, len(batch), WRITE_CHUNK_ROWS):
+                    chunk = batch[start : start + WRITE_CHUNK_ROWS]
+                    _write_chunk(conn, statement, chunk)
+                    done += len(chunk)
+                    if progress and total > WRITE_CHUNK_ROWS:
+                        progress(f"writing providers: {done:,} of {total:,}")
+            for start in range(0, len(removed), WRITE_CHUNK_ROWS):
+                chunk_ids = removed[start : start + WRITE_CHUNK_ROWS]
+                conn.execute(providers_table.delete().where(_P.id.in_(chunk_ids)))
+            final = dict(existing)
+            for provider_id in removed:
+                del final[provider_id]
+            final.update((row["id"], row["row_hash"]) for row in new_rows)
+            values = dict(
+                finished_at=utcnow(), added=len(inserts), updated=len(updates), unchanged=unchanged,
+                removed=len(removed), kept=kept, providers=len(final), catalog_version=_catalog_version(final),
+            )  # fmt: skip
+            conn.execute(imports_table.update().where(imports_table.c.id == import_id).values(**values))
+            record = conn.execute(sa.select(imports_table).where(imports_table.c.id == import_id)).mappings().one()
+        return ImportRecord(**record)
