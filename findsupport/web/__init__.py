@@ -31,21 +31,14 @@ MAX_BODY_BYTES_PER_CHAR = 12
 BODY_OVERHEAD_BYTES = 8192
 
 
-def _store_contacts(engine: Any, settings: Settings) -> Callable[[str], Any]:
-    """The catalogue store's ``contact_for``, opened once (used only by the outbox)."""
+def _open_store(engine: Any, settings: Settings) -> Any:
+    """The catalogue store the engine reads (or one on the same database)."""
     store = getattr(engine, "store", None)
     if store is None:
         from ..catalog import CatalogStore
 
         store = CatalogStore.open(settings)
-    return store.contact_for
-
-
-def _is_demo(engine: Any) -> bool:
-    """Whether the catalogue is the synthetic demo catalogue (shown as such on every page)."""
-    store = getattr(engine, "store", None)
-    is_demo = getattr(store, "is_demo", None)
-    return bool(is_demo()) if callable(is_demo) else False
+    return store
 
 
 def create_app(
@@ -54,6 +47,7 @@ def create_app(
     engine: Any = None,
     contacts: Callable[[str], Any] | None = None,
     progress: Callable[[str], None] | None = None,
+    background: bool = True,
 ) -> Flask:
     """Build the Flask app.
 
@@ -67,9 +61,14 @@ def create_app(
         and benchmarks); by default ``Engine.open(settings)``.
     contacts : callable, optional
         ``provider_id -> Contact | None`` for the outbox; by default the
-        catalogue store's ``contact_for``.
+        catalogue store's ``contact_for`` (the engine's store, or
+        ``CatalogStore.open(settings)``).
     progress : callable, optional
         Start-up progress messages (the CLI prints them).
+    background : bool, default True
+        Run the outbox delivery and the reload check in background threads
+        of each worker.  Tests and tools that drive them by hand
+        (``outbox.deliver_due()``, ``reloader.check()``) turn this off.
 
     Raises
     ------
@@ -105,8 +104,9 @@ def create_app(
         from ..search.engine import Engine
 
         engine = Engine.open(settings, progress=progress)
+    store = _open_store(engine, settings)
     introductions = IntroductionStore(engine_for(settings.resolved_database_url))
-    outbox = Outbox(introductions, contacts or _store_contacts(engine, settings), mailer_for(settings), settings)
+    outbox = Outbox(introductions, contacts or store.contact_for, mailer_for(settings), settings)
     state = WebState(
         settings=settings,
         engine=engine,
@@ -115,7 +115,8 @@ def create_app(
         introductions=introductions,
         outbox=outbox,
         reloader=Reloader(engine, settings.reload_check_seconds),
-        demo=_is_demo(engine),
+        store=store,
+        background=background,
     )
     app.extensions[EXTENSION_KEY] = state
 
@@ -123,5 +124,6 @@ def create_app(
     install_security_headers(app, settings)
     for blueprint in (pages_blueprint, api_blueprint, introductions_blueprint, openapi_blueprint, problems_blueprint):
         app.register_blueprint(blueprint)
-    app.before_request(state.ensure_started)
+    if background:
+        app.before_request(state.ensure_started)
     return app

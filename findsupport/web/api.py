@@ -131,9 +131,10 @@ def search() -> Response:
     query = parse_query(params, state.settings)
     response = state.engine.search(query, log=True)
     if output == "geojson":
-        return _json(response.to_geojson(), mimetype=GEOJSON_MIMETYPE)
-    result = _json(response.to_dict())
-    result.vary.add("Accept")
+        result = _json(response.to_geojson(), mimetype=GEOJSON_MIMETYPE)
+    else:
+        result = _json(response.to_dict())
+    result.vary.add("Accept")  # the same URL answers JSON or GeoJSON by Accept
     return result
 
 

@@ -322,7 +322,8 @@ def request_introduction():
     client_key = state.introductions.client_key(state.client_address())
     state.introductions.check_rate(client_key, state.rate_rules.get("introductions"))
     state.introductions.add(intro, client_key)
-    state.outbox.wake()
+    if state.background:
+        state.outbox.wake()
     if intro.search_id is not None:
         state.record_feedback(intro.search_id, intro.provider_id, "requested", strict=False)
     response = jsonify({"status": "accepted", "detail": ACCEPTED_DETAIL})

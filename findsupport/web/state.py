@@ -27,7 +27,7 @@ from .introductions import IntroductionStore
 from .outbox import Outbox
 from .ratelimit import RateRule, SlidingWindowLimiter
 
-__all__ = ["WebState", "Reloader", "web_state", "EXTENSION_KEY"]
+__all__ = ["WebState", "Reloader", "web_state", "catalog_is_demo", "EXTENSION_KEY"]
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +95,24 @@ class WebState:
     introductions: IntroductionStore
     outbox: Outbox
     reloader: Reloader
-    demo: bool = False
+    store: Any = None
+    #: Whether the outbox and reload threads run (off when a caller drives them by hand).
+    background: bool = True
     _started_pid: int | None = field(default=None, repr=False)
+    _demo: tuple[str, bool] | None = field(default=None, repr=False)
+
+    @property
+    def demo(self) -> bool:
+        """True when the catalogue being served is the synthetic demo catalogue.
+
+        Read from the store's import history (newest first): a ``demo`` import
+        since the last import that replaced the whole catalogue means demo
+        providers are listed.  Cached per catalogue version.
+        """
+        version = self.engine.catalog.version
+        if self._demo is None or self._demo[0] != version:
+            self._demo = (version, catalog_is_demo(self.store))
+        return self._demo[1]
 
     def ensure_started(self) -> None:
         """Start this process's background threads (cheap after the first call)."""
@@ -138,6 +154,18 @@ class WebState:
                     field="search_id",
                 ) from exc
             log.info("feedback %s not recorded: %s", action, type(exc).__name__)
+
+
+def catalog_is_demo(store: Any) -> bool:
+    """Whether the store's import history says demo providers are in the catalogue."""
+    if store is None:
+        return False
+    for record in store.history(limit=None):
+        if record.format == "demo":
+            return True
+        if record.replace:
+            return False
+    return False
 
 
 def web_state() -> WebState:

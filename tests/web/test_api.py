@@ -1,0 +1,278 @@
+"""The read-only API with Flask's test client, on a real catalogue and the real engine."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import quote
+
+import pytest
+
+from findsupport import taxonomy
+from findsupport.geo import ATTRIBUTION
+
+from .conftest import HOSTILE_ID, NEWCASTLE, POLE_VAULT_ID
+from .schemas import check_schema
+
+
+def search(client, **params):
+    return client.get("/api/v1/search", query_string=params)
+
+
+def test_health_describes_what_is_served(client, sample):
+    response = client.get("/api/v1/health")
+    assert response.status_code == 200
+    body = response.get_json()
+    check_schema(body, "Health")
+    assert body["status"] == "ok"
+    assert body["providers"] == len(sample.ids)
+    assert body["postcodes"] > 1_000_000
+    assert body["demo"] is False
+
+
+@pytest.mark.parametrize(
+    ("text", "postcode", "kind", "corrected"),
+    [
+        ("NE21 4LZ", "NE21 4LZ", "unit", False),
+        ("ne214lz", "NE21 4LZ", "unit", False),
+        ("NE2I 4LZ", "NE21 4LZ", "unit", True),  # I typed for 1
+        ("NE21 4", "NE21 4", "sector", False),
+        ("NE21", "NE21", "outcode", False),
+    ],
+)
+def test_postcode_lookup(client, text, postcode, kind, corrected):
+    response = client.get(f"/api/v1/postcodes/{quote(text)}")
+    assert response.status_code == 200, response.get_data(as_text=True)
+    body = response.get_json()
+    check_schema(body, "Postcode")
+    assert (body["postcode"], body["kind"], body["corrected"]) == (postcode, kind, corrected)
+    assert body["attribution"] == ATTRIBUTION
+    assert 54.9 < body["lat"] < 55.0 and -1.8 < body["lon"] < -1.6
+
+
+@pytest.mark.parametrize(
+    ("text", "status", "code"),
+    [
+        ("NE21 4ZZ", 404, "postcode-not-found"),
+        ("BT1 1AA", 422, "postcode-not-covered"),
+        ("JE2 3AB", 422, "postcode-not-covered"),
+        ("NOT A POSTCODE", 400, "invalid-postcode"),
+    ],
+)
+def test_postcode_errors(client, text, status, code):
+    response = client.get(f"/api/v1/postcodes/{quote(text)}")
+    assert response.status_code == status
+    body = response.get_json()
+    assert body["type"] == f"/problems/{code}"
+    if code == "postcode-not-found":
+        assert body["suggestions"], "an unknown postcode offers 'did you mean' suggestions"
+        assert all(s.startswith("NE21") for s in body["suggestions"][:1])
+        assert "Did you mean" in body["detail"]
+
+
+def test_search_json_shape_and_ranking(client, sample):
+    response = search(client, postcode=NEWCASTLE, limit=5)
+    assert response.status_code == 200
+    assert response.mimetype == "application/json"
+    body = response.get_json()
+    check_schema(body, "SearchResponse")
+    assert len(body["results"]) == 5
+    assert body["total"] >= 5
+    assert body["search_id"], "every served search is a feedback session"
+    assert body["query"]["resolved"]["postcode"] == NEWCASTLE
+    assert [r["position"] for r in body["results"]] == [1, 2, 3, 4, 5]
+    assert all(r["reasons"] for r in body["results"])
+    assert {r["id"] for r in body["results"]} <= set(sample.ids)
+
+
+@pytest.mark.parametrize(
+    ("headers", "params", "mimetype"),
+    [
+        ({"Accept": "application/geo+json"}, {}, "application/geo+json"),
+        ({}, {"format": "geojson"}, "application/geo+json"),
+        ({"Accept": "application/geo+json"}, {"format": "json"}, "application/json"),  # format wins
+        ({"Accept": "*/*"}, {}, "application/json"),
+        ({"Accept": "application/json, application/geo+json;q=0.5"}, {}, "application/json"),
+    ],
+)
+def test_search_format_negotiation(client, headers, params, mimetype):
+    response = client.get("/api/v1/search", query_string={"postcode": NEWCASTLE, **params}, headers=headers)
+    assert response.status_code == 200
+    assert response.mimetype == mimetype
+    assert "Accept" in response.headers.get("Vary", "")
+    body = response.get_json(force=True)
+    if mimetype == "application/geo+json":
+        check_schema(body, "SearchFeatureCollection")
+        first = body["features"][0]
+        lon, lat = first["geometry"]["coordinates"]
+        assert -2 < lon < -1 and 54 < lat < 56, "RFC 7946: longitude first"
+    else:
+        check_schema(body, "SearchResponse")
+
+
+def test_search_by_location(client):
+    response = search(client, lon="-1.6178", lat="54.9783", radius_km="10")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["query"]["resolved"]["postcode"].startswith("NE")
+    assert body["results"]
+
+
+def test_repeated_slots_join_and_other_repeats_are_rejected(client):
+    joined = client.get("/api/v1/search?postcode=NE1+4ST&slots=tue_eve&slots=sat_am")
+    assert joined.status_code == 200
+    assert joined.get_json()["query"]["slots"] == ["tue_eve", "sat_am"]
+    repeated = client.get("/api/v1/search?postcode=NE1+4ST&radius_km=10&radius_km=20")
+    assert repeated.status_code == 400
+    assert repeated.get_json()["field"] == "radius_km"
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"postcode": NEWCASTLE, "radius": "10"}, "radius"),  # unknown parameter (typo)
+        ({"postcode": NEWCASTLE, "callback": "x"}, "callback"),  # no JSONP
+        ({"postcode": NEWCASTLE, "radius_km": "0.5"}, "radius_km"),
+        ({"postcode": NEWCASTLE, "radius_km": "201"}, "radius_km"),
+        ({"postcode": NEWCASTLE, "radius_km": "ten"}, "radius_km"),
+        ({"postcode": NEWCASTLE, "limit": "0"}, "limit"),
+        ({"postcode": NEWCASTLE, "limit": "51"}, "limit"),
+        ({"postcode": NEWCASTLE, "slots": "tue_night"}, "slots"),
+        ({"postcode": NEWCASTLE, "role": "guru"}, "role"),
+        ({"postcode": NEWCASTLE, "event": "quidditch"}, "event"),
+        ({"postcode": NEWCASTLE, "mode": "telepathy"}, "mode"),
+        ({"postcode": NEWCASTLE, "format": "xml"}, "format"),
+        ({"lon": "-1.6"}, "lat"),
+        ({}, "postcode"),
+    ],
+)
+def test_search_rejects_bad_parameters(client, params, field):
+    response = search(client, **params)
+    assert response.status_code == 400
+    body = response.get_json()
+    assert body["field"] == field
+    assert body["status"] == 400
+
+
+@pytest.mark.parametrize(("radius", "status"), [("1", 200), ("200", 200)])
+def test_search_radius_bounds_are_inclusive(client, radius, status):
+    assert search(client, postcode=NEWCASTLE, radius_km=radius).status_code == status
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "code"),
+    [
+        ({"postcode": "BT1 1AA"}, 422, "postcode-not-covered"),
+        ({"postcode": "IM1 1AA"}, 422, "postcode-not-covered"),
+        ({"lon": "-5.93", "lat": "54.6"}, 422, "location-outside-coverage"),  # Belfast
+        ({"postcode": "NE21 4ZZ"}, 404, "postcode-not-found"),
+    ],
+)
+def test_search_outside_coverage(client, params, status, code):
+    response = search(client, **params)
+    assert response.status_code == status
+    assert response.get_json()["type"] == f"/problems/{code}"
+
+
+def test_unconsented_providers_never_appear(client, sample):
+    body = search(client, postcode=NEWCASTLE, radius_km=200, limit=50, mode="any").get_json()
+    shown = {r["id"] for r in body["results"]}
+    assert not shown & set(sample.hidden_ids)
+    assert body["total"] <= len(sample.ids)
+
+
+def test_no_private_data_in_any_search_response(client, sample):
+    for params in ({"postcode": NEWCASTLE, "radius_km": 200, "limit": 50}, {"postcode": "SW1A 2AA", "radius_km": 50}):
+        for fmt in ("json", "geojson"):
+            text = search(client, format=fmt, **params).get_data(as_text=True)
+            for email in sample.emails:
+                assert email not in text
+            for postcode in sample.postcodes:
+                assert postcode not in text, "a provider's postcode must never leave the server"
+
+
+def test_count_matches_search_total_and_is_not_logged(client, app):
+    feedback = app.extensions["findsupport"].engine.feedback
+    params = {"postcode": NEWCASTLE, "role": "mentor", "radius_km": 25}
+    total = search(client, **params).get_json()["total"]
+    before = len(list(feedback.sessions())) if feedback is not None and hasattr(feedback, "sessions") else None
+    response = client.get("/api/v1/search/count", query_string=params)
+    assert response.status_code == 200
+    check_schema(response.get_json(), "SearchCount")
+    assert response.get_json()["total"] == total
+    if before is not None:
+        assert len(list(feedback.sessions())) == before
+
+
+#: Hexham is about 30 km west of Newcastle: nobody in the sample catalogue is within 5 km.
+HEXHAM = "NE46 3"
+
+
+def test_empty_search_and_wider_count(client):
+    narrow = search(client, postcode=HEXHAM, role="mentor", radius_km=5).get_json()
+    assert narrow["total"] == 0 and narrow["results"] == []
+    assert narrow["search_id"] is None, "an empty page is not a feedback session"
+    wide = client.get("/api/v1/search/count", query_string={"postcode": HEXHAM, "role": "mentor", "radius_km": 50})
+    assert wide.get_json()["total"] >= 1
+
+
+def test_provider_public_view(client, sample):
+    response = client.get(f"/api/v1/providers/{sample.ids[0]}")
+    assert response.status_code == 200
+    body = response.get_json()
+    check_schema(body, "Provider")
+    assert body["id"] == sample.ids[0]
+    text = response.get_data(as_text=True)
+    assert "email" not in body and "postcode" not in body
+    assert not any(email in text for email in sample.emails)
+
+
+def test_unknown_and_unconsented_providers_look_the_same(client, sample):
+    unknown = client.get("/api/v1/providers/no-such-provider")
+    hidden = client.get(f"/api/v1/providers/{sample.hidden_ids[0]}")
+    assert unknown.status_code == hidden.status_code == 404
+    a, b = unknown.get_json(), hidden.get_json()
+    a.pop("instance"), b.pop("instance")
+    assert a == b
+
+
+def test_viewing_a_provider_records_feedback(client, app):
+    body = search(client, postcode=NEWCASTLE, limit=3).get_json()
+    provider_id = body["results"][1]["id"]
+    response = client.get(f"/api/v1/providers/{provider_id}", query_string={"search_id": body["search_id"]})
+    assert response.status_code == 200
+    # The provider was not shown in that search: a clear 400, not a silent success.
+    other = search(client, postcode="SW1A 2AA", radius_km=10, limit=1).get_json()["results"][0]["id"]
+    bad = client.get(f"/api/v1/providers/{other}", query_string={"search_id": body["search_id"]})
+    assert bad.status_code == 400
+    assert bad.get_json()["field"] == "search_id"
+    unknown = client.get(f"/api/v1/providers/{provider_id}", query_string={"search_id": "not-a-search"})
+    assert unknown.status_code == 400
+
+
+def test_provider_rejects_unknown_parameters(client, sample):
+    response = client.get(f"/api/v1/providers/{sample.ids[0]}?fields=email")
+    assert response.status_code == 400
+    assert response.get_json()["field"] == "fields"
+
+
+def test_provider_text_is_data_not_markup(client):
+    body = client.get(f"/api/v1/providers/{HOSTILE_ID}").get_json()
+    assert body["name"].startswith("<img")  # stored and served verbatim; the page escapes it
+    assert json.loads(json.dumps(body)) == body
+
+
+def test_taxonomy(client):
+    response = client.get("/api/v1/taxonomy")
+    assert response.status_code == 200
+    assert response.get_json() == taxonomy.as_dict()
+    assert "max-age" in response.headers["Cache-Control"]
+
+
+def test_results_explain_what_matches_and_what_is_missing(client):
+    body = search(client, postcode=NEWCASTLE, event="pole_vault", role="mentor", radius_km=25).get_json()
+    by_id = {r["id"]: r for r in body["results"]}
+    assert POLE_VAULT_ID in by_id
+    assert not by_id[POLE_VAULT_ID]["missing"]
+    assert any("pole vault" in reason for reason in by_id[POLE_VAULT_ID]["reasons"])
+    others = [r for r in body["results"] if r["id"] != POLE_VAULT_ID]
+    assert others and all(any("pole vault" in m for m in r["missing"]) for r in others)
