@@ -1,0 +1,219 @@
+"""The map page, the embed page, widget.js, vendored Leaflet, the OpenAPI document, serve and reload."""
+
+from __future__ import annotations
+
+import re
+import threading
+
+import pytest
+from flask import Flask
+
+from findsupport import cli, taxonomy
+from findsupport.catalog import CatalogStore, load_demo
+from findsupport.errors import ConfigError, DataUnavailable
+from findsupport.geo import ATTRIBUTION
+from findsupport.search.query import QUERY_FIELDS
+from findsupport.web import create_app
+from findsupport.web.openapi import build_openapi
+from findsupport.web.ratelimit import SlidingWindowLimiter, parse_rate_limits
+from findsupport.web.state import Reloader
+
+from .conftest import make_app, web_settings
+
+
+@pytest.mark.parametrize("path", ["/", "/embed"])
+def test_pages_offer_the_whole_vocabulary(client, path):
+    html = client.get(path).get_data(as_text=True)
+    for code in (*taxonomy.ROLES, *taxonomy.EVENTS, *taxonomy.EVENT_GROUPS, *taxonomy.MODES, *taxonomy.QUALIFICATIONS):
+        assert f'value="{code}"' in html
+    assert len(re.findall(r'type="checkbox" name="slots"', html)) == len(taxonomy.SLOTS) == 21
+    for slot in taxonomy.SLOTS:
+        assert taxonomy.slot_label(slot) in html, "every checkbox has a spoken label"
+    assert ATTRIBUTION in html
+    assert 'role="status"' in html and 'aria-live="polite"' in html
+    assert "Demo data" not in html
+    assert "cdn" not in html.lower() and "unpkg" not in html
+
+
+def test_embed_is_compact_and_the_map_page_is_not(client):
+    assert 'data-compact="true"' in client.get("/embed").get_data(as_text=True)
+    assert 'data-compact="false"' in client.get("/").get_data(as_text=True)
+
+
+def test_tile_settings_reach_the_page_escaped(web_data_dir, cache_dir, web_engine, tmp_path):
+    app = make_app(web_data_dir, cache_dir, web_engine, tmp_path, tile_url="https://tiles.club.example/{z}/{x}/{y}.png",
+                   tile_attribution='&copy; <a href="https://club.example">Club "maps"</a>')
+    html = app.test_client().get("/").get_data(as_text=True)
+    assert 'data-tile-url="https://tiles.club.example/{z}/{x}/{y}.png"' in html
+    assert "&amp;copy; &lt;a href=&#34;https://club.example&#34;&gt;Club &#34;maps&#34;&lt;/a&gt;" in html
+
+
+@pytest.mark.parametrize(
+    ("path", "mimetype"),
+    [
+        ("/vendor/leaflet/leaflet.js", "text/javascript"),
+        ("/vendor/leaflet/leaflet.css", "text/css"),
+        ("/vendor/leaflet/images/marker-icon.png", "image/png"),
+        ("/vendor/markercluster/leaflet.markercluster.js", "text/javascript"),
+        ("/vendor/markercluster/MarkerCluster.Default.css", "text/css"),
+        ("/static/finder.js", "text/javascript"),
+        ("/static/finder.css", "text/css"),
+        ("/widget.js", "text/javascript"),
+    ],
+)
+def test_front_end_files_are_served_locally(client, path, mimetype):
+    response = client.get(path)
+    assert response.status_code == 200
+    assert response.mimetype == mimetype
+    response.close()
+
+
+def test_widget_reads_its_settings_and_checks_message_origins(client):
+    with client.get("/widget.js") as response:
+        script = response.get_data(as_text=True)
+    for attribute in ("postcode", "role", "event"):
+        assert f'"{attribute}"' in script
+    assert "event.origin !== finderOrigin" in script
+    assert "event.source !== frame.contentWindow" in script
+    assert "innerHTML" not in script
+
+
+def test_finder_never_puts_data_into_html():
+    from pathlib import Path
+
+    import findsupport.web
+
+    source = (Path(findsupport.web.__file__).parent / "static" / "finder.js").read_text()
+    code = [line for line in source.splitlines() if not line.strip().startswith("//")]
+    uses = [line.strip() for line in code if "innerHTML" in line]
+    # The only innerHTML is *read* from a span whose textContent we set (escaping the OS attribution).
+    assert uses == ["map.attributionControl.addAttribution(os.innerHTML);"]
+    assert "insertAdjacentHTML" not in source and "eval(" not in source
+
+
+def test_demo_catalogue_is_labelled(directory, cache_dir, tmp_path):
+    settings = web_settings(tmp_path / "demo", cache_dir, demo_providers=60)
+    store = CatalogStore.open(settings)
+    assert load_demo(store, directory, settings).ok
+    app = create_app(settings, background=False)
+    client = app.test_client()
+    assert client.get("/api/v1/health").get_json()["demo"] is True
+    html = client.get("/").get_data(as_text=True)
+    assert "Demo data." in html and "synthetic" in html
+
+
+def test_openapi_describes_every_api_route(app: Flask, client):
+    spec = client.get("/openapi.json").get_json()
+    assert spec["openapi"].startswith("3.1")
+    routes = set()
+    for rule in app.url_map.iter_rules():
+        if rule.rule.startswith("/api/") or rule.rule == "/openapi.json":
+            path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
+            for method in rule.methods - {"HEAD", "OPTIONS"}:
+                routes.add((path, method.lower()))
+    described = {(path, method) for path, item in spec["paths"].items() for method in item}
+    assert routes == described
+    search = spec["paths"]["/api/v1/search"]["get"]
+    assert [p["name"] for p in search["parameters"]] == [*QUERY_FIELDS, "format"]
+    radius = next(p for p in search["parameters"] if p["name"] == "radius_km")["schema"]
+    assert (radius["minimum"], radius["maximum"]) == (1.0, 200.0)
+    role = next(p for p in search["parameters"] if p["name"] == "role")["schema"]
+    assert role["enum"] == list(taxonomy.ROLES)
+
+
+def test_openapi_schemas_are_valid_json_schema():
+    from jsonschema import Draft202012Validator
+
+    from findsupport.config import Settings
+
+    for schema in build_openapi(Settings())["components"]["schemas"].values():
+        Draft202012Validator.check_schema(schema)
+
+
+@pytest.mark.parametrize(
+    ("text", "rules"),
+    [
+        ("off", {}),
+        ("", {}),
+        ("search=120/minute", {"search": (120, 60.0)}),
+        ("search=5/second; introductions=3/hours", {"search": (5, 1.0), "introductions": (3, 3600.0)}),
+        ("providers=10/day", {"providers": (10, 86400.0)}),
+    ],
+)
+def test_rate_limit_rules(text, rules):
+    parsed = parse_rate_limits(text)
+    assert {k: (r.limit, r.period_s) for k, r in parsed.items()} == rules
+
+
+@pytest.mark.parametrize("text", ["search=0/minute", "search=ten/minute", "search=5/fortnight", "everything=5/minute", "search 5"])
+def test_bad_rate_limit_rules(text):
+    with pytest.raises(ConfigError):
+        parse_rate_limits(text)
+
+
+def test_sliding_window_forgets_old_requests():
+    limiter = SlidingWindowLimiter(parse_rate_limits("search=2/minute"))
+    assert limiter.hit("search", "a", now=0) is None
+    assert limiter.hit("search", "a", now=30) is None
+    assert limiter.hit("search", "a", now=59) == 1
+    assert limiter.hit("search", "a", now=60.5) is None, "the first request left the window"
+    assert limiter.hit("postcodes", "a", now=61) is None, "a bucket without a rule is unlimited"
+
+
+def test_serve_command_runs_the_app(monkeypatch, cli_env, capsys):
+    started = {}
+
+    def fake_run(self, host=None, port=None, **kwargs):
+        started.update(host=host, port=port, threaded=kwargs.get("threaded"), reloader=kwargs.get("use_reloader"),
+                       routes={r.rule for r in self.url_map.iter_rules()})
+
+    monkeypatch.setattr(Flask, "run", fake_run)
+    assert cli.main(["serve", "--port", "5123", "--quiet"]) == 0
+    assert started["host"] == "127.0.0.1" and started["port"] == 5123
+    assert started["threaded"] is True and started["reloader"] is False
+    assert "/api/v1/search" in started["routes"]
+
+
+@pytest.mark.parametrize("port", ["0", "70000", "http"])
+def test_serve_rejects_bad_ports(cli_env, port, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["serve", "--port", port])
+    assert exit_info.value.code == 2
+    assert "port" in capsys.readouterr().err
+
+
+def test_new_import_is_served_after_a_reload_check(directory, cache_dir, tmp_path):
+    settings = web_settings(tmp_path / "reload", cache_dir, demo_providers=40)
+    store = CatalogStore.open(settings)
+    load_demo(store, directory, settings, seed=1)
+    app = create_app(settings, background=False)
+    client = app.test_client()
+    before = client.get("/api/v1/health").get_json()
+    load_demo(store, directory, settings, seed=2, providers=60, replace=True)
+    # Searches keep working while the new snapshot is built beside the old one.
+    errors: list[int] = []
+
+    def keep_searching() -> None:
+        for _ in range(20):
+            status = app.test_client().get("/api/v1/search?postcode=NE1%204ST&radius_km=200").status_code
+            if status != 200:
+                errors.append(status)
+
+    worker = threading.Thread(target=keep_searching)
+    worker.start()
+    assert app.extensions["findsupport"].reloader.check() is True
+    worker.join()
+    after = client.get("/api/v1/health").get_json()
+    assert errors == []
+    assert after["catalog_version"] != before["catalog_version"]
+    assert after["providers"] == len(store.public_catalog()) > before["providers"]
+    assert app.extensions["findsupport"].reloader.check() is False, "nothing changed since"
+
+
+def test_a_failed_reload_keeps_serving(caplog):
+    class Engine:
+        def reload(self):
+            raise DataUnavailable("the store is locked")
+
+    assert Reloader(Engine(), interval=0).check() is False
+    assert "the store is locked" in caplog.text
