@@ -122,6 +122,8 @@ SERVICE_AREA_REACH_M = 30_000.0
 #: ...as circles of this radius around up to this many sampled postcodes, unioned...
 SERVICE_AREA_CIRCLE_M = 4_000.0
 SERVICE_AREA_SAMPLES = 300
+#: Segments per quarter circle: the union is simplified anyway, so coarse circles will do.
+SERVICE_AREA_QUAD_SEGS = 4
 #: ...and simplified to this tolerance (a county outline, not a street plan).
 SERVICE_AREA_SIMPLIFY_M = 250.0
 
@@ -180,15 +182,26 @@ def _slots(rng: np.random.Generator) -> list[str]:
     return slots or [_pick(rng, ("mon_eve", "tue_eve", "wed_eve", "thu_eve"))]
 
 
-def _service_area(rng: np.random.Generator, arrays: dict[str, np.ndarray], base: int) -> Any:
-    """A county-sized polygon (EPSG:27700) following the populated places around postcode ``base``."""
-    e0, n0 = float(arrays["easting"][base]), float(arrays["northing"][base])
-    # A bounding-box prefilter keeps the distance computation to a few thousand points.
-    box = (np.abs(arrays["easting"] - e0) <= SERVICE_AREA_REACH_M) & (np.abs(arrays["northing"] - n0) <= SERVICE_AREA_REACH_M)
-    near = np.flatnonzero(box)
-    near = near[np.hypot(arrays["easting"][near] - e0, arrays["northing"][near] - n0) <= SERVICE_AREA_REACH_M]
+class _PostcodesByEasting:
+    """Located postcodes sorted by easting once, so "postcodes near here" is a binary search."""
+
+    def __init__(self, arrays: dict[str, np.ndarray]) -> None:
+        order = np.argsort(arrays["easting"], kind="stable")
+        self.easting = arrays["easting"][order].astype(np.float64)
+        self.northing = arrays["northing"][order].astype(np.float64)
+
+    def within(self, e0: float, n0: float, reach: float) -> np.ndarray:
+        lo, hi = np.searchsorted(self.easting, [e0 - reach, e0 + reach + 1])
+        near = np.arange(lo, hi)
+        return near[np.hypot(self.easting[near] - e0, self.northing[near] - n0) <= reach]
+
+
+def _service_area(rng: np.random.Generator, postcodes: _PostcodesByEasting, e0: float, n0: float) -> Any:
+    """A county-sized polygon (EPSG:27700) following the populated places around a base."""
+    near = postcodes.within(e0, n0, SERVICE_AREA_REACH_M)
     sample = rng.choice(near, size=min(SERVICE_AREA_SAMPLES, len(near)), replace=False)
-    circles = shapely.buffer(shapely.points(arrays["easting"][sample], arrays["northing"][sample]), SERVICE_AREA_CIRCLE_M)
+    centres = shapely.points(postcodes.easting[sample], postcodes.northing[sample])
+    circles = shapely.buffer(centres, SERVICE_AREA_CIRCLE_M, quad_segs=SERVICE_AREA_QUAD_SEGS)
     return shapely.union_all(circles).simplify(SERVICE_AREA_SIMPLIFY_M)
 
 
@@ -211,6 +224,7 @@ def generate_demo_rows(directory: PostcodeDirectory, *, seed: int, providers: in
     bases = rng.choice(len(arrays["keys"]), size=providers, replace=False)
     roles = list(ROLE_WEIGHTS)
     role_p = np.array([ROLE_WEIGHTS[r] for r in roles])
+    postcodes: _PostcodesByEasting | None = None  # built on first use: small demos may need none
     rows = []
     for i, base in enumerate(bases):
         number = i + 1
@@ -223,7 +237,7 @@ def generate_demo_rows(directory: PostcodeDirectory, *, seed: int, providers: in
         travel = _pick(rng, COACH_DEVELOPER_TRAVEL) if role == "coach_developer" else _pick(rng, TRAVEL_CHOICES, TRAVEL_WEIGHTS)
         low, high = CAPACITY_RANGE[role]
         capacity = int(rng.integers(low, high + 1))
-        active = capacity if rng.random() < FULL_SHARE else int(rng.integers(0, capacity + 1))
+        active = capacity if rng.random() < FULL_SHARE else int(rng.integers(0, capacity))
         level = int(rng.choice(4, p=LEVEL_WEIGHTS[role])) + 1
         fitness_only = groups == ["running_fitness"]
         qualification = FITNESS_CODES[min(level, 2)] if fitness_only else LEVEL_CODES[level]
@@ -252,7 +266,9 @@ def generate_demo_rows(directory: PostcodeDirectory, *, seed: int, providers: in
             values["active_coaches"] = "0"
         area = None
         if role == "coach_developer" and rng.random() < SERVICE_AREA_SHARE:
-            area = _service_area(rng, arrays, int(base))
+            if postcodes is None:
+                postcodes = _PostcodesByEasting(arrays)
+            area = _service_area(rng, postcodes, float(arrays["easting"][base]), float(arrays["northing"][base]))
         rows.append(RawRow(number=number, values=values, area=area))
     return rows
 

@@ -10,6 +10,11 @@ Per row, :func:`~findsupport.catalog.validation.parse_row` has checked the
   tree query (farther than ``settings.reverse_max_km`` is not Great Britain),
   whose sector they take; coordinates *with* a postcode must be near it;
 * sector centroids (the public location) come from one vectorised lookup.
+
+A sector with fewer than ``MIN_POSTCODES_IN_PUBLIC_AREA`` located postcodes
+(some hold just one) would give the postcode away, so such providers are shown
+at their district's centroid, labelled with the district ("AB21"); a district
+that small is refused with a message.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from ..errors import FindSupportError
 from ..geo import PostcodeDirectory, to_bng, to_wgs84
 from ..geo.coverage import territory_at
 from ..geo.grammar import directory_key
-from .model import Problem, Provider
+from .model import MIN_POSTCODES_IN_PUBLIC_AREA, Problem, Provider
 
 if TYPE_CHECKING:
     from .validation import ParsedRow
@@ -38,6 +43,29 @@ def _sector_of_key(key: bytes) -> str:
     """Directory key ``b"NE214LZ"`` → sector label ``"NE21 4"``."""
     text = key.decode()
     return f"{text[:4].rstrip()} {text[4]}"
+
+
+def _postcode_counts(all_keys: np.ndarray, prefixes: Sequence[str]) -> np.ndarray:
+    """How many located postcodes start with each directory-key prefix (a sector or a district)."""
+    if not prefixes:
+        return np.zeros(0, dtype=np.intp)
+    width = all_keys.dtype.itemsize
+    low = np.array([p.encode() for p in prefixes], dtype=all_keys.dtype)
+    high = np.array([p.encode().ljust(width, b"\xff") for p in prefixes], dtype=all_keys.dtype)
+    return np.searchsorted(all_keys, high, side="right") - np.searchsorted(all_keys, low)
+
+
+def _area_centroids(directory: PostcodeDirectory, areas: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Centroids of sectors (vectorised) and of the rare districts standing in for tiny sectors."""
+    easting, northing = np.empty(len(areas)), np.empty(len(areas))
+    is_sector = np.array([" " in area for area in areas], dtype=bool)
+    sector_at = np.flatnonzero(is_sector)
+    sector_e, sector_n, _found = directory.sector_centroids([areas[k] for k in sector_at])
+    easting[sector_at], northing[sector_at] = sector_e, sector_n
+    for k in np.flatnonzero(~is_sector):
+        district = directory.lookup(areas[k])
+        easting[k], northing[k] = district.easting, district.northing
+    return easting, northing
 
 
 def locate_rows(
@@ -118,23 +146,39 @@ def locate_rows(
         base_e[with_point] = e
         base_n[with_point] = nn
 
-    # Public location: the centroid of the sector, for every row still standing.
+    # Public location: the centroid of the sector, or of the district when the sector is
+    # too small to hide a postcode in (see MIN_POSTCODES_IN_PUBLIC_AREA).
     good = [i for i in range(n) if i not in problems]
-    sector_e, sector_n, found = directory.sector_centroids([sectors[i] for i in good])
-    sector_lon, sector_lat = to_wgs84(sector_e, sector_n)
+    areas = [sectors[i] for i in good]
+    sector_sizes = _postcode_counts(all_keys, [directory_key(a[:-2], a[-1]) for a in areas])
+    for k in np.flatnonzero(sector_sizes < MIN_POSTCODES_IN_PUBLIC_AREA):
+        district = areas[k][:-2]
+        if _postcode_counts(all_keys, [directory_key(district)])[0] >= MIN_POSTCODES_IN_PUBLIC_AREA:
+            areas[k] = district
+        else:
+            i = good[k]
+            problems[i] = Problem(
+                rows[i].location_column,
+                f"the provider's postcode district {district} has fewer than {MIN_POSTCODES_IN_PUBLIC_AREA} "
+                "located postcodes, so any public location would give their postcode away; use a postcode "
+                "in a neighbouring district",
+            )
+    public_e, public_n = _area_centroids(directory, areas)
+    keep = [k for k, i in enumerate(good) if i not in problems]
+    good = [good[k] for k in keep]
+    areas = [areas[k] for k in keep]
+    public_e, public_n = public_e[keep], public_n[keep]
+    public_lon, public_lat = to_wgs84(public_e, public_n)
     results: list[Provider | list[Problem]] = [[problems[i]] if i in problems else [] for i in range(n)]
     for k, i in enumerate(good):
-        if not found[k]:  # pragma: no cover - every located postcode's sector has a centroid
-            results[i] = [Problem(rows[i].location_column, f"sector {sectors[i]} has no centroid")]
-            continue
         row = rows[i]
         results[i] = Provider(
             **row.fields,
-            area=sectors[i],
-            easting=float(sector_e[k]),
-            northing=float(sector_n[k]),
-            lon=float(sector_lon[k]),
-            lat=float(sector_lat[k]),
+            area=areas[k],
+            easting=float(public_e[k]),
+            northing=float(public_n[k]),
+            lon=float(public_lon[k]),
+            lat=float(public_lat[k]),
             postcode=row.postcode.postcode if row.postcode is not None else None,
             base_lon=row.lonlat[0] if row.lonlat is not None else None,
             base_lat=row.lonlat[1] if row.lonlat is not None else None,

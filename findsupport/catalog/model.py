@@ -45,6 +45,7 @@ __all__ = [
     "MAX_BIO_CHARS",
     "MAX_EMAIL_CHARS",
     "MIN_SERVICE_AREA_KM2",
+    "MIN_POSTCODES_IN_PUBLIC_AREA",
     "MAX_SERVICE_AREA_VERTICES",
     "split_list",
     "join_list",
@@ -110,6 +111,11 @@ MAX_EMAIL_CHARS = 254
 #: the public sector location does (urban sectors are around 1-5 km²); a real service
 #: area is a district or a county.  Smaller reach is what ``travel_km`` is for.
 MIN_SERVICE_AREA_KM2 = 10.0
+#: The public location is the centroid of the provider's postcode sector only when the
+#: sector has at least this many located postcodes (about 15 addresses each); a smaller
+#: sector (some hold a single postcode) would give away the postcode itself, so the
+#: district's centroid is used instead, and a district that small is refused.
+MIN_POSTCODES_IN_PUBLIC_AREA = 5
 #: A county boundary simplified for display has a few thousand vertices; far more
 #: slows every search that tests the polygon, so such a file should be simplified first.
 MAX_SERVICE_AREA_VERTICES = 20_000
@@ -138,7 +144,9 @@ class Provider:
     """One provider as the store keeps them: public fields, public location and private data.
 
     Public location (``area``, ``easting``, ``northing``, ``lon``, ``lat``): the
-    centroid of the provider's postcode sector, fixed at import.  Private data,
+    centroid of the provider's postcode sector, fixed at import (of their
+    district, labelled like ``"AB21"``, in the rare sector with fewer than
+    ``MIN_POSTCODES_IN_PUBLIC_AREA`` postcodes).  Private data,
     hidden from ``repr`` so a log line cannot leak it by accident:
 
     ``email``

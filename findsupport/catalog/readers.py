@@ -141,7 +141,9 @@ def read_csv(path: Path, progress: Progress | None = None) -> SourceRows:
             f"{path.name} is not UTF-8 text: line {line} has the byte {raw[exc.start]:#04x}. "
             "Save it as 'CSV UTF-8' and import again."
         ) from None
-    reader = csv.reader(io.StringIO(text, newline=""))
+    # Strict: a stray or unclosed quote is an error rather than silently merging the
+    # lines after it into one cell.
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     previous_end = 0
     header: tuple[str, ...] | None = None
     rows: list[RawRow] = []
@@ -171,7 +173,10 @@ def read_csv(path: Path, progress: Progress | None = None) -> SourceRows:
             if progress and len(rows) % PROGRESS_EVERY_ROWS == 0:
                 progress(f"read {len(rows):,} rows")
     except csv.Error as exc:
-        raise ImportRejected(f"{path.name}: line {reader.line_num}: the file is not valid CSV ({exc}).") from None
+        raise ImportRejected(
+            f"{path.name}: the record starting on line {previous_end + 1} is not valid CSV ({exc}); "
+            'is a quote (") left open or stray inside a value? Nothing was imported.'
+        ) from None
     if header is None:
         raise ImportRejected(
             f"{path.name} is empty: the first line must be the header ({', '.join(REQUIRED_COLUMNS)}, ...)."

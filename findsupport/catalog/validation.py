@@ -174,7 +174,7 @@ def _unknown(items: list[str], what: str, plural: str, allowed: Iterable[str], *
         close = difflib.get_close_matches(_normal_code(item), allowed, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         shown.append(f"{_echo(item)}{hint}")
-    verb = "is not a" if len(items) == 1 else "are not"
+    verb = "is not" if len(items) == 1 else "are not"
     noun = what if len(items) == 1 else plural
     message = f"{', '.join(shown)} {verb} {noun}; {plural} are {', '.join(allowed)}"
     return f"{message}, separated by '{LIST_SEPARATOR}'" if listed else message
@@ -208,7 +208,7 @@ def _qualification(value: object) -> str | None:
         return None
     code = _normal_code(text)
     if code not in taxonomy.QUALIFICATIONS:
-        raise _Bad(_unknown([text], "qualification", "qualifications", taxonomy.QUALIFICATIONS, listed=False))
+        raise _Bad(_unknown([text], "a qualification", "qualifications", taxonomy.QUALIFICATIONS, listed=False))
     return code
 
 
@@ -276,9 +276,9 @@ def _bio(value: object) -> str | None:
 _FIELD_PARSERS = {
     "id": _provider_id,
     "name": lambda v: _required(_line_text(cell_text(v), "name", MAX_NAME_CHARS), "name", "shown on results"),
-    "roles": lambda v: _codes(v, "roles", "role", "roles", taxonomy.ROLES, required=True),
+    "roles": lambda v: _codes(v, "roles", "a role", "roles", taxonomy.ROLES, required=True),
     "events": _events,
-    "availability": lambda v: _codes(v, "availability", "slot", "slots", taxonomy.SLOTS, required=False),
+    "availability": lambda v: _codes(v, "availability", "a slot", "slots", taxonomy.SLOTS, required=False),
     "online": lambda v: _boolean(v, "online", False),
     "qualification": _qualification,
     "club": lambda v: _line_text(cell_text(v), "club", MAX_CLUB_CHARS),
@@ -319,7 +319,7 @@ def _location(values: Mapping[str, object], point: tuple[float, float] | None, p
         except (InvalidInput, LocationOutsideCoverage) as exc:
             problems.append(Problem("geometry", f"the point geometry: {exc.message}"))
     if postcode_text is None and lat_text is None and lon_text is None and point is None:
-        problems.append(Problem("postcode", "postcode is required (or lat and lon in degrees) to place the provider"))
+        problems.append(Problem("postcode", "postcode is required (or lat and lon in degrees, or a point geometry) to place the provider"))
     return parsed, lonlat, column
 
 
