@@ -1,0 +1,129 @@
+"""Screenshots of the map page and of the widget on a sample club page, for the README.
+
+Serves the real app (the demo catalogue, built once into ``benchmarks/out/``,
+or ``--data-dir``) and a sample club page on another origin, drives Debian's
+chromium with Playwright, and writes ``map.png``, ``phone.png`` and
+``widget.png`` into the folder given::
+
+    python benchmarks/screenshots.py docs/screenshots [--postcode "NE1 4ST"] [--data-dir instance]
+
+Map tiles come from ``settings.tile_url`` (``FINDSUPPORT_TILE_URL``); on a
+machine without internet access the map background stays plain and the page
+says so, while markers and the list work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+from pathlib import Path
+from urllib.parse import quote_plus
+
+from flask import Flask, Response
+from werkzeug.serving import make_server
+
+REPO = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+#: Long enough for a search, a map fit and the widget's resize on a slow machine.
+WAIT_MS = 20_000
+
+
+def demo_data_dir() -> Path:
+    from findsupport.catalog import CatalogStore, load_demo
+    from findsupport.config import load_settings
+    from findsupport.geo import PostcodeDirectory
+
+    data_dir = REPO / "benchmarks" / "out" / "screenshots-demo"
+    settings = load_settings({"data_dir": data_dir, "cache_dir": REPO / ".cache"})
+    store = CatalogStore.open(settings)
+    if not store.has_catalog():
+        load_demo(store, PostcodeDirectory.load(settings.resolved_cache_dir), settings)
+    return data_dir
+
+
+def serve(app: Flask, host: str) -> tuple[str, object]:
+    server = make_server(host, 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://{host}:{server.server_port}", server
+
+
+def club_page(finder: str, postcode: str) -> Flask:
+    club = Flask("club")
+
+    @club.get("/")
+    def page() -> Response:
+        return Response(
+            f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Tyneside Harriers — coaching support</title>
+<style>body{{font-family:Georgia,serif;background:#f6f1e7;margin:0;color:#222}}header{{background:#7a1f1f;color:#fff;padding:1rem 2rem}}
+nav a{{color:#fff;margin-right:1rem}}main{{max-width:820px;margin:1rem auto;padding:0 1rem}}h2{{color:#7a1f1f}}</style></head>
+<body><header><h1>Tyneside Harriers</h1><nav><a href="#">Home</a><a href="#">Training</a><a href="#">Coaching</a></nav></header>
+<main><h2>Coaching support near the club</h2><p>New to coaching? Find a mentor, a coach developer or a technical advisor
+near the track. Pick your event and ask for an introduction.</p>
+<div id="finder-box"><script src="{finder}/widget.js" data-postcode="{postcode}" data-event="jumps" data-role="mentor" async></script></div>
+</main></body></html>""",
+            mimetype="text/html",
+        )
+
+    @club.get("/favicon.ico")
+    def favicon() -> Response:
+        return Response(status=204)
+
+    return club
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("folder", type=Path, help="where to write the PNG files")
+    parser.add_argument("--data-dir", type=Path, help="serve this data dir (default: the demo catalogue)")
+    parser.add_argument("--postcode", default="NE1 4ST")
+    args = parser.parse_args(argv)
+
+    from playwright.sync_api import sync_playwright
+
+    from findsupport.config import load_settings
+    from findsupport.web import create_app
+
+    data_dir = args.data_dir or demo_data_dir()
+    settings = load_settings({"data_dir": data_dir, "cache_dir": REPO / ".cache", "rate_limits": "off"})
+    app = create_app(settings)
+    finder, finder_server = serve(app, "127.0.0.1")
+    club, club_server = serve(club_page(finder, args.postcode), "localhost")
+    args.folder.mkdir(parents=True, exist_ok=True)
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 860})
+            page.goto(f"{finder}/?postcode={quote_plus(args.postcode)}&role=mentor&event=jumps")
+            page.wait_for_selector(".result", timeout=WAIT_MS)
+            page.locator(".result").first.get_by_role("button", name="Details").click()
+            page.locator(".result .details dl").first.wait_for(timeout=WAIT_MS)
+            page.wait_for_timeout(800)  # the map's fit-to-results animation
+            page.evaluate("() => window.scrollTo(0, 0)")
+            page.screenshot(path=str(args.folder / "map.png"))
+
+            phone = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+            phone.goto(f"{finder}/?postcode={quote_plus(args.postcode)}&role=mentor")
+            phone.wait_for_selector(".result", timeout=WAIT_MS)
+            phone.wait_for_timeout(800)
+            phone.screenshot(path=str(args.folder / "phone.png"))
+
+            club_tab = browser.new_page(viewport={"width": 1280, "height": 1400})
+            club_tab.goto(club)
+            club_tab.frame_locator("#finder-box iframe").locator(".result").first.wait_for(timeout=WAIT_MS)
+            club_tab.wait_for_timeout(800)  # the frame's resize message
+            club_tab.screenshot(path=str(args.folder / "widget.png"))
+            browser.close()
+    finally:
+        finder_server.shutdown()
+        club_server.shutdown()
+        app.extensions["findsupport"].close()
+    for name in ("map.png", "phone.png", "widget.png"):
+        print(args.folder / name)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
