@@ -153,7 +153,7 @@ def test_introduction_records_requested_feedback(client, app):
     found = client.get("/api/v1/search", query_string={"postcode": "NE1 4ST", "limit": 3}).get_json()
     chosen = found["results"][0]["id"]
     assert introduce(client, chosen, search_id=found["search_id"]).status_code == 202
-    session = next(s for s in state.engine.feedback.sessions() if s.get("search_id", found["search_id"]) == found["search_id"])
+    session = next(s for s in state.engine.feedback.sessions() if s["search_id"] == found["search_id"])
     actions = {r["provider_id"]: r["action"] for r in session["results"]}
     assert actions[chosen] == "requested"
     # A search id that does not fit changes nothing in the answer.
