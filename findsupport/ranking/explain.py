@@ -1,8 +1,8 @@
 """Plain-language reasons for a match, from the per-feature contributions.
 
 A coach reads "4.2 km away · hurdles specialist · free on both evenings you
-asked for", not weights.  :func:`explain` turns one result's feature values
-and contributions into
+asked for · has room for 2 more coaches", not weights.  :func:`explain`
+turns one result's feature values and contributions into
 
 * ``reasons``: the distance (always first for in-person help), then the
   features that helped this match most, strongest first;
@@ -28,7 +28,6 @@ MAX_REASONS = 3
 #: A contribution smaller than this does not change a ranking enough to mention.
 MIN_CONTRIBUTION = 0.05
 
-_INDEX = {name: j for j, name in enumerate(FEATURE_NAMES)}
 _ROLE_NOUNS = {
     "mentor": "mentoring",
     "coach_developer": "coach development",
@@ -39,12 +38,22 @@ _ROLE_NOUNS = {
 
 @dataclass(frozen=True, slots=True)
 class Explanation:
+    """Plain-text reasons for a match, and what the coach asked for that is missing."""
+
     reasons: tuple[str, ...]
     missing: tuple[str, ...]
 
 
 def format_distance(distance_km: float) -> str:
-    """``4.23`` → ``"4.2 km away"`` (one decimal, as everywhere people see distances)."""
+    """``4.23`` → ``"4.2 km away"`` (one decimal, as everywhere people see distances).
+
+    Examples
+    --------
+    >>> format_distance(4.23), format_distance(0.04)
+    ('4.2 km away', 'under 0.1 km away')
+    """
+    if round(distance_km, 1) < 0.1:
+        return "under 0.1 km away"
     return f"{distance_km:.1f} km away"
 
 
@@ -93,6 +102,7 @@ def explain(
     slots: Sequence[str] = (),
     role: str | None = None,
     mode: str = "in_person",
+    level: str | None = None,
     max_reasons: int = MAX_REASONS,
 ) -> Explanation:
     """Reasons and gaps for one result.
@@ -103,34 +113,60 @@ def explain(
     features, contributions : 1-D arrays
         The result's row of the feature matrix and of ``ranker.contributions``.
     distance_km : float
-    event, slots, role, mode
+    event, slots, role, mode, level
         What the coach asked for (from the query).
+    max_reasons : int
+        Reasons after the distance.
+
+    Returns
+    -------
+    Explanation
+        ``reasons``: the distance first (unless the coach asked for online
+        support and the provider offers it), then what helped this match
+        most, strongest first; a reason is given only when its features
+        raised the score by at least :data:`MIN_CONTRIBUTION`.  ``missing``:
+        what the coach asked for that this provider does not offer.
+
+    Examples
+    --------
+    >>> from findsupport.ranking import FEATURE_NAMES, default_ranker
+    >>> p = PublicProvider(id="p1", name="Sam", roles=("mentor",), events=("hurdles",),
+    ...                    availability=("tue_eve", "thu_eve"), online=False, travel_km=20.0, capacity=3,
+    ...                    active_coaches=1, qualification=None, club=None, bio=None,
+    ...                    area="NE21 4", easting=417647.0, northing=563312.0, lon=-1.7259, lat=54.9641)
+    >>> values = {"event_exact": 1.0, "availability": 1.0, "availability_all": 1.0, "spare_capacity": 2 / 3}
+    >>> f = np.array([values.get(name, 0.0) for name in FEATURE_NAMES])
+    >>> c = default_ranker().contributions(f[None, :])[0]
+    >>> explain(p, f, c, 4.23, event="hurdles", slots=["tue_eve", "thu_eve"]).reasons
+    ('4.2 km away', 'hurdles specialist', 'free on both evenings you asked for', 'has room for 2 more coaches')
     """
     f = dict(zip(FEATURE_NAMES, map(float, features)))
     c = dict(zip(FEATURE_NAMES, map(float, contributions)))
     candidates: list[tuple[float, str]] = []
     missing: list[str] = []
 
-    def offer(name: str, text: str) -> None:
-        if c[name] >= MIN_CONTRIBUTION:
-            candidates.append((c[name], text))
+    def offer(names: tuple[str, ...], text: str) -> None:
+        # Related features (share and "all" of availability, say) make one reason.
+        total = sum(c[name] for name in names)
+        if total >= MIN_CONTRIBUTION:
+            candidates.append((total, text))
 
     if event:
         exact_text, missing_text = _event_words(provider, event)
         if f["event_exact"]:
-            offer("event_exact", exact_text)
+            offer(("event_exact",), exact_text)
         elif f["event_group"]:
             group = taxonomy.group_of(taxonomy.expand_event(event)[0])
-            offer("event_group", f"coaches {taxonomy.EVENT_GROUP_LABELS[group].lower()}")
+            offer(("event_group",), f"coaches {taxonomy.EVENT_GROUP_LABELS[group].lower()}")
             missing.append(missing_text)
         else:
             missing.append(missing_text)
     if slots:
         free = [s for s in slots if s in provider.availability]
         if len(free) == len(slots):
-            offer("availability", _all_free_phrase(slots))
+            offer(("availability", "availability_all"), _all_free_phrase(slots))
         elif free:
-            offer("availability", f"free {_slots_phrase(free)}")
+            offer(("availability", "availability_all"), f"free {_slots_phrase(free)}")
             missing.append(f"not free {_slots_phrase([s for s in slots if s not in free])}")
         else:
             missing.append("not free at the times you asked for")
@@ -138,17 +174,18 @@ def explain(
         missing.append("full at the moment")
     elif provider.spare:
         more = "1 more coach" if provider.spare == 1 else f"{provider.spare} more coaches"
-        offer("spare_capacity", f"has room for {more}")
+        offer(("spare_capacity",), f"has room for {more}")
     if f["qualified_above"] and provider.qualification:
-        offer("qualified_above", taxonomy.QUALIFICATION_LABELS[provider.qualification])
+        label = taxonomy.QUALIFICATION_LABELS[provider.qualification]
+        offer(("qualified_above", "qualification_gap"), f"{label}, above your level" if level else label)
     if f["qualified_below"]:
         missing.append("qualified below your own level")
     if f["in_service_area"] and mode != "online":
-        offer("in_service_area", "travels to you")
+        offer(("in_service_area",), "travels to you")
     if f["online_fit"]:
-        offer("online_fit", "offers online support")
+        offer(("online_fit",), "offers online support")
     if role and f["primary_role"]:
-        offer("primary_role", f"{_ROLE_NOUNS[role]} is their main role")
+        offer(("primary_role",), f"{_ROLE_NOUNS[role]} is their main role")
 
     candidates.sort(key=lambda item: -item[0])
     reasons = [text for _, text in candidates[:max_reasons]]

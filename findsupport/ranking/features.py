@@ -5,73 +5,108 @@ the public view only (:class:`~findsupport.catalog.public.PublicCatalog`
 columns: the sector-centroid location, masks, capacity, level), so serving
 and training use exactly this code and nothing private can shape a ranking.
 
-All features lie in ``[0, 1]``; a linear model over them gives per-feature
-contributions that explain each result.
+All features lie in ``[0, 1]`` (``qualification_gap`` in ``[-1, 1]``); a
+linear model over them gives per-feature contributions that explain each
+result.  Each feature depends only on the query and the one provider, never
+on the other candidates, so a provider's features are the same whether it is
+scored among 5 or 5,000 candidates (training recomputes them for the logged
+results only).
 
-=====================  ==================================================================
-name                   meaning
-=====================  ==================================================================
-``proximity_near``     ``exp(-d / near_scale)``: strongly prefers the closest few km
-``proximity_far``      ``exp(-d / far_scale)``: still separates 15 km from 40 km
-``in_service_area``    the coach's point is inside the provider's service area
-``online_fit``         online provider, and the coach accepts online support
-``event_exact``        provider specialises in the event asked for (any event of an
-                       asked-for group counts)
-``event_group``        provider's events share the asked-for event's group, not the event
-``availability``       share of the coach's requested slots the provider is free in
-``spare_capacity``     ``min(spare, capacity_scale) / capacity_scale``
-``full``               provider has no room for another coach
-``qualified_above``    provider's qualification is above the coach's own level
-``qualified_below``    provider's qualification is below the coach's own level
-``primary_role``       the role asked for is the provider's first-listed (main) role
-=====================  ==================================================================
+======================  ==================================================================
+name                    meaning
+======================  ==================================================================
+``proximity_near``      ``exp(-d / near_scale)``: strongly prefers the closest few km
+``proximity_mid``       ``exp(-d / mid_scale)``: a drive across town
+``proximity_far``       ``exp(-d / far_scale)``: still separates 15 km from 40 km
+``in_service_area``     the coach's point is inside the provider's service area
+``online_fit``          online provider, and the coach accepts online support
+``event_exact``         provider specialises in the event asked for (any event of an
+                        asked-for group counts)
+``event_group``         provider's events share the asked-for event's group, not the event
+``availability``        share of the coach's requested slots the provider is free in
+``availability_all``    free in every slot the coach asked for
+``spare_capacity``      ``min(spare, capacity_scale) / capacity_scale``
+``full``                provider has no room for another coach
+``qualified_above``     provider's qualification is above the coach's own level
+``qualified_below``     provider's qualification is below the coach's own level
+``qualification_gap``   ``(provider level - coach level) / 4``: how far above (or below)
+``primary_role``        the role asked for is the provider's first-listed (main) role
+======================  ==================================================================
 
 ``d`` is the distance in metres from the coach's point to the provider's
-public location.  Features without a query input (no event, no slots, no
-level, no role) are 0 for every candidate, so they do not change the order.
+public location.  Three distance scales form a small basis, so a linear model
+can learn how steeply coaches discount distance (a sharp "only nearby" or a
+gentle "anywhere within the radius") instead of that shape being fixed here.
+Features without a query input (no event, no slots, no role) are 0 for every
+candidate, so they do not change the order.  Without a coach level, the
+provider's own level counts as the gap (any qualification is "above" none).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
 from .. import taxonomy
 from ..catalog.public import PublicCatalog
+from ..errors import InvalidInput
 
-__all__ = ["FEATURE_NAMES", "FEATURES_VERSION", "QueryContext", "FeatureScales", "compute_features"]
+__all__ = [
+    "FEATURE_NAMES",
+    "FEATURE_DESCRIPTIONS",
+    "FEATURES_VERSION",
+    "QueryContext",
+    "FeatureScales",
+    "compute_features",
+]
 
-FEATURE_NAMES: tuple[str, ...] = (
-    "proximity_near",
-    "proximity_far",
-    "in_service_area",
-    "online_fit",
-    "event_exact",
-    "event_group",
-    "availability",
-    "spare_capacity",
-    "full",
-    "qualified_above",
-    "qualified_below",
-    "primary_role",
-)
+#: Descriptions (for notebooks, model files and docs), in feature order.
+FEATURE_DESCRIPTIONS: dict[str, str] = {
+    "proximity_near": "closeness on a short scale (exp(-distance / near_scale))",
+    "proximity_mid": "closeness on a middle scale (exp(-distance / mid_scale))",
+    "proximity_far": "closeness on a long scale (exp(-distance / far_scale))",
+    "in_service_area": "the coach is inside the provider's service area",
+    "online_fit": "offers online support and the coach accepts online",
+    "event_exact": "specialises in the event (or an event of the group) asked for",
+    "event_group": "coaches the asked-for event's group, not the event itself",
+    "availability": "share of the asked-for slots the provider is free in",
+    "availability_all": "free in every asked-for slot",
+    "spare_capacity": "room for more coaches (capped at capacity_scale)",
+    "full": "no room for another coach",
+    "qualified_above": "qualified above the coach's own level",
+    "qualified_below": "qualified below the coach's own level",
+    "qualification_gap": "(provider level - coach level) / 4",
+    "primary_role": "the asked-for role is the provider's main role",
+}
+FEATURE_NAMES: tuple[str, ...] = tuple(FEATURE_DESCRIPTIONS)
 #: Bump when a feature's definition changes: saved models record it and refuse a mismatch.
-FEATURES_VERSION = 1
+FEATURES_VERSION = 2
+
+_J = {name: j for j, name in enumerate(FEATURE_NAMES)}
+#: Qualification levels run 1-4; dividing by the top level keeps the gap in [-1, 1].
+_TOP_LEVEL = float(max(taxonomy.QUALIFICATIONS.values()))
 
 
 @dataclass(frozen=True)
 class FeatureScales:
-    """Scales of the shaped features (hyper-parameters of the ranker, in metres/coaches).
+    """Scales of the shaped features (fixed with the feature definitions; metres/coaches).
 
     ``near_scale_m``: 5 km, a short drive or bus ride, where "nearest" matters most.
+    ``mid_scale_m``: 12 km, across a town or city.
     ``far_scale_m``: 25 km, the default search radius.
     ``capacity_scale``: 3 free places is plenty; more does not make a better match.
     """
 
     near_scale_m: float = 5_000.0
+    mid_scale_m: float = 12_000.0
     far_scale_m: float = 25_000.0
     capacity_scale: float = 3.0
+
+    def to_dict(self) -> dict[str, float]:
+        """JSON-ready scales (saved in model files, which refuse other scales)."""
+        return {k: float(v) for k, v in asdict(self).items()}
 
 
 @dataclass(frozen=True)
@@ -79,6 +114,13 @@ class QueryContext:
     """The per-query inputs of the features, computed once per search.
 
     Build with :meth:`from_query`; the fields are the query's masks and levels.
+
+    Examples
+    --------
+    >>> c = QueryContext.from_query(417282.0, 563986.0, role="mentor", event="jumps",
+    ...                             slots=["tue_eve", "thu_eve"], level="sessional_coach")
+    >>> c.n_slots, c.level, c.role_index
+    (2, 2, 0)
     """
 
     x: float
@@ -103,10 +145,13 @@ class QueryContext:
         mode: str = "in_person",
         level: str | None = None,
     ) -> "QueryContext":
+        """Context from a query's fields and the coach's grid point (metres, EPSG:27700)."""
         event_bits = group_bits = 0
         if event:
             event_bits = taxonomy.event_mask([event])
             group_bits = taxonomy.event_mask([taxonomy.group_of(taxonomy.expand_event(event)[0])])
+        if mode not in taxonomy.MODES:
+            raise InvalidInput(f"Got mode={mode!r}; mode must be one of {', '.join(taxonomy.MODES)}.", field="mode")
         return cls(
             x=float(x),
             y=float(y),
@@ -118,6 +163,9 @@ class QueryContext:
             n_slots=len(set(slots)),
             level=taxonomy.qualification_level(level),
         )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def compute_features(
@@ -141,6 +189,11 @@ def compute_features(
     inside : array of bool
         Whether the coach's point is inside each candidate's service area.
     scales : FeatureScales
+
+    Returns
+    -------
+    numpy.ndarray
+        One row per candidate, columns in :data:`FEATURE_NAMES` order.
     """
     positions = np.asarray(positions, dtype=np.intp)
     n = len(positions)
@@ -148,26 +201,29 @@ def compute_features(
     if n == 0:
         return out
     d = np.asarray(distance_m, dtype=np.float64)
-    out[:, 0] = np.exp(-d / scales.near_scale_m)
-    out[:, 1] = np.exp(-d / scales.far_scale_m)
-    out[:, 2] = np.asarray(inside, dtype=bool)
+    out[:, _J["proximity_near"]] = np.exp(-d / scales.near_scale_m)
+    out[:, _J["proximity_mid"]] = np.exp(-d / scales.mid_scale_m)
+    out[:, _J["proximity_far"]] = np.exp(-d / scales.far_scale_m)
+    out[:, _J["in_service_area"]] = np.asarray(inside, dtype=bool)
     if context.mode in ("online", "any"):
-        out[:, 3] = catalog.online[positions]
+        out[:, _J["online_fit"]] = catalog.online[positions]
     if context.event_bits:
         events = catalog.event_mask[positions]
         exact = (events & np.uint32(context.event_bits)) != 0
-        out[:, 4] = exact
-        out[:, 5] = ~exact & ((events & np.uint32(context.group_bits)) != 0)
+        out[:, _J["event_exact"]] = exact
+        out[:, _J["event_group"]] = ~exact & ((events & np.uint32(context.group_bits)) != 0)
     if context.n_slots:
         free = np.bitwise_count(catalog.slot_mask[positions] & np.uint32(context.slot_bits))
-        out[:, 6] = free / context.n_slots
+        out[:, _J["availability"]] = free / context.n_slots
+        out[:, _J["availability_all"]] = free >= context.n_slots
     spare = catalog.spare[positions]
-    out[:, 7] = np.minimum(spare, scales.capacity_scale) / scales.capacity_scale
-    out[:, 8] = spare <= 0
-    level = catalog.level[positions]
-    out[:, 9] = level > context.level
+    out[:, _J["spare_capacity"]] = np.minimum(spare, scales.capacity_scale) / scales.capacity_scale
+    out[:, _J["full"]] = spare <= 0
+    level = catalog.level[positions].astype(np.int16)
+    out[:, _J["qualified_above"]] = level > context.level
     if context.level:
-        out[:, 10] = level < context.level
+        out[:, _J["qualified_below"]] = level < context.level
+    out[:, _J["qualification_gap"]] = (level - context.level) / _TOP_LEVEL
     if context.role_index >= 0:
-        out[:, 11] = catalog.primary_role[positions] == context.role_index
+        out[:, _J["primary_role"]] = catalog.primary_role[positions] == context.role_index
     return out

@@ -1,0 +1,271 @@
+"""The feedback log: what each search showed, and what the coach did with it.
+
+Two tables on the shared :data:`findsupport.db.metadata` (SQLAlchemy Core, so
+SQLite and PostgreSQL alike):
+
+``feedback_sessions``
+    one row per logged search: an opaque ``id`` (the ``search_id`` clients
+    get back), the query as JSON (:meth:`SearchQuery.feedback_query`), the
+    ranking model version and catalogue version that served it, and when.
+``feedback_results``
+    one row per shown result: the provider id, its 1-based position and the
+    strongest action so far (stored as its grade, so "keep the strongest" is
+    one ``UPDATE``, safe when two requests race).
+
+:meth:`FeedbackLog.export` writes the DESIGN.md JSON-lines format that
+:func:`~.sessions.read_feedback` and ``findsupport train`` read back.
+
+Only public data is stored: provider ids and positions, and the coach's own
+query (their postcode is theirs; no provider postcode or e-mail is here).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO, Any
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    case,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from .. import taxonomy
+from ..config import Settings
+from ..db import engine_for, metadata
+from ..errors import CatalogError, InvalidInput
+from .labels import GRADES
+
+__all__ = ["FeedbackLog", "feedback_sessions", "feedback_results", "RECORDABLE_ACTIONS"]
+
+#: Actions a client may record; "shown" is what logging a search already says.
+RECORDABLE_ACTIONS: tuple[str, ...] = tuple(a for a in taxonomy.ACTIONS if a != "shown")
+#: Column widths: opaque ids are 32 hex characters; provider ids and versions are short codes.
+_ID_CHARS = 32
+_PROVIDER_ID_CHARS = 200
+_VERSION_CHARS = 100
+
+feedback_sessions = Table(
+    "feedback_sessions",
+    metadata,
+    Column("id", String(_ID_CHARS), primary_key=True),
+    Column("query", Text, nullable=False),
+    Column("model_version", String(_VERSION_CHARS)),
+    Column("catalog_version", String(_VERSION_CHARS)),
+    Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+feedback_results = Table(
+    "feedback_results",
+    metadata,
+    Column("search_id", String(_ID_CHARS), ForeignKey("feedback_sessions.id", ondelete="CASCADE"), primary_key=True),
+    Column("provider_id", String(_PROVIDER_ID_CHARS), primary_key=True),
+    Column("position", Integer, nullable=False),
+    Column("action", SmallInteger, nullable=False),
+)
+
+_ACTION_OF = {grade: action for action, grade in GRADES.items()}
+
+
+def _utc_text(moment: datetime) -> str:
+    # SQLite hands back naive datetimes; everything stored here is UTC.
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
+
+
+class FeedbackLog:
+    """Search sessions and the actions taken on their results.
+
+    Parameters
+    ----------
+    engine : sqlalchemy.engine.Engine
+        Tables are created on it if missing.
+
+    Examples
+    --------
+    >>> from findsupport.db import create_db_engine
+    >>> log = FeedbackLog(create_db_engine("sqlite://"))
+    >>> sid = log.log_search({"postcode": "NE21 4LZ", "role": "mentor"}, [("p1", 1), ("p2", 2)], "default")
+    >>> log.record(sid, "p2", "requested")
+    >>> [r["action"] for r in next(log.sessions())["results"]]
+    ['shown', 'requested']
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        try:
+            metadata.create_all(engine, tables=[feedback_sessions, feedback_results])
+        except SQLAlchemyError as exc:
+            raise CatalogError(f"The feedback log tables cannot be created: {exc.__class__.__name__}.") from None
+
+    @classmethod
+    def open(cls, settings: Settings) -> "FeedbackLog":
+        """The feedback log in the data dir's database (``settings.resolved_database_url``)."""
+        return cls(engine_for(settings.resolved_database_url))
+
+    # ------------------------------------------------------------------ writing
+    def log_search(
+        self,
+        query: dict[str, Any],
+        shown: Sequence[tuple[str, int]],
+        model_version: str | None,
+        catalog_version: str | None = None,
+    ) -> str:
+        """Record a served page; returns its new opaque ``search_id``.
+
+        Parameters
+        ----------
+        query : dict
+            ``SearchQuery.feedback_query()`` (JSON-serialisable).
+        shown : sequence of (provider_id, position)
+            Positions are 1-based, as the coach saw them (offset included).
+        model_version, catalog_version : str or None
+        """
+        rows = []
+        seen: set[str] = set()
+        for item in shown:
+            try:
+                provider_id, position = item
+            except (TypeError, ValueError):
+                raise InvalidInput("shown must be (provider_id, position) pairs.") from None
+            if not isinstance(provider_id, str) or not provider_id or len(provider_id) > _PROVIDER_ID_CHARS:
+                raise InvalidInput("A shown provider_id must be non-empty text.", field="provider_id")
+            if isinstance(position, bool) or not isinstance(position, int) or position < 1:
+                raise InvalidInput(f"Positions are whole numbers from 1; got {position!r}.", field="position")
+            if provider_id in seen:
+                raise InvalidInput(f"Provider {provider_id!r} is shown twice in one search.", field="provider_id")
+            seen.add(provider_id)
+            rows.append({"provider_id": provider_id, "position": position, "action": GRADES["shown"]})
+        try:
+            query_text = json.dumps(query, ensure_ascii=False, sort_keys=True)
+        except (TypeError, ValueError):
+            raise InvalidInput("The query to log must be JSON-serialisable.", field="query") from None
+        search_id = uuid.uuid4().hex
+        with self.engine.begin() as conn:
+            conn.execute(
+                feedback_sessions.insert().values(
+                    id=search_id,
+                    query=query_text,
+                    model_version=None if model_version is None else str(model_version)[:_VERSION_CHARS],
+                    catalog_version=None if catalog_version is None else str(catalog_version)[:_VERSION_CHARS],
+                    created_at=datetime.now(timezone.utc),
+                )
+            )
+            if rows:
+                conn.execute(feedback_results.insert(), [{**row, "search_id": search_id} for row in rows])
+        return search_id
+
+    def record(self, search_id: str, provider_id: str, action: str) -> None:
+        """Record that the coach viewed, requested or was accepted by a shown provider.
+
+        The strongest action is kept (a view after a request changes nothing).
+
+        Raises
+        ------
+        InvalidInput
+            An unknown action, an unknown ``search_id``, or a provider that
+            search did not show.
+        """
+        if action not in RECORDABLE_ACTIONS:
+            raise InvalidInput(
+                f"Got action={action!r}; action must be one of {', '.join(RECORDABLE_ACTIONS)}.",
+                field="action",
+                allowed=list(RECORDABLE_ACTIONS),
+            )
+        if not isinstance(search_id, str) or not isinstance(provider_id, str):
+            raise InvalidInput("search_id and provider_id must be text.", field="search_id")
+        grade = GRADES[action]
+        stronger = case((feedback_results.c.action < grade, grade), else_=feedback_results.c.action)
+        with self.engine.begin() as conn:
+            changed = conn.execute(
+                update(feedback_results)
+                .where(feedback_results.c.search_id == search_id, feedback_results.c.provider_id == provider_id)
+                .values(action=stronger)
+            ).rowcount
+            if changed:
+                return
+            known = conn.execute(select(feedback_sessions.c.id).where(feedback_sessions.c.id == search_id)).first()
+        if known is None:
+            raise InvalidInput("That search_id is not a search we logged.", field="search_id")
+        raise InvalidInput("That provider was not shown in that search.", field="provider_id")
+
+    # ------------------------------------------------------------------ reading
+    def count(self) -> int:
+        """Number of logged sessions."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(feedback_sessions)).scalar_one())
+
+    def sessions(self) -> Iterator[dict[str, Any]]:
+        """Every session, oldest first, in the DESIGN.md feedback format (plus ids and versions)."""
+        s, r = feedback_sessions, feedback_results
+        statement = (
+            select(s.c.id, s.c.query, s.c.model_version, s.c.catalog_version, s.c.created_at,
+                   r.c.provider_id, r.c.position, r.c.action)
+            .select_from(s.outerjoin(r, r.c.search_id == s.c.id))
+            .order_by(s.c.created_at, s.c.id, r.c.position, r.c.provider_id)
+        )
+        current: dict[str, Any] | None = None
+        with self.engine.connect() as conn:
+            for row in conn.execute(statement):
+                if current is None or current["search_id"] != row.id:
+                    if current is not None:
+                        yield current
+                    current = {
+                        "query": json.loads(row.query),
+                        "results": [],
+                        "search_id": row.id,
+                        "model_version": row.model_version,
+                        "catalog_version": row.catalog_version,
+                        "created_at": _utc_text(row.created_at),
+                    }
+                if row.provider_id is not None:
+                    current["results"].append(
+                        {"provider_id": row.provider_id, "position": row.position, "action": _ACTION_OF[row.action]}
+                    )
+        if current is not None:
+            yield current
+
+    def export(self, target: str | os.PathLike[str] | IO[str]) -> int:
+        """Write every session as one JSON line; returns how many.
+
+        A path is written atomically (a temporary file renamed into place), so
+        a reader never sees half a file.
+        """
+        if not isinstance(target, (str, os.PathLike)):
+            return self._write(target)
+        path = Path(target)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+                count = self._write(fh)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return count
+
+    def _write(self, fh: IO[str]) -> int:
+        count = 0
+        for session in self.sessions():
+            fh.write(json.dumps(session, ensure_ascii=False) + "\n")
+            count += 1
+        return count

@@ -1,0 +1,400 @@
+"""A simulator of coach behaviour, so notebooks, tests and benchmarks have feedback to learn from.
+
+It is a stand-in for real logs, not a claim about real coaches; everything it
+assumes is written down here and in the dataclasses' defaults.
+
+The world
+    Coaches search where clubs are, and so are the providers: each session's
+    coach is at the real postcode nearest a point drawn uniformly within
+    ``coach_spread_km`` of a random provider (so busy areas search more, in
+    proportion to how many providers they have), and asks
+    for a role, usually an event (sometimes a whole event group, sometimes
+    none), usually one to three times they are free (weekday evenings and
+    weekend mornings most often), a mode and, often, their own qualification.
+
+Heterogeneous tastes (:class:`CoachPopulation`)
+    Each coach draws their own: how far they will go (a distance that costs
+    one unit of utility, log-normal around 10 km: some will drive, some
+    will not), how much an exact event specialist matters (and a same-group
+    one, less), how much being free at the asked times matters (with
+    diminishing returns), whether a qualification above their own matters,
+    how much a full provider puts them off, whether they like online support
+    (a minority do), and a per-result taste nothing listed explains (Gumbel
+    noise).  The utility is a sum of these terms.
+
+The logging policy (:class:`LoggingPolicy`)
+    What a plain store locator shows: candidates (the engine's rules:
+    service area covers the coach and within the radius; online providers
+    for online searches) nearest first, one page, with exploration: each
+    position is swapped, with a small probability, with a random candidate
+    among the nearest few pages, so providers are seen at other positions.
+
+Behaviour (:class:`Behaviour`)
+    Position-biased examination (position ``k`` is looked at with
+    probability ``k ** -examination_exponent``); a looked-at result is opened
+    (``viewed``) with a probability rising with its utility; the best opened
+    result is ``requested`` when it is good enough, occasionally a second
+    one; a request is ``accepted`` mostly when the provider has room.
+
+Every session also carries its *truth* for all candidates, not just those
+shown: the probability this coach would open each provider if they looked.
+Benchmarks use it to check that a model trained on biased clicks ranks what
+coaches actually prefer, not just what they happened to see.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.spatial import cKDTree
+from scipy.special import expit
+
+from .. import taxonomy
+from ..catalog.public import PublicCatalog
+from ..geo import PostcodeDirectory
+from ..search.query import SearchQuery
+from .candidates import scan_candidates
+
+__all__ = [
+    "CoachPopulation",
+    "QueryMix",
+    "Behaviour",
+    "LoggingPolicy",
+    "SimulatedSession",
+    "CoachSimulator",
+    "LOGGING_POLICY_VERSION",
+]
+
+#: Recorded as the "model version" of simulated sessions.
+LOGGING_POLICY_VERSION = "nearest-first-explore"
+
+
+@dataclass(frozen=True)
+class CoachPopulation:
+    """How coaches' tastes vary; each coach draws one value from each range (uniform unless noted)."""
+
+    #: Median km that cost one unit of utility (log-normal across coaches): coaches
+    #: travel for the right specialist, who may be the only one in the county.
+    distance_km: float = 15.0
+    #: Log-normal spread of that distance: some coaches travel far, some will not.
+    distance_spread: float = 0.5
+    #: Online searches care little about distance (a shared region, a similar club).
+    online_distance_share: float = 0.1
+    event_exact: tuple[float, float] = (2.0, 4.0)
+    #: A same-group specialist is worth this share of an exact one.
+    event_group_share: tuple[float, float] = (0.2, 0.5)
+    availability: tuple[float, float] = (0.5, 2.0)
+    #: Coaches who gave their level value a provider above it this much...
+    qualification_above: tuple[float, float] = (0.3, 1.5)
+    #: ...and one below it this much less.
+    qualification_below: tuple[float, float] = (0.5, 1.5)
+    #: Without their level, coaches still trust an Athletics Coach or above this much.
+    senior_qualification: tuple[float, float] = (0.0, 0.8)
+    full: tuple[float, float] = (1.0, 3.0)
+    spare: tuple[float, float] = (0.0, 0.6)
+    #: Share of coaches allowing online support who actually prefer it.
+    online_lovers: float = 0.3
+    online_bonus: tuple[float, float] = (0.5, 1.5)
+    main_role: tuple[float, float] = (0.0, 0.5)
+    #: Scale of the per-result taste nothing listed explains (Gumbel).
+    noise: float = 0.3
+
+
+@dataclass(frozen=True)
+class QueryMix:
+    """What coaches ask for."""
+
+    roles: dict[str, float] = field(
+        default_factory=lambda: {"mentor": 0.4, "technical_advisor": 0.25, "coach_developer": 0.2, "co_coach": 0.15}
+    )
+    #: Popularity of event groups (endurance and sprints common, race walking rare).
+    groups: dict[str, float] = field(
+        default_factory=lambda: {
+            "endurance": 0.3,
+            "sprints_hurdles": 0.25,
+            "jumps": 0.14,
+            "throws": 0.11,
+            "young_athletes": 0.06,
+            "running_fitness": 0.06,
+            "combined_events": 0.03,
+            "para_athletics": 0.03,
+            "race_walking": 0.02,
+        }
+    )
+    #: Share asking for one event, a whole group, or no event.
+    event_kinds: tuple[float, float, float] = (0.7, 0.15, 0.15)
+    #: Probability of asking for 0, 1, 2 or 3 times.
+    slot_counts: tuple[float, ...] = (0.15, 0.35, 0.35, 0.15)
+    #: Weekday evenings and weekend mornings are this many times likelier than other slots.
+    common_slot_weight: float = 4.0
+    modes: dict[str, float] = field(default_factory=lambda: {"in_person": 0.65, "any": 0.25, "online": 0.1})
+    #: Share of coaches who give their own qualification, and its mix.
+    level_given: float = 0.75
+    levels: dict[str, float] = field(
+        default_factory=lambda: {"assistant_coach": 0.35, "sessional_coach": 0.3, "athletics_coach": 0.2,
+                                 "leader_in_running_fitness": 0.1, "advanced_coach": 0.05}
+    )
+    radius_km: float = 25.0
+    #: Coaches live within this distance of some provider (a club area).
+    coach_spread_km: float = 15.0
+    #: A drawn point farther than this from any postcode is at sea or on a moor: draw again.
+    max_snap_km: float = 2.0
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """How a coach works through a page of results."""
+
+    #: Position k is looked at with probability k ** -examination_exponent.  A shortlist
+    #: of ten people to ask for help is read with more care than web search results
+    #: (exponent about 1 there): position 10 is looked at about a third as often as 1.
+    examination_exponent: float = 0.5
+    #: Utility at which a looked-at result is opened half the time: the result card
+    #: already shows distance, events and reasons, so coaches open the promising ones.
+    view_threshold: float = 1.5
+    #: How sharply opening depends on utility (larger: more random).
+    view_temperature: float = 0.3
+    #: The best opened result is requested when its utility exceeds this.
+    request_threshold: float = 2.0
+    #: Chance of also requesting another opened result above the threshold.
+    second_request: float = 0.2
+    accept_if_room: float = 0.85
+    accept_if_full: float = 0.1
+
+
+@dataclass(frozen=True)
+class LoggingPolicy:
+    """What the logged system showed: nearest first, one page, with random swaps."""
+
+    page_size: int = 10
+    #: Each position is swapped, with this probability, with a random candidate among the
+    #: nearest ``explore_pages`` pages: providers get seen at other positions (for the
+    #: position-bias estimate) and a little farther away (so distance can be learned).
+    swap_probability: float = 0.2
+    explore_pages: int = 3
+    #: Sessions with fewer candidates than this are not searched again (nothing to rank).
+    min_results: int = 2
+    #: Attempts to find a coach location with enough candidates before giving up.
+    max_attempts: int = 200
+
+
+@dataclass(frozen=True)
+class SimulatedSession:
+    """One simulated search: its feedback-log line and the truth about every candidate."""
+
+    feedback: dict[str, Any]
+    candidates: np.ndarray  # catalogue positions of every candidate, nearest first
+    distance_m: np.ndarray
+    inside: np.ndarray
+    relevance: np.ndarray  # probability the coach would open each candidate if they looked
+
+
+class CoachSimulator:
+    """Simulated coaches searching a catalogue; see the module docstring.
+
+    Parameters
+    ----------
+    catalog : PublicCatalog
+    directory : PostcodeDirectory
+        Coaches are placed at its postcodes.
+    population, mix, behaviour, policy
+        The assumptions (defaults documented on each dataclass).
+    seed : int
+        Everything is reproducible from it.
+    """
+
+    def __init__(
+        self,
+        catalog: PublicCatalog,
+        directory: PostcodeDirectory,
+        *,
+        population: CoachPopulation = CoachPopulation(),
+        mix: QueryMix = QueryMix(),
+        behaviour: Behaviour = Behaviour(),
+        policy: LoggingPolicy = LoggingPolicy(),
+        seed: int = 0,
+    ) -> None:
+        if len(catalog) == 0:
+            raise ValueError("The catalogue is empty; there is nobody to search for.")
+        self.catalog = catalog
+        self.directory = directory
+        self.population = population
+        self.mix = mix
+        self.behaviour = behaviour
+        self.policy = policy
+        self.seed = seed
+        self._postcodes = directory.located_arrays()
+        self._tree = cKDTree(np.column_stack([catalog.x, catalog.y]))
+        self._max_reach = float(catalog.reach_m.max())
+        slot_weights = np.array(
+            [mix.common_slot_weight if (s.endswith("_eve") and s[:3] in taxonomy.DAYS[:5])
+             or (s.endswith("_am") and s[:3] in ("sat", "sun")) else 1.0 for s in taxonomy.SLOTS]
+        )
+        self._slot_p = slot_weights / slot_weights.sum()
+
+    # ------------------------------------------------------------------ queries
+    @staticmethod
+    def _pick(rng: np.random.Generator, weights: dict[str, float]) -> str:
+        names = list(weights)
+        p = np.array([weights[n] for n in names], dtype=float)
+        return names[int(rng.choice(len(names), p=p / p.sum()))]
+
+    def _query(self, rng: np.random.Generator, postcode: str) -> SearchQuery:
+        mix = self.mix
+        kind = int(rng.choice(3, p=np.array(mix.event_kinds) / sum(mix.event_kinds)))
+        event = None
+        if kind < 2:
+            group = self._pick(rng, mix.groups)
+            members = taxonomy.EVENT_GROUPS[group]
+            event = group if kind == 1 else members[int(rng.integers(len(members)))]
+        n_slots = int(rng.choice(len(mix.slot_counts), p=np.array(mix.slot_counts) / sum(mix.slot_counts)))
+        slots = tuple(taxonomy.SLOTS[i] for i in sorted(rng.choice(len(taxonomy.SLOTS), n_slots, replace=False, p=self._slot_p)))
+        level = self._pick(rng, mix.levels) if rng.random() < mix.level_given else None
+        return SearchQuery(
+            postcode=postcode,
+            role=self._pick(rng, mix.roles),
+            event=event,
+            slots=slots,
+            mode=self._pick(rng, mix.modes),
+            level=level,
+            radius_km=mix.radius_km,
+        )
+
+    def _candidates(self, query: SearchQuery, x: float, y: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if query.mode == "in_person" and not self.catalog.has_area.any():
+            # Only providers within the radius can qualify; the tree narrows the scan.
+            near = np.asarray(self._tree.query_ball_point([x, y], r=query.radius_km * 1000.0), dtype=np.intp)
+            if len(near) < self.policy.min_results:
+                return np.zeros(0, dtype=np.intp), np.zeros(0), np.zeros(0, dtype=bool)
+        return scan_candidates(self.catalog, x, y, role=query.role, mode=query.mode, radius_m=query.radius_km * 1000.0)
+
+    # ------------------------------------------------------------------ tastes
+    def _utility(self, rng: np.random.Generator, query: SearchQuery, positions: np.ndarray, distance_m: np.ndarray) -> np.ndarray:
+        pop, c = self.population, self.catalog
+        u = np.zeros(len(positions))
+        tolerance_km = pop.distance_km * float(np.exp(rng.normal(0.0, pop.distance_spread)))
+        distance_cost = distance_m / 1000.0 / tolerance_km
+        if query.mode == "online":
+            distance_cost = distance_cost * pop.online_distance_share
+        elif query.mode == "any":
+            # Online providers are reachable anyway; distance matters for the others.
+            distance_cost = np.where(c.online[positions], distance_cost * pop.online_distance_share, distance_cost)
+        u -= distance_cost
+        if query.event:
+            exact = (c.event_mask[positions] & np.uint32(taxonomy.event_mask([query.event]))) != 0
+            group = taxonomy.group_of(taxonomy.expand_event(query.event)[0])
+            same_group = ~exact & ((c.event_mask[positions] & np.uint32(taxonomy.event_mask([group]))) != 0)
+            b_exact = rng.uniform(*pop.event_exact)
+            u += b_exact * exact + b_exact * rng.uniform(*pop.event_group_share) * same_group
+        if query.slots:
+            free = np.bitwise_count(c.slot_mask[positions] & np.uint32(taxonomy.slot_mask(query.slots)))
+            u += rng.uniform(*pop.availability) * np.sqrt(free / len(query.slots))
+        level = c.level[positions]
+        if query.level:
+            own = taxonomy.qualification_level(query.level)
+            u += rng.uniform(*pop.qualification_above) * (level > own) - rng.uniform(*pop.qualification_below) * (level < own)
+        else:
+            u += rng.uniform(*pop.senior_qualification) * (level >= taxonomy.qualification_level("athletics_coach"))
+        spare = c.spare[positions]
+        u += -rng.uniform(*pop.full) * (spare <= 0) + rng.uniform(*pop.spare) * np.minimum(spare, 2) / 2
+        if query.mode != "in_person" and rng.random() < pop.online_lovers:
+            u += rng.uniform(*pop.online_bonus) * c.online[positions]
+        if query.role:
+            u += rng.uniform(*pop.main_role) * (c.primary_role[positions] == taxonomy.ROLES.index(query.role))
+        return u
+
+    # ------------------------------------------------------------------ behaviour
+    def _page(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """Indices (into the nearest-first candidates) shown on the page, in shown order."""
+        page = self.policy.page_size
+        pool = min(n, self.policy.explore_pages * page)
+        order = np.arange(n)
+        for k in range(min(n, page)):
+            if rng.random() < self.policy.swap_probability:
+                j = int(rng.integers(pool))
+                order[k], order[j] = order[j], order[k]
+        return order[: min(n, page)]
+
+    def _actions(self, rng: np.random.Generator, u: np.ndarray, spare: np.ndarray) -> list[str]:
+        b = self.behaviour
+        n = len(u)
+        looked = rng.random(n) < np.arange(1, n + 1, dtype=float) ** -b.examination_exponent
+        opened = looked & (rng.random(n) < expit((u - b.view_threshold) / b.view_temperature))
+        actions = ["viewed" if o else "shown" for o in opened]
+        good = np.flatnonzero(opened & (u > b.request_threshold))
+        if len(good):
+            best = int(good[np.argmax(u[good])])
+            requested = [best] + [int(i) for i in good if i != best and rng.random() < b.second_request]
+            for i in requested:
+                accept = b.accept_if_room if spare[i] > 0 else b.accept_if_full
+                actions[i] = "accepted" if rng.random() < accept else "requested"
+        return actions
+
+    # ------------------------------------------------------------------ sessions
+    def _coach_location(self, rng: np.random.Generator) -> tuple[int, float, float] | None:
+        """A postcode row and its point near a random provider, or None when the draw fell off the land."""
+        home = int(rng.integers(len(self.catalog)))
+        spread = self.mix.coach_spread_km * 1000.0
+        radius, angle = spread * np.sqrt(rng.random()), rng.uniform(0.0, 2.0 * np.pi)
+        px = self.catalog.x[home] + radius * np.cos(angle)
+        py = self.catalog.y[home] + radius * np.sin(angle)
+        index, distance = self.directory.nearest_many(np.array([px]), np.array([py]))
+        if distance[0] > self.mix.max_snap_km * 1000.0:
+            return None
+        i = int(index[0])
+        return i, float(self._postcodes["easting"][i]), float(self._postcodes["northing"][i])
+
+    def sessions(self, n_sessions: int) -> Iterator[SimulatedSession]:
+        """``n_sessions`` simulated searches (fewer only if no location has enough candidates)."""
+        rng = np.random.default_rng(self.seed)
+        made = 0
+        attempts = 0
+        while made < n_sessions and attempts < self.policy.max_attempts * max(n_sessions, 1):
+            attempts += 1
+            located = self._coach_location(rng)
+            if located is None:
+                continue
+            i, x, y = located
+            query = self._query(rng, self.directory.postcode_at(i))
+            positions, distance, inside = self._candidates(query, x, y)
+            if len(distance) < self.policy.min_results:
+                continue
+            u_mean = self._utility(rng, query, positions, distance)
+            u = u_mean + rng.gumbel(0.0, self.population.noise, len(u_mean))
+            shown = self._page(rng, len(positions))
+            actions = self._actions(rng, u[shown], self.catalog.spare[positions[shown]])
+            results = [
+                {"provider_id": self.catalog.providers[int(positions[j])].id, "position": k, "action": a}
+                for k, (j, a) in enumerate(zip(shown, actions), start=1)
+            ]
+            feedback = {
+                "query": query.feedback_query(),
+                "results": results,
+                "search_id": f"sim-{self.seed}-{made}",
+                "model_version": LOGGING_POLICY_VERSION,
+                "catalog_version": self.catalog.version,
+            }
+            relevance = expit((u_mean - self.behaviour.view_threshold) / self.behaviour.view_temperature)
+            yield SimulatedSession(feedback, positions, distance, inside, relevance)
+            made += 1
+
+    def feedback(self, n_sessions: int) -> list[dict[str, Any]]:
+        """Feedback-log lines (DESIGN.md format) of ``n_sessions`` simulated searches."""
+        return [s.feedback for s in self.sessions(n_sessions)]
+
+    def write(self, path: str | os.PathLike[str], n_sessions: int) -> int:
+        """Write ``n_sessions`` simulated sessions as JSON lines; returns how many were written."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        count = 0
+        with target.open("w", encoding="utf-8") as fh:
+            for session in self.sessions(n_sessions):
+                fh.write(json.dumps(session.feedback, ensure_ascii=False) + "\n")
+                count += 1
+        return count

@@ -1,0 +1,227 @@
+"""Training and evaluating from a feedback log: what ``findsupport train`` and ``evaluate`` do.
+
+:func:`train_model`
+
+1. recomputes features for every logged result against the catalogue as it
+   is now (:func:`~.dataset.build_dataset`, which reports what it dropped);
+2. splits sessions into training and held-out by each session's key;
+3. picks hyper-parameters by grid search with :class:`GroupKFold` over
+   sessions of the training part only (:func:`tune`);
+4. fits on the training part and evaluates on the held-out part beside
+   nearest-first, the default weights and the active model;
+5. saves the model file, and makes it active only if it is no worse than the
+   active model on the same held-out sessions (``force`` overrides).
+
+:func:`evaluate_active` judges the serving model on a feedback file the same
+way (by default on the held-out share, so a model's own training sessions
+never flatter it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sklearn
+from sklearn.model_selection import GridSearchCV, GroupKFold
+
+from ..catalog.public import PublicCatalog
+from ..config import Settings
+from ..errors import InvalidInput, ModelError
+from ..geo import PostcodeDirectory
+from .dataset import DatasetReport, RankingData, build_dataset
+from .evaluation import NEAREST_FIRST, Evaluation, evaluate_rankers
+from .model import MatchRanker, default_ranker
+from .registry import DEFAULT_VERSION, ModelRecord, activate, load_active_ranker, model_document, save_model
+from .sessions import HOLDOUT_SALT, FeedbackFile
+
+__all__ = [
+    "DEFAULT_HOLDOUT",
+    "DEFAULT_GRID",
+    "MIN_TRAIN_SESSIONS",
+    "MIN_TEST_SESSIONS",
+    "TrainingResult",
+    "tune",
+    "train_model",
+    "evaluate_active",
+]
+
+#: Share of sessions held out for evaluation: enough for a tight NDCG estimate
+#: from a few thousand sessions, while leaving most for learning.
+DEFAULT_HOLDOUT = 0.2
+#: Grid searched by default: regularisation over two decades and both objectives.
+DEFAULT_GRID: dict[str, list[Any]] = {"alpha": [0.003, 0.03, 0.3], "objective": ["pairwise", "listwise"]}
+#: Fewer sessions with a choice than this and the weights are mostly noise.
+MIN_TRAIN_SESSIONS = 30
+#: Fewer held-out sessions with a choice than this and the comparison means nothing.
+MIN_TEST_SESSIONS = 10
+#: Folds of the grid search; each fold needs a few sessions with a choice.
+DEFAULT_FOLDS = 5
+_MIN_SESSIONS_PER_FOLD = 4
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class TrainingResult:
+    """What a training run did (everything the CLI and notebooks report)."""
+
+    ranker: MatchRanker
+    report: DatasetReport
+    evaluation: Evaluation
+    document: dict[str, Any]
+    record: ModelRecord | None
+    activated: bool
+    decision: str
+    previous_version: str
+    best_params: dict[str, Any] = field(default_factory=dict)
+    problems: tuple[str, ...] = ()
+
+
+def tune(
+    data: RankingData,
+    param_grid: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Sequence[Any]]],
+    *,
+    n_splits: int = DEFAULT_FOLDS,
+    base: MatchRanker | None = None,
+) -> GridSearchCV:
+    """Grid search over ``param_grid`` with :class:`GroupKFold` by session, scored by NDCG@10.
+
+    Sessions (``groups``) and positions reach the ranker through
+    scikit-learn's metadata routing, enabled for this call only.
+    """
+    n_splits = min(n_splits, data.n_sessions)
+    if n_splits < 2:
+        raise InvalidInput("A grid search needs at least two sessions.")
+    search = GridSearchCV(base if base is not None else MatchRanker(), param_grid, cv=GroupKFold(n_splits=n_splits))
+    with sklearn.config_context(enable_metadata_routing=True):
+        search.fit(data.X, data.grades, **data.fit_params())
+    return search
+
+
+def _current_ranker(settings: Settings) -> tuple[MatchRanker, str, str | None]:
+    """The active ranker; a broken active model is reported and compared as the default."""
+    try:
+        ranker, version = load_active_ranker(settings)
+        return ranker, version, None
+    except ModelError as exc:
+        return default_ranker(), DEFAULT_VERSION, f"the active model cannot be used ({exc.message}); compared with the default weights"
+
+
+def train_model(
+    feedback: FeedbackFile,
+    catalog: PublicCatalog,
+    directory: PostcodeDirectory,
+    settings: Settings,
+    *,
+    holdout: float = DEFAULT_HOLDOUT,
+    param_grid: Mapping[str, Sequence[Any]] | None = DEFAULT_GRID,
+    force: bool = False,
+    save: bool = True,
+    progress: Progress | None = None,
+) -> TrainingResult:
+    """Fit, evaluate, save and (if no worse) activate a ranker; see the module docstring.
+
+    Raises
+    ------
+    InvalidInput
+        Too few usable sessions to train and to hold out.
+    """
+    say = progress or (lambda message: None)
+    data, report = build_dataset(feedback, catalog, directory)
+    for line in report.lines():
+        say(line)
+    train, test = data.split(holdout)
+    if train.n_learnable < MIN_TRAIN_SESSIONS or test.n_learnable < MIN_TEST_SESSIONS:
+        raise InvalidInput(
+            f"Not enough sessions where coaches chose someone: {train.n_learnable} for training and "
+            f"{test.n_learnable} held out; need at least {MIN_TRAIN_SESSIONS} and {MIN_TEST_SESSIONS} "
+            "(collect more feedback, or lower the held-out share)."
+        )
+    best: dict[str, Any] = {}
+    if param_grid and train.n_learnable >= DEFAULT_FOLDS * _MIN_SESSIONS_PER_FOLD:
+        say(f"choosing hyper-parameters by {DEFAULT_FOLDS}-fold grid search over {train.n_sessions:,} sessions")
+        best = dict(tune(train, param_grid).best_params_)
+    ranker = MatchRanker(**best).fit(train.X, train.grades, **train.fit_params())
+    say(f"fitted on {train.n_learnable:,} sessions; position-bias exponent {ranker.position_bias_:.2f}")
+
+    current, current_version, note = _current_ranker(settings)
+    rankers: dict[str, MatchRanker | None] = {NEAREST_FIRST: None, "default": default_ranker()}
+    if current_version != DEFAULT_VERSION:
+        rankers["active"] = current
+    rankers["trained"] = ranker
+    evaluation = evaluate_rankers(test, rankers)
+    reference = "active" if "active" in rankers else "default"
+    new, old = evaluation.ndcg("trained"), evaluation.ndcg(reference)
+    no_worse = new >= old
+    if no_worse:
+        decision = f"activated: NDCG@10 {new:.4f} is no worse than the {reference} ranking's {old:.4f}"
+    elif force:
+        decision = f"activated (forced): NDCG@10 {new:.4f} is below the {reference} ranking's {old:.4f}"
+    else:
+        decision = f"saved, not activated: NDCG@10 {new:.4f} is below the {reference} ranking's {old:.4f} (--force activates it)"
+    if note:
+        decision += f"; {note}"
+
+    document = model_document(
+        ranker,
+        metrics={**evaluation.to_dict(), "compared_with": reference if reference == "default" else current_version},
+        training_data={
+            "sha256": feedback.sha256,
+            "lines": feedback.lines,
+            "sessions_train": train.n_sessions,
+            "sessions_held_out": test.n_sessions,
+            "sessions_train_with_choice": train.n_learnable,
+            "sessions_held_out_with_choice": test.n_learnable,
+            "holdout": holdout,
+            "split": f"sha256({HOLDOUT_SALT}:session key)",
+            "report": report.to_dict(),
+        },
+        catalog_version=catalog.version,
+    )
+    record = None
+    activated = False
+    if save:
+        record = save_model(settings, document)
+        if no_worse or force:
+            activate(settings, record.version)
+            activated = True
+    return TrainingResult(
+        ranker=ranker,
+        report=report,
+        evaluation=evaluation,
+        document=document,
+        record=record,
+        activated=activated,
+        decision=decision,
+        previous_version=current_version,
+        best_params=best,
+        problems=tuple(str(p) for p in feedback.problems),
+    )
+
+
+def evaluate_active(
+    feedback: FeedbackFile,
+    catalog: PublicCatalog,
+    directory: PostcodeDirectory,
+    settings: Settings,
+    *,
+    holdout: float | None = DEFAULT_HOLDOUT,
+) -> tuple[Evaluation, DatasetReport, str]:
+    """NDCG@10 of the active model beside nearest-first and the default weights.
+
+    ``holdout`` picks the held-out share of sessions (the same split training
+    uses); ``None`` evaluates on every session (for feedback collected after
+    the model was trained).  Returns ``(evaluation, report, active_version)``.
+    """
+    data, report = build_dataset(feedback, catalog, directory)
+    if holdout is not None:
+        _, data = data.split(holdout)
+    if data.n_learnable == 0:
+        raise InvalidInput("No session in that feedback has a choice to evaluate against.")
+    ranker, version = load_active_ranker(settings)
+    rankers: dict[str, MatchRanker | None] = {NEAREST_FIRST: None, "default": default_ranker()}
+    if version != DEFAULT_VERSION:
+        rankers["active"] = ranker
+    return evaluate_rankers(data, rankers), report, version
