@@ -30,7 +30,7 @@ from flask import Blueprint, Response, jsonify, request
 from werkzeug.datastructures import MultiDict
 
 from .. import __version__, taxonomy
-from ..errors import InvalidQuery
+from ..errors import InvalidInput, InvalidQuery
 from ..geo import ATTRIBUTION
 from ..search.query import QUERY_FIELDS, parse_query
 from .state import web_state
@@ -49,26 +49,30 @@ TAXONOMY_MAX_AGE_S = 3600
 blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
 
 
-def request_params(args: MultiDict, allowed: Iterable[str]) -> dict[str, Any]:
+def request_params(args: MultiDict, allowed: Iterable[str], *, error: type[InvalidInput] = InvalidInput) -> dict[str, Any]:
     """Query-string parameters as a mapping: one value, or a list when repeated.
 
-    Raises :class:`InvalidQuery` for a parameter not in ``allowed`` and for a
-    repeated one, except list parameters such as ``slots``.
+    Raises ``error`` (:class:`InvalidInput`; :class:`InvalidQuery` for searches)
+    for a parameter not in ``allowed`` and for a repeated one, except list
+    parameters such as ``slots``.
     """
     allowed = tuple(allowed)
     params: dict[str, Any] = {}
     for key in args.keys():
         if key not in allowed:
             shown = key[:40]
-            known = ", ".join(allowed) if allowed else "none"
-            raise InvalidQuery(f"Unknown parameter {shown!r}; parameters here: {known}.", field=shown, allowed=list(allowed))
+            if allowed:
+                message = f"Unknown parameter {shown!r}; parameters here are {', '.join(allowed)}."
+            else:
+                message = f"Unknown parameter {shown!r}; {request.path} takes no parameters."
+            raise error(message, field=shown, allowed=list(allowed))
         values = args.getlist(key)
         if len(values) == 1:
             params[key] = values[0]
         elif key in LIST_PARAMETERS:
             params[key] = values
         else:
-            raise InvalidQuery(f"{key} was given {len(values)} times; give it once.", field=key)
+            raise error(f"{key} was given {len(values)} times; give it once.", field=key)
     return params
 
 
@@ -126,7 +130,7 @@ def search() -> Response:
     """Ranked providers near a postcode or a point."""
     state = web_state()
     state.limit("search")
-    params = request_params(request.args, SEARCH_PARAMETERS)
+    params = request_params(request.args, SEARCH_PARAMETERS, error=InvalidQuery)
     output = _output_format(params)
     query = parse_query(params, state.settings)
     response = state.engine.search(query, log=True)
@@ -143,7 +147,7 @@ def search_count() -> Response:
     """How many providers match a query (nothing is logged: no results were shown)."""
     state = web_state()
     state.limit("search")
-    params = request_params(request.args, QUERY_FIELDS)
+    params = request_params(request.args, QUERY_FIELDS, error=InvalidQuery)
     query = parse_query(params, state.settings)
     response = state.engine.search(dataclasses.replace(query, limit=1, offset=0), log=False)
     return _json({"total": response.total, "query": response.query_dict()})

@@ -369,8 +369,12 @@ blueprint = Blueprint("openapi", __name__)
 
 @blueprint.get("/openapi.json")
 def openapi_document() -> Response:
+    from flask import request
+
+    from .api import request_params
     from .state import web_state
 
+    request_params(request.args, ())
     response = jsonify(build_openapi(web_state().settings))
     response.headers["Cache-Control"] = "public, max-age=300"
     return response
