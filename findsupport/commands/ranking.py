@@ -1,0 +1,222 @@
+"""``findsupport train``, ``evaluate`` and ``feedback``: learning the ranking from what coaches chose.
+
+``findsupport train FEEDBACK.jsonl [--force] [--holdout 0.2] [--no-search]``
+    Recompute features against the catalogue, fit on the training sessions,
+    print NDCG@10 on the held-out sessions beside nearest-first, the default
+    weights and the active model, save the model file, and activate it only
+    if it is no worse than the active model (``--force`` activates anyway).
+    Exit status 0 when activated, 1 when saved but not activated.
+``findsupport evaluate FEEDBACK.jsonl [--all]``
+    The active model beside the baselines, on the held-out share of the
+    sessions (``--all``: every session, for feedback newer than the model).
+``findsupport feedback export FILE``
+    The logged search sessions as JSON lines (``-`` for standard output).
+``findsupport feedback simulate FILE [--sessions N] [--seed N]``
+    Synthetic feedback from simulated coaches over the current catalogue
+    (see :mod:`findsupport.ranking.simulator`), for demos and notebooks.
+
+Lines of a feedback file that are not valid sessions are reported on stderr
+with their line numbers and left out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ..catalog import CatalogStore
+from ..catalog.public import PublicCatalog
+from ..config import Settings
+from ..errors import CatalogError, InvalidInput
+from ..ranking.feedback import FeedbackLog
+from ..ranking.sessions import FeedbackFile, read_feedback
+from ..ranking.simulator import CoachSimulator
+from ..ranking.training import DEFAULT_GRID, DEFAULT_HOLDOUT, evaluate_active, train_model
+from .postcode import load_directory
+
+__all__ = ["register"]
+
+#: Bad feedback lines echoed one by one; the rest are counted.
+MAX_PROBLEMS_SHOWN = 10
+#: Simulated sessions by default: enough for a stable held-out NDCG.
+DEFAULT_SIMULATED_SESSIONS = 5000
+
+
+def _holdout(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number between 0 and 1; got {text!r}") from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive); got {value:g}")
+    return value
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number; got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1; got {value}")
+    return value
+
+
+def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        parents=[common],
+        help="train the ranking from a feedback log",
+        description="Fit the ranking on what coaches chose, show NDCG@10 on held-out sessions beside "
+        "nearest-first, the default weights and the active model, save the model, and activate it if it is "
+        "no worse than the active one. Exit status 1 when saved but not activated.",
+    )
+    parser.add_argument("feedback", metavar="FEEDBACK.jsonl", help="feedback log (JSON lines, one session a line)")
+    parser.add_argument("--force", action="store_true", help="activate the new model even if it scores lower")
+    parser.add_argument("--holdout", type=_holdout, default=DEFAULT_HOLDOUT, help="share of sessions held out (default 0.2)")
+    parser.add_argument("--no-search", action="store_true", help="skip the hyper-parameter grid search (faster)")
+    parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    parser.set_defaults(handler=run_train)
+
+    parser = subparsers.add_parser(
+        "evaluate",
+        parents=[common],
+        help="evaluate the active ranking on a feedback log",
+        description="NDCG@10 of the active model beside nearest-first and the default weights, on the held-out "
+        "share of the sessions (the split training uses), or on every session with --all.",
+    )
+    parser.add_argument("feedback", metavar="FEEDBACK.jsonl", help="feedback log (JSON lines, one session a line)")
+    parser.add_argument("--all", action="store_true", help="use every session (feedback newer than the model)")
+    parser.add_argument("--holdout", type=_holdout, default=DEFAULT_HOLDOUT, help="share of sessions held out (default 0.2)")
+    parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    parser.set_defaults(handler=run_evaluate)
+
+    parser = subparsers.add_parser(
+        "feedback",
+        parents=[common],
+        help="export or simulate feedback (search sessions)",
+        description="Export the logged search sessions, or write simulated ones for demos.",
+    )
+    actions = parser.add_subparsers(dest="feedback_command", metavar="ACTION", required=True)
+    export = actions.add_parser(
+        "export",
+        parents=[common],
+        help="write the logged sessions as JSON lines",
+        description="Write every logged search session as one JSON line (DESIGN.md feedback format).",
+    )
+    export.add_argument("file", metavar="FILE", help="output file, or - for standard output")
+    export.set_defaults(handler=run_export)
+    simulate = actions.add_parser(
+        "simulate",
+        parents=[common],
+        help="write synthetic feedback from simulated coaches",
+        description="Simulated coaches search the current catalogue (nearest first with exploration) and "
+        "choose with position bias; the sessions are written as JSON lines. Synthetic: for demos and notebooks.",
+    )
+    simulate.add_argument("file", metavar="FILE", help="output file")
+    simulate.add_argument("--sessions", type=_positive, default=DEFAULT_SIMULATED_SESSIONS, help="how many sessions (default 5000)")
+    simulate.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    simulate.set_defaults(handler=run_simulate)
+
+
+def _say(args: argparse.Namespace):
+    from ..cli import progress_printer
+
+    return progress_printer(args)
+
+
+def _catalog(settings: Settings) -> PublicCatalog:
+    catalog = CatalogStore.open(settings).public_catalog()
+    if len(catalog) == 0:
+        raise CatalogError("The catalogue is empty; import providers first (findsupport import FILE, or findsupport demo).")
+    return catalog
+
+
+def _read(path: str) -> FeedbackFile:
+    feedback = read_feedback(path)
+    for problem in feedback.problems[:MAX_PROBLEMS_SHOWN]:
+        print(f"{path}:{problem.line}: {problem.reason}", file=sys.stderr)
+    hidden = len(feedback.problems) - MAX_PROBLEMS_SHOWN
+    if hidden > 0:
+        print(f"{path}: {hidden:,} more lines were not valid sessions", file=sys.stderr)
+    if not feedback.sessions:
+        raise InvalidInput(f"{path} has no valid search sessions.")
+    return feedback
+
+
+def run_train(args: argparse.Namespace, settings: Settings) -> int:
+    say = _say(args)
+    feedback = _read(args.feedback)
+    catalog = _catalog(settings)
+    directory = load_directory(settings, args)
+    result = train_model(
+        feedback,
+        catalog,
+        directory,
+        settings,
+        holdout=args.holdout,
+        param_grid=None if args.no_search else DEFAULT_GRID,
+        force=args.force,
+        progress=say,
+    )
+    if args.json:
+        print(json.dumps({
+            "version": result.record.version if result.record else None,
+            "activated": result.activated,
+            "decision": result.decision,
+            "evaluation": result.evaluation.to_dict(),
+            "weights": result.ranker.weights,
+            "hyperparameters": result.document["hyperparameters"],
+            "report": result.report.to_dict(),
+        }))
+    else:
+        print(result.evaluation.table())
+        print()
+        print(f"model {result.record.version if result.record else '(not saved)'}: {result.decision}")
+        if result.record is not None:
+            print(f"saved to {result.record.path}")
+    return 0 if result.activated else 1
+
+
+def run_evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    say = _say(args)
+    feedback = _read(args.feedback)
+    catalog = _catalog(settings)
+    directory = load_directory(settings, args)
+    evaluation, report, version = evaluate_active(
+        feedback, catalog, directory, settings, holdout=None if args.all else args.holdout
+    )
+    if say:
+        for line in report.lines():
+            say(line)
+    if args.json:
+        print(json.dumps({"active_version": version, "evaluation": evaluation.to_dict(), "report": report.to_dict()}))
+    else:
+        which = "all sessions" if args.all else f"held-out sessions ({args.holdout:g} of the file)"
+        print(f"active model: {version}; NDCG@{evaluation.k} on {which}")
+        print(evaluation.table())
+    return 0
+
+
+def run_export(args: argparse.Namespace, settings: Settings) -> int:
+    log = FeedbackLog.open(settings)
+    if args.file == "-":
+        count = log.export(sys.stdout)
+    else:
+        count = log.export(args.file)
+    say = _say(args)
+    if say:
+        say(f"wrote {count:,} sessions" + ("" if args.file == "-" else f" to {args.file}"))
+    return 0
+
+
+def run_simulate(args: argparse.Namespace, settings: Settings) -> int:
+    catalog = _catalog(settings)
+    directory = load_directory(settings, args)
+    simulator = CoachSimulator(catalog, directory, seed=args.seed)
+    count = simulator.write(args.file, args.sessions)
+    say = _say(args)
+    if say:
+        say(f"wrote {count:,} simulated sessions to {args.file} (synthetic coaches; see findsupport.ranking.simulator)")
+    return 0 if count == args.sessions else 1
