@@ -23,6 +23,7 @@ from pathlib import Path
 
 from ..config import Settings
 from ..geo import PostcodeDirectory
+from .bulk import collector_paused
 from .locate import locate_rows
 from .model import Problem, Provider
 from .readers import PROGRESS_EVERY_ROWS, RawRow, read_source
@@ -141,6 +142,21 @@ def import_rows(
     With ``replace`` the catalogue becomes exactly the good rows, except that
     a provider whose row was rejected keeps their stored version.
     """
+    with collector_paused():
+        return _import_rows(rows, store, directory, settings, source, format, unit, replace, progress)
+
+
+def _import_rows(
+    rows: Sequence[RawRow],
+    store: CatalogStore,
+    directory: PostcodeDirectory,
+    settings: Settings,
+    source: str,
+    format: str,
+    unit: str,
+    replace: bool,
+    progress: Progress | None,
+) -> ImportReport:
     problems: dict[int, list[Problem]] = {}
     parsed: list[tuple[int, ParsedRow]] = []
     first_seen: dict[str, int] = {}

@@ -3,8 +3,8 @@
 Per row, :func:`~findsupport.catalog.validation.parse_row` has checked the
 *shape* of a postcode or of lon/lat.  Here, for every row of an import at once:
 
-* postcodes are found with one binary search over the directory's sorted keys;
-  only the ones not found go through :meth:`PostcodeDirectory.lookup`, which
+* postcodes are found with one vectorised binary search
+  (:meth:`PostcodeDirectory.locate_many`); only the ones not found go through :meth:`PostcodeDirectory.lookup`, which
   explains why (not covered, no location, unknown with suggestions);
 * coordinates without a postcode find their nearest postcode with one k-d
   tree query (farther than ``settings.reverse_max_km`` is not Great Britain),
@@ -94,13 +94,10 @@ def locate_rows(
     # Postcodes: one binary search for all; only misses pay for the full lookup.
     with_postcode = np.array([i for i, row in enumerate(rows) if row.postcode is not None], dtype=np.intp)
     if len(with_postcode):
-        keys = np.array(
-            [directory_key(rows[i].postcode.outcode, rows[i].postcode.postcode[-3:]) for i in with_postcode], dtype="S7"
-        )
-        at = np.minimum(np.searchsorted(all_keys, keys), len(all_keys) - 1)
-        found = all_keys[at] == keys
-        base_e[with_postcode[found]] = arrays["easting"][at[found]]
-        base_n[with_postcode[found]] = arrays["northing"][at[found]]
+        units = directory.locate_many([rows[i].postcode.postcode for i in with_postcode])
+        found = units["found"]
+        base_e[with_postcode] = units["easting"]
+        base_n[with_postcode] = units["northing"]
         for i in with_postcode:
             sectors[i] = rows[i].postcode.sector
         for i in with_postcode[~found]:

@@ -25,13 +25,16 @@ Examples
 >>> parsed = parse_row(row, Settings())
 >>> parsed.fields["roles"], parsed.fields["events"][:2], parsed.postcode.postcode
 (('mentor', 'co_coach'), ('middle_distance', 'long_distance'), 'NE21 4LZ')
->>> parse_row({**row, "roles": "mentr", "capacity": "-1"}, Settings())
-[Problem(column='roles', reason="'mentr' is not a role (did you mean 'mentor'?); roles are mentor, coach_developer, technical_advisor, co_coach, separated by ';'"), Problem(column='capacity', reason="capacity '-1' must be a whole number from 0 to 100")]
+>>> for problem in parse_row({**row, "roles": "mentr", "capacity": "-1"}, Settings()):
+...     print(f"{problem.column}: {problem.reason}")
+roles: 'mentr' (did you mean 'mentor'?) is not a role; roles are mentor, coach_developer, technical_advisor, co_coach, separated by ';'
+capacity: capacity '-1' must be a whole number from 0 to 100
 """
 
 from __future__ import annotations
 
 import difflib
+import functools
 import math
 import numbers
 import re
@@ -76,6 +79,9 @@ _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _EMAIL = re.compile(r"^[^@\s<>()\[\],;:\"\\]+@[^@\s<>()\[\],;:\"\\]+\.[^@\s<>()\[\],;:\"\\.]{2,}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CONTROL_EXCEPT_NEWLINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+#: Distinct list cells remembered (roles/events/availability repeat across rows).
+CODE_CACHE_SIZE = 65_536
+_EVENT_CODES = (*taxonomy.EVENTS, *(g for g in taxonomy.EVENT_GROUPS if g not in taxonomy.EVENTS))
 _TRUE = frozenset({"true", "t", "yes", "y", "1"})
 _FALSE = frozenset({"false", "f", "no", "n", "0"})
 
@@ -112,6 +118,11 @@ def cell_text(value: object) -> str | None:
     Numbers from typed files become their plain text (``42.0`` → ``"42"``), and
     a quote added by :func:`~findsupport.catalog.spreadsheet.neutralise` is removed.
     """
+    if type(value) is str:  # the common case, first
+        text = value.strip()
+        if not text:
+            return None
+        return restore(text) if text[0] == "'" else text
     if value is None:
         return None
     if isinstance(value, str):
@@ -181,7 +192,30 @@ def _unknown(items: list[str], what: str, plural: str, allowed: Iterable[str], *
 
 
 def _codes(value: object, column: str, what: str, plural: str, allowed: tuple[str, ...], *, required: bool) -> tuple[str, ...]:
+    if isinstance(value, str) or value is None:
+        # Files repeat the same few lists endlessly: parse each distinct cell once.
+        result = _codes_of_text(cell_text(value), column, what, plural, allowed, required)
+        if isinstance(result, str):
+            raise _Bad(result)
+        return result
     items = _items(value)
+    return _check_codes(items, column, what, plural, allowed, required)
+
+
+@functools.lru_cache(maxsize=CODE_CACHE_SIZE)
+def _codes_of_text(
+    text: str | None, column: str, what: str, plural: str, allowed: tuple[str, ...], required: bool
+) -> tuple[str, ...] | str:
+    """Codes of one list cell, or the reason it is wrong (cached, so returned rather than raised)."""
+    try:
+        return _check_codes(list(split_list(text)) if text else [], column, what, plural, allowed, required)
+    except _Bad as exc:
+        return str(exc)
+
+
+def _check_codes(
+    items: list[str], column: str, what: str, plural: str, allowed: tuple[str, ...], required: bool
+) -> tuple[str, ...]:
     if not items:
         if required:
             raise _Bad(f"{column} is required: one or more of {', '.join(allowed)}, separated by '{LIST_SEPARATOR}'")
@@ -193,13 +227,17 @@ def _codes(value: object, column: str, what: str, plural: str, allowed: tuple[st
     return tuple(dict.fromkeys(codes))
 
 
-def _events(value: object) -> tuple[str, ...]:
-    allowed = (*taxonomy.EVENTS, *(g for g in taxonomy.EVENT_GROUPS if g not in taxonomy.EVENTS))
-    codes = _codes(value, "events", "an event or event group", "events and event groups", allowed, required=True)
+@functools.lru_cache(maxsize=CODE_CACHE_SIZE)
+def _expanded_events(codes: tuple[str, ...]) -> tuple[str, ...]:
     expanded: list[str] = []
     for code in codes:
         expanded.extend(taxonomy.expand_event(code))
     return tuple(dict.fromkeys(expanded))
+
+
+def _events(value: object) -> tuple[str, ...]:
+    codes = _codes(value, "events", "an event or event group", "events and event groups", _EVENT_CODES, required=True)
+    return _expanded_events(codes)
 
 
 def _qualification(value: object) -> str | None:
