@@ -5,6 +5,10 @@ from __future__ import annotations
 import logging
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from findsupport.web.api import SEARCH_PARAMETERS
 
 from .schemas import check_schema
 
@@ -96,3 +100,20 @@ def test_rate_limited_search_is_a_429_problem(web_data_dir, cache_dir, web_engin
     # Other clients are not affected.
     other = client.get("/api/v1/search?postcode=NE1%204ST", environ_base={"REMOTE_ADDR": "198.51.100.20"})
     assert other.status_code == 200
+
+_values = st.one_of(
+    st.text(max_size=30),
+    st.sampled_from(["NE1 4ST", "NE1", "BT1 1AA", "-1.6", "54.9", "25", "0", "1e400", "nan", "mentor", "jumps", "tue_eve,sat_am", "geojson"]),
+)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(params=st.lists(st.tuples(st.sampled_from([*SEARCH_PARAMETERS, "radius", "x"]), _values), max_size=6))
+def test_any_query_string_gets_results_or_a_4xx_problem(client, params):
+    response = client.get("/api/v1/search", query_string=params)
+    if response.status_code == 200:
+        assert response.mimetype in ("application/json", "application/geo+json")
+    else:
+        assert 400 <= response.status_code < 500
+        assert response.mimetype == "application/problem+json"
+        assert response.get_json()["status"] == response.status_code
