@@ -148,9 +148,11 @@ def locate_rows(
     good = [i for i in range(n) if i not in problems]
     areas = [sectors[i] for i in good]
     sector_sizes = _postcode_counts(all_keys, [directory_key(a[:-2], a[-1]) for a in areas])
-    for k in np.flatnonzero(sector_sizes < MIN_POSTCODES_IN_PUBLIC_AREA):
+    small = np.flatnonzero(sector_sizes < MIN_POSTCODES_IN_PUBLIC_AREA)
+    district_sizes = _postcode_counts(all_keys, [directory_key(areas[k][:-2]) for k in small])
+    for k, district_size in zip(small, district_sizes):
         district = areas[k][:-2]
-        if _postcode_counts(all_keys, [directory_key(district)])[0] >= MIN_POSTCODES_IN_PUBLIC_AREA:
+        if district_size >= MIN_POSTCODES_IN_PUBLIC_AREA:
             areas[k] = district
         else:
             i = good[k]
