@@ -388,6 +388,9 @@ class CatalogStore:
     ) -> ImportRecord:
         started = utcnow()
         new_rows = [_provider_row(p) for p in providers]
+        incoming = {row["id"] for row in new_rows}
+        if len(incoming) != len(new_rows):
+            raise ValueError("providers to write must have unique ids (validation rejects repeated ids)")
         for row in new_rows:
             row["row_hash"] = row_hash(row)
         with self.engine.begin() as conn:
@@ -410,7 +413,6 @@ class CatalogStore:
                     updates.append({**row, "_id": row["id"]})
                 else:
                     unchanged += 1
-            incoming = {row["id"] for row in new_rows}
             removed = sorted(set(existing) - incoming - set(keep_ids)) if replace else []
             kept = len(set(existing) & (set(keep_ids) - incoming)) if replace else 0
             insert_columns = [c.name for c in providers_table.columns]
