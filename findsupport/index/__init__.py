@@ -1,1 +1,45 @@
-"""Filled in by a later issue."""
+"""The spatial index of service areas: which providers can help a coach at a point, exactly and fast.
+
+Providers are sorted along a Hilbert curve into blocks of contiguous column
+slots; an ``rtree`` R-tree indexes the blocks' service-area boxes; polygon
+service areas sit in their own small prepared-geometry structure; a query
+yields a few block ranges that are tested and scored with numpy, best
+blocks first, skipping blocks that provably cannot make the page.
+
+Public names are re-exported here; each module holds one idea:
+:mod:`.curve` (Hilbert keys), :mod:`.blocks` (the block tables),
+:mod:`.tree` (the R-tree and its lock), :mod:`.areas` (polygons),
+:mod:`.spatial` (the index and the candidate rules), :mod:`.scoring` (fused
+scores and block bounds), :mod:`.topk` (exact top-k with pruning),
+:mod:`.matching` (one query: total and top k).
+"""
+
+from .areas import ServiceAreas
+from .blocks import BlockTable
+from .curve import hilbert_keys
+from .matching import Matches, find_matches
+from .scoring import FusedScorer, MatrixScorer, Scorer, linear_form, make_scorer
+from .spatial import BLOCK_SIZE, REACH_CLASS_EDGES_M, Candidates, SearchIndex
+from .topk import Ranked, TopK, top_candidates
+from .tree import BlockTree
+
+__all__ = [
+    "BLOCK_SIZE",
+    "REACH_CLASS_EDGES_M",
+    "BlockTable",
+    "BlockTree",
+    "Candidates",
+    "FusedScorer",
+    "Matches",
+    "MatrixScorer",
+    "Ranked",
+    "Scorer",
+    "SearchIndex",
+    "ServiceAreas",
+    "TopK",
+    "find_matches",
+    "hilbert_keys",
+    "linear_form",
+    "make_scorer",
+    "top_candidates",
+]

@@ -1,0 +1,194 @@
+"""``findsupport search``: ranked providers near a postcode, one query or a file of them.
+
+``findsupport search POSTCODE [--role R] [--event E] [--slots mon_eve,sat_am] [--mode M]
+[--level Q] [--radius-km 25] [--limit 10] [--offset 0] [--json]``
+    A readable table (rank, name, area, distance, score, reasons, what is
+    missing), or the API's JSON with ``--json``.  ``--lon``/``--lat`` may
+    replace the postcode.
+``findsupport search --batch QUERIES.jsonl [--json]``
+    One JSON query object a line (the query fields of DESIGN.md plus an
+    ``id``); one JSON result a line on stdout, in input order, each with the
+    query's ``id`` and its ``line`` number.  A line that fails gives
+    ``{"id": ..., "line": N, "error": ..., "status": ...}`` and the rest go
+    on; the exit status is 1 if any line failed.  Blank lines are skipped.
+    ``-`` reads standard input.
+
+Neither logs feedback sessions unless ``--log-feedback`` is given: command
+line searches are an operator's or an analyst's, and training on them
+would teach the ranker what analysts click, not coaches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable, Iterator
+from typing import IO, Any
+
+from .. import taxonomy
+from ..config import Settings
+from ..errors import FindSupportError, InvalidQuery
+from ..geo import ATTRIBUTION
+
+__all__ = ["register", "run", "run_batch", "batch_lines"]
+
+#: Width of the name column of the table (longer names are cut with an ellipsis).
+NAME_WIDTH = 24
+
+
+def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    parser = subparsers.add_parser(
+        "search",
+        parents=[common],
+        help="find providers near a postcode (or run a file of queries)",
+        description="Ranked mentors, coach developers, technical advisors and co-coaches near a postcode, "
+        "district (NE21) or sector (NE21 4), with the reasons for each match. "
+        f"{ATTRIBUTION}.",
+    )
+    parser.add_argument("postcode", nargs="*", metavar="POSTCODE", help="postcode, sector or district (quotes optional)")
+    parser.add_argument("--lon", help="longitude in degrees (with --lat, instead of a postcode)")
+    parser.add_argument("--lat", help="latitude in degrees")
+    parser.add_argument("--role", help=f"one of {', '.join(taxonomy.ROLES)}")
+    parser.add_argument("--event", help="an event (hurdles) or an event group (jumps)")
+    parser.add_argument("--slots", help="when you are free, comma-separated: mon_eve,sat_am")
+    parser.add_argument("--mode", help=f"one of {', '.join(taxonomy.MODES)} (default in_person)")
+    parser.add_argument("--level", help="your own qualification (assistant_coach ... advanced_coach)")
+    parser.add_argument("--radius-km", dest="radius_km", help="search radius for in-person support (default 25)")
+    parser.add_argument("--limit", help="results per page (default 10)")
+    parser.add_argument("--offset", help="skip this many results (paging)")
+    parser.add_argument("--json", action="store_true", help="JSON output (the API's response shape)")
+    parser.add_argument("--batch", metavar="QUERIES.jsonl", help="answer a JSON-lines file of queries ('-': stdin)")
+    parser.add_argument(
+        "--log-feedback",
+        action="store_true",
+        help="record the results shown as feedback sessions (off: analysis is not coaches' behaviour)",
+    )
+    parser.set_defaults(handler=run)
+
+
+def _query_params(args: argparse.Namespace) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    if args.postcode:
+        params["postcode"] = " ".join(args.postcode)
+    for name in ("lon", "lat", "role", "event", "slots", "mode", "level", "radius_km", "limit", "offset"):
+        value = getattr(args, name)
+        if value is not None:
+            params[name] = value
+    return params
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    from ..cli import progress_printer
+    from ..search.engine import Engine
+
+    if args.batch is None and not (args.postcode or args.lon or args.lat):
+        raise InvalidQuery("Give a postcode (e.g. findsupport search NE21 4LZ), --lon/--lat, or --batch FILE.", field="postcode")
+    if args.batch is not None and (args.postcode or _query_params(args)):
+        raise InvalidQuery("--batch takes its queries from the file; leave out the postcode and query flags.", field="batch")
+    say = progress_printer(args)
+    engine = Engine.open(settings, progress=say, feedback=args.log_feedback, reverse=False)
+    if len(engine.catalog) == 0 and say:
+        say("the catalogue is empty: add providers with `findsupport import FILE` or `findsupport demo`")
+    if args.batch is not None:
+        return _run_batch_file(engine, args.batch, log=args.log_feedback)
+    response = engine.search(_query_params(args), log=args.log_feedback)
+    if args.json:
+        print(json.dumps(response.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        print(format_table(response))
+        for note in response.notes:
+            print(f"note: {note}", file=sys.stderr)
+    print(ATTRIBUTION, file=sys.stderr)
+    return 0
+
+
+# ---------------------------------------------------------------------- batch
+def _run_batch_file(engine: Any, path: str, *, log: bool) -> int:
+    if path == "-":
+        failed = run_batch(engine, sys.stdin, sys.stdout, log=log)
+    else:
+        try:
+            source = open(path, encoding="utf-8")
+        except OSError as exc:
+            raise InvalidQuery(f"Cannot read the batch file {path}: {exc.strerror}.", field="batch") from None
+        with source:
+            failed = run_batch(engine, source, sys.stdout, log=log)
+    print(ATTRIBUTION, file=sys.stderr)
+    return 1 if failed else 0
+
+
+def batch_lines(lines: Iterable[str]) -> Iterator[tuple[int, Any]]:
+    """``(line number, query object or error)`` for each non-blank line, in order."""
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            yield number, InvalidQuery(f"Line {number} is not valid JSON: {getattr(exc, 'msg', 'too deeply nested')}.", field="line")
+            continue
+        if not isinstance(item, dict):
+            yield number, InvalidQuery(f"Line {number} must be a JSON object of query fields; got {type(item).__name__}.", field="line")
+            continue
+        yield number, item
+
+
+def run_batch(engine: Any, lines: Iterable[str], out: IO[str], *, log: bool = False) -> int:
+    """Answer each query line with one JSON line on ``out``, in order; returns how many failed."""
+    failed = 0
+    write = out.write
+    for number, item in batch_lines(lines):
+        query_id = item.get("id") if isinstance(item, dict) else None
+        if isinstance(query_id, (dict, list)):
+            query_id = None  # an unusable id is reported by the query check below, not echoed
+        try:
+            if isinstance(item, FindSupportError):
+                raise item
+            body = engine.search(item, log=log).to_dict()
+        except FindSupportError as exc:
+            failed += 1
+            body = {"error": exc.message, "status": exc.http_status, "code": exc.code, **_error_extra(exc)}
+        write(json.dumps({"id": query_id, "line": number, **body}, ensure_ascii=False))
+        write("\n")
+    out.flush()
+    return failed
+
+
+def _error_extra(error: FindSupportError) -> dict[str, Any]:
+    return {key: error.extra[key] for key in ("field", "suggestions") if key in error.extra}
+
+
+# ---------------------------------------------------------------------- table
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def format_table(response: Any) -> str:
+    """The response as a table a person reads in a terminal."""
+    query = response.query
+    who = f"{taxonomy.ROLE_LABELS[query.role]}s" if query.role else "Providers"
+    where = response.location.postcode
+    how = {
+        "in_person": f"in person, within {query.radius_km:g} km",
+        "online": "online",
+        "any": f"in person within {query.radius_km:g} km or online",
+    }[query.mode]
+    shown = len(response.results)
+    first = query.offset + 1
+    span = f"{first}-{query.offset + shown}" if shown else "none"
+    lines = [f"{who} near {where} ({how}): {span} of {response.total}"]
+    if not shown:
+        return lines[0]
+    lines.append(f"{'#':>3}  {'Name':<{NAME_WIDTH}}  {'Area':<7} {'Distance':>9}  {'Score':>6}  Why")
+    indent = " " * (3 + 2 + NAME_WIDTH + 2 + 7 + 1 + 9 + 2 + 6 + 2)
+    for result in response.results:
+        provider = result.provider
+        reasons = " · ".join(result.reasons) or "-"
+        lines.append(
+            f"{result.position:>3}  {_cut(provider.name, NAME_WIDTH):<{NAME_WIDTH}}  {provider.area:<7} "
+            f"{result.distance_km:>6.1f} km  {result.score:>6.2f}  {reasons}"
+        )
+        if result.missing:
+            lines.append(f"{indent}missing: {'; '.join(result.missing)}")
+    return "\n".join(lines)

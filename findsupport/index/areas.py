@@ -1,0 +1,76 @@
+"""Explicit polygon service areas, tested exactly with shapely 2.
+
+Most providers' service area is a circle (``travel_km`` around their public
+location) and stays analytic: one squared distance against one squared
+radius.  A few declare a polygon (a coach developer covering a county).
+Those are held here, once, as prepared geometries in an array; the index
+keeps an integer ``area_id`` per provider pointing into it (``-1`` for a
+circle), never the geometry itself.
+
+A point on a polygon's boundary counts as inside (``intersects``, not
+``contains``), matching the ``<=`` of the circles.
+
+GEOS prepared geometries build part of their index lazily on first use,
+which is not thread-safe (libgeos/geos#825).  Preparation and one warm-up
+test per geometry happen at build time, and :class:`ServiceAreas` guards
+its predicate with a lock as well, so concurrent searches are safe.
+
+Examples
+--------
+>>> from shapely import box
+>>> areas = ServiceAreas([box(0, 0, 10, 10), box(20, 0, 30, 10)])
+>>> areas.covers(np.array([0, 1, 0]), 10.0, 5.0).tolist()
+[True, False, True]
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import shapely
+
+__all__ = ["ServiceAreas"]
+
+
+class ServiceAreas:
+    """Prepared polygon service areas, addressed by integer ``area_id``.
+
+    Parameters
+    ----------
+    geometries : sequence of shapely geometries
+        Polygons or multipolygons in EPSG:27700 metres.
+    """
+
+    def __init__(self, geometries: Sequence[Any]) -> None:
+        geoms = np.empty(len(geometries), dtype=object)
+        geoms[:] = list(geometries)
+        if len(geoms):
+            if shapely.is_missing(geoms).any() or shapely.is_empty(geoms).any():
+                raise ValueError("a polygon service area is empty or missing")
+            shapely.prepare(geoms)
+            # Warm-up: force GEOS to build its lazy point-in-area locators now,
+            # single-threaded, rather than racing inside concurrent searches.
+            shapely.intersects_xy(geoms, 0.0, 0.0)
+        self._geoms = geoms
+        self._lock = threading.Lock()
+        self.bounds: np.ndarray = shapely.bounds(geoms) if len(geoms) else np.empty((0, 4))
+        self.bounds.flags.writeable = False
+
+    def __len__(self) -> int:
+        return len(self._geoms)
+
+    def covers(self, area_ids: np.ndarray, x: float, y: float) -> np.ndarray:
+        """Whether the point ``(x, y)`` lies in (or on the edge of) each listed area."""
+        area_ids = np.asarray(area_ids, dtype=np.intp)
+        if area_ids.size == 0:
+            return np.zeros(0, dtype=bool)
+        with self._lock:
+            return shapely.intersects_xy(self._geoms[area_ids], x, y)
+
+    @property
+    def geometries(self) -> np.ndarray:
+        """The prepared geometries (read them; do not modify)."""
+        return self._geoms

@@ -1,0 +1,95 @@
+"""One query against the index: the exact total and the exact top k, by mode.
+
+``total`` is the number of providers matching the candidate rule of the
+query's mode (see :mod:`.spatial`), with the role filter:
+
+* ``in_person``: providers who reach the coach and are within the radius;
+* ``online``: online providers in Great Britain (the whole country: an
+  online mentor 300 km away can still help; nearer ones simply rank higher);
+* ``any``: the union of both, each provider counted once.
+
+The in-person total costs little beyond the ranking: blocks the ranking
+read were counted as they were read; of the rest, blocks lying wholly
+inside the search are counted from their role counts, and only the edge
+blocks are tested provider by provider.  The online total is a stored count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..ranking.features import QueryContext
+from .blocks import box_distances2
+from .scoring import Scorer
+from .spatial import SearchIndex
+from .topk import BlockSource, Ranked, top_candidates
+
+__all__ = ["Matches", "find_matches"]
+
+
+@dataclass(frozen=True)
+class Matches:
+    """How many providers matched, and the best ``k`` of them (best first)."""
+
+    total: int
+    ranked: Ranked
+
+
+def find_matches(
+    index: SearchIndex, scorer: Scorer, context: QueryContext, *, radius_m: float, role: str | None, k: int
+) -> Matches:
+    """Count the query's candidates and rank the best ``k`` exactly.
+
+    Parameters
+    ----------
+    index : SearchIndex
+    scorer : Scorer
+        From :func:`~findsupport.index.scoring.make_scorer`.
+    context : QueryContext
+        The coach's point (``x``, ``y`` metres) and what they asked for; its
+        ``mode`` picks the candidate rule.
+    radius_m : float
+        Search radius for in-person support.
+    role : str or None
+        Hard filter (``None``: any role).
+    k : int
+        How many of the best to return (``offset + limit`` of the page).
+    """
+    x, y, mode = context.x, context.y, context.mode
+    prepared = scorer.prepare(context)
+    in_person = online = None
+    if mode in ("in_person", "any"):
+        near = index.in_person_blocks(x, y, radius_m, role)
+        table = index.main
+        # Every in-person candidate has the coach inside their service area.
+        yes = np.ones(len(near.blocks), dtype=bool)
+        bounds = scorer.block_bounds(prepared, table, near.blocks, near.mind2, near.maxd2, yes, yes) if len(near.blocks) else None
+        in_person = BlockSource(table, near.blocks, bounds, lambda slots: index.in_person_candidates(slots, x, y, radius_m, role))
+    if mode in ("online", "any"):
+        table = index.online
+        blocks = index.online_blocks(role)
+        bounds = None
+        if len(blocks):
+            mind2, maxd2 = box_distances2(x, y, table.minx[blocks], table.miny[blocks], table.maxx[blocks], table.maxy[blocks])
+            possible = (
+                (table.sa_minx[blocks] <= x) & (x <= table.sa_maxx[blocks]) & (table.sa_miny[blocks] <= y) & (y <= table.sa_maxy[blocks])
+            )
+            bounds = scorer.block_bounds(prepared, table, blocks, mind2, maxd2, possible, np.zeros(len(blocks), dtype=bool))
+        exclude = radius_m if mode == "any" else None
+        online = BlockSource(table, blocks, bounds, lambda slots: index.online_candidates(slots, x, y, role, exclude_in_person_m=exclude))
+    sources = [s for s in (in_person, online) if s is not None]
+    ranked = top_candidates(sources, scorer, prepared, k, slack=scorer.slack)
+    total = 0
+    if in_person is not None:
+        unread = np.flatnonzero(~in_person.read)
+        count, count_online = in_person.found, in_person.found_online
+        if len(unread):
+            more, more_online = index.count_in_person(x, y, radius_m, role, near.subset(unread))
+            count, count_online = count + more, count_online + more_online
+        # In an `any` search the online providers among them are in the online total too.
+        total += count - (count_online if online is not None else 0)
+    if online is not None:
+        total += index.online_total(role)
+    return Matches(total=total, ranked=ranked)
