@@ -67,8 +67,11 @@ HYPERPARAMETERS: dict[str, Any] = {
     # L2 penalty on the weights: small enough to follow thousands of sessions,
     # large enough that a feature the data barely mention stays near zero.
     "alpha": 0.01,
-    # Pairwise (RankNet) or listwise (ListNet) loss; see .objectives.
-    "objective": "pairwise",
+    # Listwise (ListNet) or pairwise (RankNet) loss; see .objectives.  Listwise is the
+    # default because with inverse propensity weights it is unbiased under the
+    # position-based model, while pairwise keeps some bias (never-seen results
+    # count as "not chosen" in its pairs).
+    "objective": "listwise",
     # Examination exponent of the position-bias model; "auto" fits it from the log.
     "position_bias": "auto",
     # Cap on inverse-propensity weights: one view at position 40 must not outweigh 20 at the top.
@@ -97,13 +100,17 @@ class MatchRanker(BaseEstimator):
         is false; a learning fit replaces them with learned ``coef_``.
     alpha : float, default 0.01
         L2 regularisation of the learned weights.
-    objective : {"pairwise", "listwise"}, default "pairwise"
+    objective : {"listwise", "pairwise"}, default "listwise"
     position_bias : float or "auto", default "auto"
         Exponent of the examination model ``P(examined | position k) = k**-position_bias``;
         0 means no position-bias correction, ``"auto"`` estimates it from the
         training sessions (needs ``positions``).
     max_weight : float, default 20
         Cap of the inverse-propensity weights.
+    shrink_to : {"weights", "zero"}, default "weights"
+        What the L2 penalty pulls the learned weights towards: the hand-set
+        ``w_*`` weights up to a learned common scale (features the data say
+        little about keep their hand-set share), or zero (plain ridge).
     learn : bool, default True
     k : int, default 10
         Cut-off of the NDCG that :meth:`score` returns.

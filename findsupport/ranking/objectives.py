@@ -14,6 +14,10 @@ across sessions: a provider is judged against the alternatives on the page.
     Softmax cross-entropy of each session's scores against its gains times
     inverse propensities (ListNet's top-one loss).
 
+Fitting runs BLAS on one thread: these matrices are small (tens of
+thousands of rows, 15 columns), and OpenBLAS threads fighting over busy
+cores made each product 15 times slower, not faster.
+
 An L2 penalty ``alpha / 2 * |w|**2`` regularises both: weights stay small
 where the data say little, which is what keeps the model from learning one
 simulator's (or one season's) quirks.  Losses are averaged over the total
@@ -28,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import minimize
 from scipy.special import expit
+from threadpoolctl import threadpool_limits
 
 from .labels import gains
 from .metrics import group_slices
@@ -55,27 +60,29 @@ def make_pairs(grades: np.ndarray, groups: np.ndarray, row_weight: np.ndarray) -
     The weight of a pair is ``row_weight[better] * (gain[better] - gain[worse])``:
     the inverse propensity of the chosen result, times how much more it was
     chosen (an acceptance over a view counts more than a view over nothing).
+
+    Examples
+    --------
+    >>> pairs = make_pairs(np.array([1, 0, 0, 2, 2]), np.array([0, 0, 0, 1, 1]), np.ones(5))
+    >>> pairs.better.tolist(), pairs.worse.tolist(), pairs.weight.tolist()
+    ([0, 0], [1, 2], [1.0, 1.0])
     """
     grades = np.asarray(grades, dtype=np.float64)
     gain = gains(grades)
     order, starts, stops = group_slices(groups)
-    better: list[np.ndarray] = []
-    worse: list[np.ndarray] = []
-    for lo, hi in zip(starts, stops):
-        rows = order[lo:hi]
-        g = grades[rows]
-        if g.max() == g.min():
-            continue
-        i, j = np.nonzero(g[:, None] > g[None, :])
-        better.append(rows[i])
-        worse.append(rows[j])
-    if not better:
-        empty = np.zeros(0, dtype=np.intp)
-        return Pairs(empty, empty, np.zeros(0))
-    b = np.concatenate(better)
-    w = np.concatenate(worse)
-    weight = np.asarray(row_weight, dtype=np.float64)[b] * (gain[b] - gain[w])
-    return Pairs(b, w, weight)
+    sizes = stops - starts
+    # Every ordered pair of rows of each session, built without a Python loop:
+    # row r (in session order) is paired with each row of its session.
+    row_size = np.repeat(sizes, sizes)
+    row_start = np.repeat(starts, sizes)
+    first = np.repeat(np.arange(len(order)), row_size)
+    offset = np.arange(int(row_size.sum())) - np.repeat(np.cumsum(row_size) - row_size, row_size)
+    second = np.repeat(row_start, row_size) + offset
+    better, worse = order[first], order[second]
+    keep = grades[better] > grades[worse]
+    better, worse = better[keep], worse[keep]
+    weight = np.asarray(row_weight, dtype=np.float64)[better] * (gain[better] - gain[worse])
+    return Pairs(better.astype(np.intp), worse.astype(np.intp), weight)
 
 
 def pairwise_loss(coef: np.ndarray, X: np.ndarray, pairs: Pairs, alpha: float) -> tuple[float, np.ndarray]:
@@ -141,6 +148,21 @@ def fit_weights(
     When no session holds two different grades there is nothing to learn and
     the weights are the prior times 1 (or all zero without one).
     """
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _fit_weights(X, grades, groups, row_weight, objective, alpha, max_iter, tol, prior)
+
+
+def _fit_weights(
+    X: np.ndarray,
+    grades: np.ndarray,
+    groups: np.ndarray,
+    row_weight: np.ndarray,
+    objective: str,
+    alpha: float,
+    max_iter: int,
+    tol: float,
+    prior: np.ndarray | None,
+) -> tuple[np.ndarray, float, int]:
     n_features = X.shape[1]
     start = np.zeros(n_features)
     if prior is not None and not np.any(prior):
@@ -158,13 +180,13 @@ def fit_weights(
     elif objective == "listwise":
         order, starts, stops = group_slices(groups)
         target = np.asarray(row_weight, dtype=np.float64) * gains(grades)
-        # A session whose targets are all equal carries no preference; drop it.
+        # A session whose grades are all equal carries no preference; drop it.
+        g = np.asarray(grades, dtype=np.float64)[order]
+        if len(g) == 0:
+            return (start if prior is None else prior.copy()), 1.0, 0
+        spread = np.maximum.reduceat(g, starts) > np.minimum.reduceat(g, starts)
         informative = np.zeros(len(grades), dtype=bool)
-        g = np.asarray(grades, dtype=np.float64)
-        for lo, hi in zip(starts, stops):
-            rows = order[lo:hi]
-            if g[rows].max() > g[rows].min():
-                informative[rows] = True
+        informative[order] = np.repeat(spread, stops - starts)
         if not informative.any():
             return (start if prior is None else prior.copy()), 1.0, 0
         Xi, ti, gi = X[informative], target[informative], np.asarray(groups)[informative]

@@ -27,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import minimize
 from scipy.special import expit, log_expit
+from threadpoolctl import threadpool_limits
 
 __all__ = ["examination", "propensity_weights", "estimate_position_bias", "MAX_EXPONENT"]
 
@@ -122,5 +123,7 @@ def estimate_position_bias(
     start = np.zeros(f + 2)
     start[f + 1] = 1.0
     bounds = [(None, None)] * (f + 1) + [(0.0, float(max_exponent))]
-    result = minimize(objective, start, jac=True, method="L-BFGS-B", bounds=bounds, options={"maxiter": max_iter})
+    # Small matrices: BLAS threads cost more than they save (see .objectives).
+    with threadpool_limits(limits=1, user_api="blas"):
+        result = minimize(objective, start, jac=True, method="L-BFGS-B", bounds=bounds, options={"maxiter": max_iter})
     return float(np.clip(result.x[f + 1], 0.0, max_exponent))

@@ -4,10 +4,11 @@ It is a stand-in for real logs, not a claim about real coaches; everything it
 assumes is written down here and in the dataclasses' defaults.
 
 The world
-    Coaches search where clubs are, and so are the providers: each session's
-    coach is at the real postcode nearest a point drawn uniformly within
-    ``coach_spread_km`` of a random provider (so busy areas search more, in
-    proportion to how many providers they have), and asks
+    Coaches live where people live: each session's coach is at a postcode
+    drawn uniformly from Code-Point Open (so cities search more); a search
+    that finds fewer than two people is not logged (for catalogues covering a
+    few areas only, coaches can be placed near providers instead).  A coach
+    asks
     for a role, usually an event (sometimes a whole event group, sometimes
     none), usually one to three times they are free (weekday evenings and
     weekend mornings most often), a mode and, often, their own qualification.
@@ -81,7 +82,7 @@ class CoachPopulation:
 
     #: Median km that cost one unit of utility (log-normal across coaches): coaches
     #: travel for the right specialist, who may be the only one in the county.
-    distance_km: float = 15.0
+    distance_km: float = 20.0
     #: Log-normal spread of that distance: some coaches travel far, some will not.
     distance_spread: float = 0.5
     #: Online searches care little about distance (a shared region, a similar club).
@@ -103,7 +104,7 @@ class CoachPopulation:
     online_bonus: tuple[float, float] = (0.5, 1.5)
     main_role: tuple[float, float] = (0.0, 0.5)
     #: Scale of the per-result taste nothing listed explains (Gumbel).
-    noise: float = 0.3
+    noise: float = 0.2
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,11 @@ class QueryMix:
                                  "leader_in_running_fitness": 0.1, "advanced_coach": 0.05}
     )
     radius_km: float = 25.0
-    #: Coaches live within this distance of some provider (a club area).
+    #: Where coaches are: "postcodes" — a uniformly drawn real postcode (people live where
+    #: postcodes are dense); "providers" — near a random provider (for catalogues that
+    #: cover a few areas only, such as test fixtures).
+    placement: str = "postcodes"
+    #: With "providers" placement, coaches live within this distance of a provider.
     coach_spread_km: float = 15.0
     #: A drawn point farther than this from any postcode is at sea or on a moor: draw again.
     max_snap_km: float = 2.0
@@ -153,15 +158,16 @@ class Behaviour:
 
     #: Position k is looked at with probability k ** -examination_exponent.  A shortlist
     #: of ten people to ask for help is read with more care than web search results
-    #: (exponent about 1 there): position 10 is looked at about a third as often as 1.
-    examination_exponent: float = 0.5
+    #: (exponent about 1 there): position 10 is looked at half as often as position 1.
+    examination_exponent: float = 0.3
     #: Utility at which a looked-at result is opened half the time: the result card
-    #: already shows distance, events and reasons, so coaches open the promising ones.
-    view_threshold: float = 1.5
+    #: already shows distance, events, availability and reasons, so coaches open only
+    #: the ones that look like a strong match.
+    view_threshold: float = 2.0
     #: How sharply opening depends on utility (larger: more random).
-    view_temperature: float = 0.3
+    view_temperature: float = 0.2
     #: The best opened result is requested when its utility exceeds this.
-    request_threshold: float = 2.0
+    request_threshold: float = 2.5
     #: Chance of also requesting another opened result above the threshold.
     second_request: float = 0.2
     accept_if_room: float = 0.85
@@ -236,34 +242,51 @@ class CoachSimulator:
             [mix.common_slot_weight if (s.endswith("_eve") and s[:3] in taxonomy.DAYS[:5])
              or (s.endswith("_am") and s[:3] in ("sat", "sun")) else 1.0 for s in taxonomy.SLOTS]
         )
-        self._slot_p = slot_weights / slot_weights.sum()
+        self._log_slot_p = np.log(slot_weights / slot_weights.sum())
+        self._tables = {
+            "roles": self._table(mix.roles),
+            "groups": self._table(mix.groups),
+            "event_kinds": self._table(mix.event_kinds),
+            "slot_counts": self._table(mix.slot_counts),
+            "modes": self._table(mix.modes),
+            "levels": self._table(mix.levels),
+        }
 
     # ------------------------------------------------------------------ queries
     @staticmethod
-    def _pick(rng: np.random.Generator, weights: dict[str, float]) -> str:
-        names = list(weights)
-        p = np.array([weights[n] for n in names], dtype=float)
-        return names[int(rng.choice(len(names), p=p / p.sum()))]
+    def _table(weights: dict[str, float] | tuple[float, ...]) -> tuple[list[Any], np.ndarray]:
+        """Choices and their cumulative probabilities (one uniform number draws one)."""
+        names: list[Any] = list(weights) if isinstance(weights, dict) else list(range(len(weights)))
+        values = [weights[n] for n in names] if isinstance(weights, dict) else list(weights)
+        p = np.asarray(values, dtype=float)
+        return names, np.cumsum(p / p.sum())
+
+    @staticmethod
+    def _draw(rng: np.random.Generator, table: tuple[list[Any], np.ndarray]) -> Any:
+        names, cumulative = table
+        return names[min(int(np.searchsorted(cumulative, rng.random(), side="right")), len(names) - 1)]
 
     def _query(self, rng: np.random.Generator, postcode: str) -> SearchQuery:
-        mix = self.mix
-        kind = int(rng.choice(3, p=np.array(mix.event_kinds) / sum(mix.event_kinds)))
+        t = self._tables
+        kind = self._draw(rng, t["event_kinds"])
         event = None
         if kind < 2:
-            group = self._pick(rng, mix.groups)
+            group = self._draw(rng, t["groups"])
             members = taxonomy.EVENT_GROUPS[group]
             event = group if kind == 1 else members[int(rng.integers(len(members)))]
-        n_slots = int(rng.choice(len(mix.slot_counts), p=np.array(mix.slot_counts) / sum(mix.slot_counts)))
-        slots = tuple(taxonomy.SLOTS[i] for i in sorted(rng.choice(len(taxonomy.SLOTS), n_slots, replace=False, p=self._slot_p)))
-        level = self._pick(rng, mix.levels) if rng.random() < mix.level_given else None
+        n_slots = self._draw(rng, t["slot_counts"])
+        # Weighted sampling without replacement: the n largest of log(p) + Gumbel noise.
+        keys = self._log_slot_p + rng.gumbel(size=len(taxonomy.SLOTS))
+        slots = tuple(taxonomy.SLOTS[i] for i in sorted(np.argsort(-keys)[:n_slots]))
+        level = self._draw(rng, t["levels"]) if rng.random() < self.mix.level_given else None
         return SearchQuery(
             postcode=postcode,
-            role=self._pick(rng, mix.roles),
+            role=self._draw(rng, t["roles"]),
             event=event,
             slots=slots,
-            mode=self._pick(rng, mix.modes),
+            mode=self._draw(rng, t["modes"]),
             level=level,
-            radius_km=mix.radius_km,
+            radius_km=self.mix.radius_km,
         )
 
     def _candidates(self, query: SearchQuery, x: float, y: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -338,7 +361,10 @@ class CoachSimulator:
 
     # ------------------------------------------------------------------ sessions
     def _coach_location(self, rng: np.random.Generator) -> tuple[int, float, float] | None:
-        """A postcode row and its point near a random provider, or None when the draw fell off the land."""
+        """A postcode row and its point (see ``QueryMix.placement``), or None when the draw fell off the land."""
+        if self.mix.placement == "postcodes":
+            i = int(rng.integers(len(self._postcodes["keys"])))
+            return i, float(self._postcodes["easting"][i]), float(self._postcodes["northing"][i])
         home = int(rng.integers(len(self.catalog)))
         spread = self.mix.coach_spread_km * 1000.0
         radius, angle = spread * np.sqrt(rng.random()), rng.uniform(0.0, 2.0 * np.pi)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sklearn
+from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, GroupKFold
 
 from ..catalog.public import PublicCatalog
@@ -33,6 +34,7 @@ from ..geo import PostcodeDirectory
 from .dataset import DatasetReport, RankingData, build_dataset
 from .evaluation import NEAREST_FIRST, Evaluation, evaluate_rankers
 from .model import MatchRanker, default_ranker
+from .propensity import estimate_position_bias
 from .registry import DEFAULT_VERSION, ModelRecord, activate, load_active_ranker, model_document, save_model
 from .sessions import HOLDOUT_SALT, FeedbackFile
 
@@ -50,8 +52,12 @@ __all__ = [
 #: Share of sessions held out for evaluation: enough for a tight NDCG estimate
 #: from a few thousand sessions, while leaving most for learning.
 DEFAULT_HOLDOUT = 0.2
-#: Grid searched by default: regularisation over two decades and both objectives.
-DEFAULT_GRID: dict[str, list[Any]] = {"alpha": [0.003, 0.03, 0.3], "objective": ["pairwise", "listwise"]}
+#: Grid searched by default: regularisation over two decades.  Not the objective nor
+#: the position-bias exponent: the validation NDCG is computed on position-biased
+#: choices too, so it rewards a model that copies the logged order and cannot be
+#: the judge of how much bias to remove (the exponent is estimated by maximum
+#: likelihood instead, and listwise is the objective that removes it).
+DEFAULT_GRID: dict[str, list[Any]] = {"alpha": [0.003, 0.03, 0.3]}
 #: Fewer sessions with a choice than this and the weights are mostly noise.
 MIN_TRAIN_SESSIONS = 30
 #: Fewer held-out sessions with a choice than this and the comparison means nothing.
@@ -117,11 +123,35 @@ def train_model(
     *,
     holdout: float = DEFAULT_HOLDOUT,
     param_grid: Mapping[str, Sequence[Any]] | None = DEFAULT_GRID,
+    base: MatchRanker | None = None,
     force: bool = False,
     save: bool = True,
     progress: Progress | None = None,
 ) -> TrainingResult:
     """Fit, evaluate, save and (if no worse) activate a ranker; see the module docstring.
+
+    Parameters
+    ----------
+    feedback : FeedbackFile
+    catalog : PublicCatalog
+        The catalogue as it is now (features are recomputed against it).
+    directory : PostcodeDirectory
+    settings : Settings
+        Where model files live (``settings.models_dir``).
+    holdout : float
+        Share of sessions held out for evaluation.
+    param_grid : mapping or None
+        Hyper-parameters to grid-search on the training sessions (None: none).
+    base : MatchRanker, optional
+        The estimator to start from (its parameters, e.g. hand-set weights
+        with ``learn=False`` to publish hand-tuned weights); the position-bias
+        exponent is estimated unless ``base`` sets a number.
+    force : bool
+        Activate even when the new model scores below the active one.
+    save : bool
+        Write the model file (and activate); False only evaluates.
+    progress : callable, optional
+        Receives one line of text per step.
 
     Raises
     ------
@@ -139,12 +169,19 @@ def train_model(
             f"{test.n_learnable} held out; need at least {MIN_TRAIN_SESSIONS} and {MIN_TEST_SESSIONS} "
             "(collect more feedback, or lower the held-out share)."
         )
+    # The examination model is estimated once, on the training sessions, and held
+    # fixed while the other hyper-parameters are searched (see DEFAULT_GRID).
+    start = clone(base) if base is not None else MatchRanker()
+    if start.position_bias == "auto":
+        exponent = estimate_position_bias(train.X, train.grades >= 1, train.positions)
+        start.set_params(position_bias=exponent)
+        say(f"position-bias exponent {exponent:.2f} (position k is looked at k**-{exponent:.2f} times as often as the first)")
     best: dict[str, Any] = {}
     if param_grid and train.n_learnable >= DEFAULT_FOLDS * _MIN_SESSIONS_PER_FOLD:
         say(f"choosing hyper-parameters by {DEFAULT_FOLDS}-fold grid search over {train.n_sessions:,} sessions")
-        best = dict(tune(train, param_grid).best_params_)
-    ranker = MatchRanker(**best).fit(train.X, train.grades, **train.fit_params())
-    say(f"fitted on {train.n_learnable:,} sessions; position-bias exponent {ranker.position_bias_:.2f}")
+        best = dict(tune(train, param_grid, base=start).best_params_)
+    ranker = clone(start).set_params(**best).fit(train.X, train.grades, **train.fit_params())
+    say(f"fitted on {train.n_learnable:,} sessions with a choice ({', '.join(f'{k}={v}' for k, v in best.items()) or 'default hyper-parameters'})")
 
     current, current_version, note = _current_ranker(settings)
     rankers: dict[str, MatchRanker | None] = {NEAREST_FIRST: None, "default": default_ranker()}

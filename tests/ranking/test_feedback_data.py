@@ -1,0 +1,218 @@
+"""Feedback in: the JSON-lines reader, the feedback log store and its export, the learning set."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+import sqlalchemy
+
+from findsupport.db import create_db_engine
+from findsupport.errors import InvalidInput
+from findsupport.ranking import (
+    FEATURE_NAMES,
+    FeedbackLog,
+    QueryContext,
+    build_dataset,
+    candidate_geometry,
+    compute_features,
+    feedback_text,
+    query_point,
+    read_feedback,
+)
+from findsupport.ranking.sessions import is_held_out
+
+
+def session(pids=("p00001", "p00002", "p00003"), actions=("shown", "viewed", "shown"), **query):
+    q = {"postcode": "NE1 4ST", "role": "mentor", "event": "hurdles", "slots": ["tue_eve"], "mode": "in_person", "level": None}
+    q.update(query)
+    return {"query": q, "results": [{"provider_id": p, "position": i, "action": a} for i, (p, a) in enumerate(zip(pids, actions), 1)]}
+
+
+# --------------------------------------------------------------------- reading
+@pytest.mark.parametrize(
+    "line, reason",
+    [
+        ("{not json", "not valid JSON"),
+        ("[1, 2]", "must be a JSON object"),
+        (json.dumps({"results": []}), '"query" must be an object'),
+        (json.dumps({"query": {"postcode": "NE1 4ST"}}), '"results" must be a list'),
+        (json.dumps(session(role="wizard")), "query: Got role='wizard'"),
+        (json.dumps({"query": {"role": "mentor"}, "results": []}), "query: Enter a postcode"),
+        (json.dumps(session(actions=("shown", "clicked", "shown"))), "result 2: action must be one of"),
+        (json.dumps({**session(), "results": [{"provider_id": "a", "position": 0, "action": "shown"}]}), "position must be a whole number from 1"),
+        (json.dumps({**session(), "results": [{"provider_id": "", "position": 1}]}), "provider_id must be non-empty"),
+        (json.dumps(session(pids=("a", "a", "b"))), "listed twice"),
+    ],
+)
+def test_bad_lines_are_reported_with_their_line_number(line, reason):
+    good = json.dumps(session())
+    feedback = read_feedback(io.StringIO(f"{good}\n\n{line}\n{good}\n"))
+    assert len(feedback.sessions) == 2
+    assert [p.line for p in feedback.problems] == [3]
+    assert reason in feedback.problems[0].reason
+    assert feedback.lines == 4
+
+
+def test_reading_keeps_the_design_format_and_extras():
+    line = {**session(), "search_id": "abc", "model_version": "default"}
+    line["query"]["radius_km"] = 30  # search fields that do not shape features are ignored
+    line["query"]["future_field"] = "x"  # as are fields this version does not know
+    feedback = read_feedback(feedback_text([line]))
+    (s,) = feedback.sessions
+    assert (s.query.postcode, s.query.role, s.query.event, s.query.slots) == ("NE1 4ST", "mentor", "hurdles", ("tue_eve",))
+    assert [(r.provider_id, r.position, r.action) for r in s.results] == [("p00001", 1, "shown"), ("p00002", 2, "viewed"), ("p00003", 3, "shown")]
+    assert s.extra == {"search_id": "abc", "model_version": "default"}
+
+
+def test_missing_file_is_a_clear_error(tmp_path):
+    with pytest.raises(InvalidInput, match="does not exist"):
+        read_feedback(tmp_path / "nope.jsonl")
+
+
+def test_file_hash_and_held_out_split_are_stable(tmp_path):
+    lines = [session(pids=(f"p{i:05d}", f"p{i + 1:05d}")) for i in range(300)]
+    path = tmp_path / "f.jsonl"
+    path.write_text("".join(json.dumps(s) + "\n" for s in lines))
+    a, b = read_feedback(path), read_feedback(path)
+    assert a.sha256 == b.sha256 and len(a.sha256) == 64
+    held = [is_held_out(s.key, 0.2) for s in a.sessions]
+    assert held == [is_held_out(s.key, 0.2) for s in b.sessions]
+    assert 0.1 < np.mean(held) < 0.3
+    # A session lands on the same side whatever else is in the file.
+    alone = read_feedback(feedback_text(lines[:10]))
+    assert [is_held_out(s.key, 0.2) for s in alone.sessions] == held[:10]
+
+
+# --------------------------------------------------------------------- the store
+@pytest.fixture
+def log() -> FeedbackLog:
+    return FeedbackLog(create_db_engine("sqlite://"))
+
+
+def test_log_record_and_export_round_trip(log, tmp_path):
+    query = {"postcode": "NE1 4ST", "lon": None, "lat": None, "role": "mentor", "event": "hurdles",
+             "slots": ["tue_eve"], "mode": "in_person", "level": "sessional_coach"}
+    first = log.log_search(query, [("p1", 1), ("p2", 2), ("p3", 3)], "default", catalog_version="cat1")
+    second = log.log_search({**query, "event": None}, [("p9", 11)], "20260101-000000-abcdef12")
+    assert first != second and len(first) == 32
+    log.record(first, "p2", "requested")
+    log.record(first, "p2", "viewed")  # weaker: the request stays
+    log.record(first, "p3", "viewed")
+    log.record(first, "p3", "accepted")
+    path = tmp_path / "out" / "feedback.jsonl"
+    assert log.export(path) == 2
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert lines[0]["query"] == query
+    assert lines[0]["results"] == [
+        {"provider_id": "p1", "position": 1, "action": "shown"},
+        {"provider_id": "p2", "position": 2, "action": "requested"},
+        {"provider_id": "p3", "position": 3, "action": "accepted"},
+    ]
+    assert (lines[0]["search_id"], lines[0]["model_version"], lines[0]["catalog_version"]) == (first, "default", "cat1")
+    assert lines[0]["created_at"].endswith("+00:00")
+    assert lines[1]["results"] == [{"provider_id": "p9", "position": 11, "action": "shown"}]
+    # The export is what training reads.
+    feedback = read_feedback(path)
+    assert not feedback.problems and [len(s.results) for s in feedback.sessions] == [3, 1]
+    assert log.count() == 2
+
+
+@pytest.mark.parametrize(
+    "search, provider, action, field",
+    [
+        ("unknown", "p1", "viewed", "search_id"),
+        (None, "p7", "viewed", "provider_id"),  # not shown in that search
+        (None, "p1", "shown", "action"),
+        (None, "p1", "liked", "action"),
+    ],
+)
+def test_record_rejects_what_it_cannot_apply(log, search, provider, action, field):
+    sid = log.log_search({"postcode": "NE1 4ST"}, [("p1", 1)], None)
+    with pytest.raises(InvalidInput) as info:
+        log.record(search or sid, provider, action)
+    assert info.value.extra["field"] == field
+    assert [r["action"] for r in next(log.sessions())["results"]] == ["shown"]  # nothing changed
+
+
+@pytest.mark.parametrize(
+    "shown, message",
+    [
+        ([("p1", 0)], "Positions are whole numbers from 1"),
+        ([("p1", 1), ("p1", 2)], "shown twice"),
+        ([("", 1)], "non-empty"),
+        ([("p1",)], "pairs"),
+    ],
+)
+def test_log_search_rejects_bad_pages(log, shown, message):
+    with pytest.raises(InvalidInput, match=message):
+        log.log_search({"postcode": "NE1 4ST"}, shown, None)
+    assert log.count() == 0
+
+
+def test_export_to_an_open_file_and_an_empty_log(log):
+    out = io.StringIO()
+    assert log.export(out) == 0 and out.getvalue() == ""
+
+
+def test_log_opens_on_the_data_dir_database(settings):
+    log = FeedbackLog.open(settings)
+    sid = log.log_search({"postcode": "NE1 4ST"}, [("p1", 1)], "default")
+    tables = sqlalchemy.inspect(log.engine).get_table_names()
+    assert {"feedback_sessions", "feedback_results"} <= set(tables)
+    assert FeedbackLog.open(settings).count() == 1 and sid
+
+
+# --------------------------------------------------------------------- the learning set
+def test_unknown_providers_are_dropped_and_counted(catalog, directory):
+    known = [p.id for p in catalog.providers[:4]]
+    lines = [
+        session(pids=(known[0], "withdrawn-1", known[1]), actions=("shown", "viewed", "requested")),  # kept: 2 known + choice
+        session(pids=(known[2], "withdrawn-2"), actions=("accepted", "shown")),  # dropped: one known left
+        session(pids=(known[0], known[3]), actions=("shown", "shown")),  # kept, no choice
+        session(pids=(known[0], known[1]), actions=("viewed", "shown"), postcode="ZZ99 9ZZ"),  # postcode not found
+    ]
+    data, report = build_dataset(read_feedback(feedback_text(lines)), catalog, directory)
+    assert (report.sessions_read, report.sessions_kept, report.sessions_learnable) == (4, 2, 1)
+    assert (report.sessions_too_few_known, report.sessions_unlocated) == (1, 1)
+    assert (report.results_read, report.results_unknown_provider, report.results_kept) == (9, 2, 4)
+    assert data.provider_ids.tolist() == [known[0], known[1], known[0], known[3]]
+    assert data.grades.tolist() == [0, 2, 0, 0]
+    assert data.positions.tolist() == [1, 3, 1, 2]  # positions as shown, gaps and all
+    assert any("location not found (ZZ99 9ZZ)" in line for line in report.lines())
+
+
+def test_features_are_recomputed_from_the_catalogue(catalog, directory):
+    pids = tuple(p.id for p in catalog.providers[10:16])
+    line = session(pids=pids, actions=("viewed",) + ("shown",) * 5, level="sessional_coach", mode="any")
+    data, _ = build_dataset(read_feedback(feedback_text([line])), catalog, directory)
+    q = read_feedback(feedback_text([line])).sessions[0].query
+    x, y = query_point(q, directory)
+    positions = np.array([catalog.position_of(p) for p in pids])
+    distance, inside = candidate_geometry(catalog, positions, x, y)
+    context = QueryContext.from_query(x, y, role="mentor", event="hurdles", slots=["tue_eve"], mode="any", level="sessional_coach")
+    np.testing.assert_array_equal(data.X, compute_features(context, catalog, positions, distance, inside))
+    np.testing.assert_allclose(data.distance_m, distance)
+    assert data.X.shape == (6, len(FEATURE_NAMES))
+
+
+def test_lon_lat_queries_are_placed_at_the_point(catalog, directory):
+    pids = tuple(p.id for p in catalog.providers[:3])
+    location = directory.lookup("NE1 4ST")
+    line = session(pids=pids, postcode=None, lon=location.lon, lat=location.lat)
+    data, report = build_dataset(read_feedback(feedback_text([line])), catalog, directory)
+    by_postcode, _ = build_dataset(read_feedback(feedback_text([session(pids=pids)])), catalog, directory)
+    assert report.sessions_kept == 1
+    np.testing.assert_allclose(data.distance_m, by_postcode.distance_m, atol=1.0)
+
+
+def test_split_by_session_keeps_sessions_whole(simulated_feedback, catalog, directory):
+    data, _ = build_dataset(read_feedback(feedback_text(simulated_feedback)), catalog, directory)
+    train, test = data.split(0.25)
+    assert train.n_sessions + test.n_sessions == data.n_sessions
+    assert not set(train.session_keys) & set(test.session_keys)
+    assert len(train) + len(test) == len(data)
+    assert np.array_equal(np.unique(test.groups), np.arange(test.n_sessions))
+    assert 0.15 < test.n_sessions / data.n_sessions < 0.35

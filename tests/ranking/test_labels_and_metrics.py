@@ -1,0 +1,140 @@
+"""Graded labels, position-bias weights and NDCG@k, against hand computations and scikit-learn."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings as hsettings, strategies as st
+from sklearn.metrics import ndcg_score
+
+from findsupport.errors import InvalidInput
+from findsupport.ranking import estimate_position_bias, examination, gains, grade_of, mean_ndcg, propensity_weights, session_ndcg
+from findsupport.ranking.objectives import make_pairs
+
+
+@pytest.mark.parametrize("action, grade", [("shown", 0), ("viewed", 1), ("requested", 2), ("accepted", 3)])
+def test_grades_follow_the_strength_of_the_action(action, grade):
+    assert grade_of(action) == grade
+
+
+@pytest.mark.parametrize("action", ["clicked", "", None, "Accepted"])
+def test_unknown_actions_are_rejected(action):
+    with pytest.raises(InvalidInput, match="action must be one of shown, viewed, requested, accepted"):
+        grade_of(action)
+
+
+def test_gains_make_one_acceptance_worth_more_than_several_views():
+    g = gains([0, 1, 2, 3])
+    assert g.tolist() == [0.0, 1.0, 3.0, 7.0]
+    assert g[3] > 3 * g[1]
+
+
+@pytest.mark.parametrize(
+    "positions, exponent, cap, weights",
+    [
+        ([1, 2, 8], 1.0, 20.0, [1.0, 2.0, 8.0]),  # a choice at 8 counts 8 times one at 1
+        ([1, 4, 9], 0.5, 20.0, [1.0, 2.0, 3.0]),
+        ([1, 30, 100], 1.0, 20.0, [1.0, 20.0, 20.0]),  # capped
+        ([1, 5], 0.0, 20.0, [1.0, 1.0]),  # no correction
+    ],
+)
+def test_inverse_propensity_weights(positions, exponent, cap, weights):
+    np.testing.assert_allclose(propensity_weights(np.array(positions), exponent, cap), weights)
+
+
+def test_positions_are_one_based():
+    with pytest.raises(ValueError, match="1-based"):
+        examination(np.array([0, 1]), 1.0)
+
+
+@pytest.mark.parametrize("true_exponent", [0.3, 0.8, 1.5])
+def test_position_bias_exponent_is_recovered_from_a_log(true_exponent):
+    rng = np.random.default_rng(4)
+    n, size = 3000, 10
+    X = rng.random((n * size, 3))
+    positions = np.tile(np.arange(1, size + 1), n)
+    attractive = 1.0 / (1.0 + np.exp(-(X @ np.array([3.0, -2.0, 0.0]) - 0.5)))
+    viewed = rng.random(n * size) < positions.astype(float) ** -true_exponent * attractive
+    assert estimate_position_bias(X, viewed, positions) == pytest.approx(true_exponent, abs=0.12)
+
+
+@pytest.mark.parametrize(
+    "viewed, positions",
+    [([False, False], [1, 2]), ([True, True], [1, 2]), ([True, False], [3, 3])],
+)
+def test_position_bias_without_information_is_zero(viewed, positions):
+    assert estimate_position_bias(np.zeros((2, 1)), np.array(viewed), np.array(positions)) == 0.0
+
+
+def test_ndcg_by_hand():
+    # One session: chosen results (grades 3 and 1) ranked 2nd and 3rd.
+    scores = np.array([0.9, 0.5, 0.4, 0.1])
+    grades = np.array([0, 3, 1, 0])
+    dcg = 7 / np.log2(3) + 1 / np.log2(4)
+    ideal = 7 / np.log2(2) + 1 / np.log2(3)
+    assert mean_ndcg(scores, grades, np.zeros(4)) == pytest.approx(dcg / ideal)
+
+
+def test_ndcg_cut_off_counts_only_the_first_k():
+    scores = -np.arange(12.0)
+    grades = np.zeros(12)
+    grades[11] = 1  # chosen result ranked 12th
+    assert mean_ndcg(scores, grades, np.zeros(12), k=10) == 0.0
+    assert mean_ndcg(scores, grades, np.zeros(12), k=12) == pytest.approx(1 / np.log2(13))
+
+
+def test_sessions_without_a_choice_are_left_out():
+    scores = np.array([1.0, 0.0, 1.0, 0.0])
+    grades = np.array([0, 0, 0, 1])
+    values = session_ndcg(scores, grades, np.array([0, 0, 1, 1]))
+    assert values.tolist() == pytest.approx([1 / np.log2(3)])
+    assert mean_ndcg(scores, np.zeros(4), np.array([0, 0, 1, 1])) == 0.0
+
+
+def test_sessions_are_reported_in_order_of_first_appearance():
+    scores = np.array([1.0, 0.0, 1.0, 0.0])
+    grades = np.array([0, 1, 1, 0])
+    assert session_ndcg(scores, grades, np.array([7, 7, 2, 2])).tolist() == pytest.approx([1 / np.log2(3), 1.0])
+
+
+def test_ties_are_not_broken_by_the_given_order():
+    """Logged rows come in shown order; a tie must not hand every ranker the logged order."""
+    n = 2000
+    grades = np.zeros(n)
+    grades[::10] = 1  # the chosen result is always first in its session, as logged
+    groups = np.repeat(np.arange(n // 10), 10)
+    flat = np.zeros(n)  # a ranker with no opinion at all
+    assert mean_ndcg(flat, grades, groups) < 0.6  # about the expected 0.45 of a random order, not 1.0
+
+
+def test_ties_go_to_the_tiebreak_first():
+    scores = np.zeros(3)
+    grades = np.array([0, 0, 1])
+    assert mean_ndcg(scores, grades, np.zeros(3), tiebreak=np.array([3.0, 2.0, 1.0])) == 1.0
+
+
+@hsettings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.floats(-5, 5, allow_nan=False), st.integers(0, 3)), min_size=2, max_size=15, unique_by=lambda t: t[0]))
+def test_ndcg_matches_scikit_learn_without_ties(rows):
+    scores = np.array([r[0] for r in rows])
+    grades = np.array([r[1] for r in rows])
+    if grades.max() == 0:
+        return
+    expected = ndcg_score([2.0**grades - 1], [scores], k=10)
+    assert mean_ndcg(scores, grades, np.zeros(len(rows))) == pytest.approx(expected)
+
+
+def test_negative_grades_and_bad_k_are_rejected():
+    with pytest.raises(ValueError, match="non-negative"):
+        session_ndcg(np.zeros(2), np.array([-1, 1]), np.zeros(2))
+    with pytest.raises(ValueError, match="k must be"):
+        session_ndcg(np.zeros(2), np.array([0, 1]), np.zeros(2), k=0)
+
+
+def test_pairs_weigh_deep_choices_and_strong_actions_more():
+    grades = np.array([1, 0, 3, 0])
+    groups = np.zeros(4)
+    weight = propensity_weights(np.array([1, 2, 3, 4]), 1.0, 20.0)
+    pairs = make_pairs(grades, groups, weight)
+    table = {(int(b), int(w)): float(x) for b, w, x in zip(pairs.better, pairs.worse, pairs.weight)}
+    assert table == {(0, 1): 1.0, (0, 3): 1.0, (2, 0): 3 * (7 - 1), (2, 1): 3 * 7.0, (2, 3): 3 * 7.0}

@@ -1,0 +1,218 @@
+"""Training from feedback, honest evaluation, model files and the no-worse activation rule."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from findsupport.errors import InvalidInput, ModelError
+from findsupport.ranking import (
+    DEFAULT_VERSION,
+    FEATURE_NAMES,
+    FEATURES_VERSION,
+    MatchRanker,
+    activate,
+    active_version,
+    build_dataset,
+    default_ranker,
+    evaluate_active,
+    feedback_text,
+    list_models,
+    load_active_ranker,
+    model_document,
+    read_feedback,
+    read_model_file,
+    save_model,
+    train_model,
+)
+
+#: Hand weights that rank the worst matches first (to test that they are not activated).
+BACKWARDS = {f"w_{name}": -abs(w) for name, w in {
+    "proximity_near": 1, "event_exact": 3, "availability": 2, "full": -2, "spare_capacity": 1}.items()}
+
+
+@pytest.fixture(scope="module")
+def feedback(simulated_feedback):
+    return read_feedback(feedback_text(simulated_feedback))
+
+
+@pytest.fixture(scope="module")
+def trained(feedback, catalog, directory, tmp_path_factory):
+    from findsupport.config import load_settings
+
+    settings = load_settings({"data_dir": tmp_path_factory.mktemp("models")}, environ={})
+    return settings, train_model(feedback, catalog, directory, settings)
+
+
+def test_trained_model_beats_the_baselines_on_held_out_sessions(trained):
+    settings, result = trained
+    e = result.evaluation
+    assert [s.name for s in e.scores] == ["nearest_first", "default", "trained"]
+    assert len({s.sessions for s in e.scores}) == 1 and e["trained"].sessions >= 150
+    # Small data (1,500 sessions); the benchmark measures the full-size margins.
+    assert e.ndcg("trained") > e.ndcg("nearest_first") + 0.15
+    assert e.ndcg("trained") > e.ndcg("default")
+    assert result.activated and "no worse than the default" in result.decision
+    assert active_version(settings) == result.record.version
+    assert 0.05 < result.ranker.position_bias_ < 1.0  # the simulated coaches' examination exponent is 0.3
+
+
+def test_model_file_records_everything_needed(trained):
+    settings, result = trained
+    document = json.loads(result.record.path.read_text())
+    assert document["format"] == "findsupport-ranking-model"
+    assert document["features_version"] == FEATURES_VERSION
+    assert document["feature_names"] == list(FEATURE_NAMES)
+    assert set(document["weights"]) == set(FEATURE_NAMES)
+    assert document["hyperparameters"]["objective"] == "listwise"
+    assert document["fitted"]["position_bias"] == pytest.approx(result.ranker.position_bias_)
+    assert set(document["metrics"]["ndcg"]) == {"nearest_first", "default", "trained"}
+    assert len(document["training_data"]["sha256"]) == 64
+    assert document["training_data"]["holdout"] == 0.2
+    assert document["catalog_version"] and document["created_at"].endswith("+00:00")
+    assert not result.record.path.read_bytes().startswith(b"\x80")  # JSON, never a pickle
+
+
+def test_saved_model_loads_and_scores_like_the_fitted_one(trained, feedback, catalog, directory):
+    settings, result = trained
+    ranker, version = load_active_ranker(settings)
+    assert version == result.record.version
+    data, _ = build_dataset(feedback, catalog, directory)
+    np.testing.assert_allclose(ranker.decision_function(data.X), result.ranker.decision_function(data.X))
+    assert ranker.get_params()["w_event_exact"] == pytest.approx(result.ranker.weights["event_exact"])
+
+
+def test_evaluate_active_uses_the_same_held_out_sessions(trained, feedback, catalog, directory):
+    settings, result = trained
+    evaluation, report, version = evaluate_active(feedback, catalog, directory, settings)
+    assert version == result.record.version
+    assert evaluation.ndcg("active") == pytest.approx(result.evaluation.ndcg("trained"))
+    assert evaluation.ndcg("nearest_first") == pytest.approx(result.evaluation.ndcg("nearest_first"))
+    everything, _, _ = evaluate_active(feedback, catalog, directory, settings, holdout=None)
+    assert everything["active"].sessions > evaluation["active"].sessions
+
+
+def test_worse_model_is_saved_but_not_activated_unless_forced(feedback, catalog, directory, settings):
+    good = train_model(feedback, catalog, directory, settings, param_grid=None)
+    assert good.activated
+    bad = train_model(feedback, catalog, directory, settings, base=MatchRanker(learn=False, **BACKWARDS), param_grid=None)
+    assert not bad.activated and bad.record.path.exists()
+    assert "not activated" in bad.decision and "active ranking" in bad.decision
+    assert bad.evaluation.ndcg("trained") < bad.evaluation.ndcg("active")
+    assert active_version(settings) == good.record.version
+    forced = train_model(feedback, catalog, directory, settings, base=MatchRanker(learn=False, **BACKWARDS), param_grid=None, force=True)
+    assert forced.activated and "forced" in forced.decision
+    assert active_version(settings) == forced.record.version
+    assert [r.version for r in list_models(settings)] == [good.record.version, bad.record.version, forced.record.version]
+
+
+def test_equal_model_counts_as_no_worse(feedback, catalog, directory, settings):
+    first = train_model(feedback, catalog, directory, settings, param_grid=None)
+    again = train_model(feedback, catalog, directory, settings, param_grid=None)
+    assert again.evaluation.ndcg("trained") == pytest.approx(again.evaluation.ndcg("active"))
+    assert again.activated and first.record.version != again.record.version
+
+
+def test_broken_active_model_is_reported_and_compared_as_default(feedback, catalog, directory, settings):
+    first = train_model(feedback, catalog, directory, settings, param_grid=None)
+    first.record.path.write_text("{ broken")
+    with pytest.raises(ModelError, match="is not valid JSON"):
+        load_active_ranker(settings)
+    again = train_model(feedback, catalog, directory, settings, param_grid=None)
+    assert "active model cannot be used" in again.decision and again.previous_version == DEFAULT_VERSION
+    assert again.activated and load_active_ranker(settings)[1] == again.record.version
+
+
+def test_too_little_feedback_is_a_clear_error(simulated_feedback, catalog, directory, settings):
+    few = read_feedback(feedback_text(simulated_feedback[:20]))
+    with pytest.raises(InvalidInput, match="Not enough sessions where coaches chose someone"):
+        train_model(few, catalog, directory, settings)
+
+
+# --------------------------------------------------------------------- model files
+def test_no_model_means_the_default_weights(settings):
+    ranker, version = load_active_ranker(settings)
+    assert version == "default" and ranker.weights == default_ranker().weights
+
+
+def _saved(settings) -> dict:
+    document = model_document(default_ranker().set_params(w_event_exact=2.5).use_parameter_weights())
+    return save_model(settings, document).document
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda d: d.update(format="something-else"), "is not a findsupport ranking model"),
+        (lambda d: d.update(format_version=99), "format version 99"),
+        (lambda d: d.update(features_version=1), "trained on match features version 1.*retrain it with `findsupport train`"),
+        (lambda d: d.update(feature_names=d["feature_names"][::-1]), "names different match features"),
+        (lambda d: d["feature_scales"].update(near_scale_m=1.0), "different feature scales"),
+        (lambda d: d["weights"].pop("full"), "one weight for every match feature"),
+        (lambda d: d["weights"].update(full="heavy"), "not finite numbers: full"),
+        (lambda d: d["weights"].update(full=True), "not finite numbers: full"),
+        (lambda d: d["hyperparameters"].update(alpha=-3), "unusable hyperparameters"),
+    ],
+)
+def test_bad_model_files_are_rejected_with_a_clear_message(settings, change, message):
+    document = _saved(settings)
+    change(document)
+    path = settings.models_dir / "bad.json"
+    path.write_text(json.dumps(document))
+    with pytest.raises(ModelError, match=message):
+        read_model_file(path)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [("{ not json", "is not valid JSON"), ('{"weights": {"full": NaN}}', "not a findsupport ranking model"), ("", "is not valid JSON")],
+)
+def test_unreadable_model_files(settings, text, message):
+    settings.models_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.models_dir / "bad.json"
+    path.write_text(text)
+    with pytest.raises(ModelError, match=message):
+        read_model_file(path)
+
+
+def test_non_finite_weights_are_rejected(settings):
+    document = _saved(settings)
+    path = settings.models_dir / "nan.json"
+    path.write_text(json.dumps(document).replace('"full": -1.0', '"full": NaN'))
+    with pytest.raises(ModelError, match="not finite numbers: full"):
+        read_model_file(path)
+
+
+def test_oversized_and_missing_files(settings):
+    settings.models_dir.mkdir(parents=True, exist_ok=True)
+    big = settings.models_dir / "big.json"
+    big.write_text(" " * 1_000_001)
+    with pytest.raises(ModelError, match="a model file is a few kB"):
+        read_model_file(big)
+    with pytest.raises(ModelError, match="does not exist"):
+        read_model_file(settings.models_dir / "missing.json")
+
+
+def test_active_pointer(settings):
+    document = _saved(settings)
+    activate(settings, document["version"])
+    ranker, version = load_active_ranker(settings)
+    assert version == document["version"] and ranker.weights["event_exact"] == 2.5
+    activate(settings, "default")
+    assert load_active_ranker(settings)[1] == "default"
+    (settings.models_dir / "active.json").write_text('{"version": "../../etc/passwd"}')
+    with pytest.raises(ModelError, match="does not name a model version"):
+        load_active_ranker(settings)
+    (settings.models_dir / "active.json").write_text('{"version": "20990101-000000-deadbeef"}')
+    with pytest.raises(ModelError, match="does not exist"):
+        load_active_ranker(settings)
+    with pytest.raises(ModelError, match="does not exist"):
+        activate(settings, "20990101-000000-deadbeef")
+
+
+def test_models_are_never_overwritten(settings):
+    document = _saved(settings)
+    with pytest.raises(ModelError, match="already exists"):
+        save_model(settings, document)
