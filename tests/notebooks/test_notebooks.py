@@ -1,0 +1,119 @@
+"""The coach developers' notebooks run top to bottom on a small demo data dir (nbclient, real kernel).
+
+They are committed without outputs, import only the public API and hold no
+helper code; here they run in the ``python3`` kernel of this environment with
+a non-interactive matplotlib backend, pointed at a temporary data dir through
+``FINDSUPPORT_DATA_DIR``.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from findsupport.cli import main
+
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+NAMES = ("tune_weights.ipynb", "explore_matches.ipynb")
+#: Small data so both notebooks run in seconds.
+DEMO_PROVIDERS = 500
+SESSIONS = 1500
+#: Generous: a cold kernel start with scikit-learn, geopandas and matplotlib imports.
+CELL_TIMEOUT_S = 300
+#: What a notebook may import: the findsupport public API and the usual analysis libraries.
+ALLOWED_IMPORTS = {
+    "findsupport", "findsupport.ranking", "findsupport.catalog", "findsupport.geo", "findsupport.search",
+    "os", "pathlib", "json", "numpy", "pandas", "matplotlib.pyplot", "geopandas", "shapely.geometry", "sklearn",
+    "sklearn.model_selection",
+}
+
+
+def code_cells(name: str) -> list[str]:
+    return [c.source for c in nbformat.read(NOTEBOOKS / name, as_version=4).cells if c.cell_type == "code"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_committed_without_outputs(name):
+    notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
+    nbformat.validate(notebook)
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_public_api_only_and_no_helper_code(name):
+    for source in code_cells(name):
+        tree = ast.parse(source)
+        for node in ast.walk(tree):
+            assert not isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.Lambda)), "helpers belong in the package"
+            if isinstance(node, ast.Import):
+                assert {a.name for a in node.names} <= ALLOWED_IMPORTS
+            if isinstance(node, ast.ImportFrom):
+                assert node.module in ALLOWED_IMPORTS, node.module
+                assert not any(a.name.startswith("_") for a in node.names)
+
+
+@pytest.fixture(scope="module")
+def demo_data(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Path:
+    data = tmp_path_factory.mktemp("notebooks") / "instance"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FINDSUPPORT_CACHE_DIR", str(cache_dir))
+        mp.delenv("FINDSUPPORT_CONFIG", raising=False)
+        assert main(["--data-dir", str(data), "--quiet", "demo", "--providers", str(DEMO_PROVIDERS)]) == 0
+    return data
+
+
+@pytest.fixture
+def kernel_env(demo_data: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    # The kernel process inherits this environment.
+    monkeypatch.setenv("FINDSUPPORT_DATA_DIR", str(demo_data))
+    monkeypatch.setenv("FINDSUPPORT_CACHE_DIR", str(cache_dir))
+    monkeypatch.setenv("FINDSUPPORT_NOTEBOOK_SESSIONS", str(SESSIONS))
+    # Non-interactive: figures become PNG outputs of their cells, nothing opens a window.
+    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    monkeypatch.delenv("FINDSUPPORT_FEEDBACK", raising=False)
+    monkeypatch.delenv("FINDSUPPORT_CONFIG", raising=False)
+    return demo_data
+
+
+def run(name: str, workdir: Path) -> nbformat.NotebookNode:
+    notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
+    client = NotebookClient(notebook, timeout=CELL_TIMEOUT_S, kernel_name="python3", resources={"metadata": {"path": str(workdir)}})
+    client.execute()
+    return notebook
+
+
+def text_of(notebook: nbformat.NotebookNode) -> str:
+    parts = []
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            parts.append(output.get("text", ""))
+            parts.append(output.get("data", {}).get("text/plain", ""))
+    return "\n".join(parts)
+
+
+def images_in(notebook: nbformat.NotebookNode) -> int:
+    return sum("image/png" in output.get("data", {}) for cell in notebook.cells for output in cell.get("outputs", []))
+
+
+def test_tune_weights_runs_and_publishes_a_model(kernel_env: Path, tmp_path: Path):
+    notebook = run("tune_weights.ipynb", tmp_path)
+    text = text_of(notebook)
+    assert "using 1,500 SIMULATED sessions" in text  # an empty log says so and falls back to simulation
+    assert "nearest first" in text and "trained" in text and "activated" in text
+    assert images_in(notebook) >= 3  # positions, NDCG before/after, weights and contributions
+    active = json.loads((kernel_env / "models" / "active.json").read_text())["version"]
+    assert (kernel_env / "models" / f"{active}.json").exists()
+
+
+def test_explore_matches_runs_and_maps_the_results(kernel_env: Path, tmp_path: Path):
+    notebook = run("explore_matches.ipynb", tmp_path)
+    text = text_of(notebook)
+    assert "providers match" in text and "km away" in text
+    assert images_in(notebook) >= 2  # the map and the contributions
