@@ -110,7 +110,8 @@ def import_file(
     ImportRejected
         The file as a whole cannot be read (nothing is changed).
     """
-    source = read_source(path, layer=layer, progress=progress)
+    with collector_paused():
+        source = read_source(path, layer=layer, progress=progress)
     return import_rows(
         source.rows,
         store,

@@ -214,6 +214,10 @@ class CatalogStore:
         never older, so a reload check (``store.version() != catalog.version``)
         simply loads again.
         """
+        with collector_paused():  # 100,000 providers: objects by the hundred thousand, no cycles
+            return self._public_catalog()
+
+    def _public_catalog(self) -> PublicCatalog:
         version = self.version()
         query = sa.select(*_PUBLIC_COLUMNS).where(_P.consent == sa.true()).order_by(_P.id)
         with self.engine.connect() as conn:

@@ -82,6 +82,12 @@ _CONTROL_EXCEPT_NEWLINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 #: Distinct list cells remembered (roles/events/availability repeat across rows).
 CODE_CACHE_SIZE = 65_536
 _EVENT_CODES = (*taxonomy.EVENTS, *(g for g in taxonomy.EVENT_GROUPS if g not in taxonomy.EVENTS))
+# List column → (one item, several items, allowed codes, required?), for the messages.
+_LISTS: dict[str, tuple[str, str, tuple[str, ...], bool]] = {
+    "roles": ("a role", "roles", taxonomy.ROLES, True),
+    "events": ("an event or event group", "events and event groups", _EVENT_CODES, True),
+    "availability": ("a slot", "slots", taxonomy.SLOTS, False),
+}
 _TRUE = frozenset({"true", "t", "yes", "y", "1"})
 _FALSE = frozenset({"false", "f", "no", "n", "0"})
 
@@ -191,31 +197,28 @@ def _unknown(items: list[str], what: str, plural: str, allowed: Iterable[str], *
     return f"{message}, separated by '{LIST_SEPARATOR}'" if listed else message
 
 
-def _codes(value: object, column: str, what: str, plural: str, allowed: tuple[str, ...], *, required: bool) -> tuple[str, ...]:
+def _codes(value: object, column: str) -> tuple[str, ...]:
+    """The codes of a list column (``roles``, ``events`` or ``availability``), checked."""
     if isinstance(value, str) or value is None:
         # Files repeat the same few lists endlessly: parse each distinct cell once.
-        result = _codes_of_text(cell_text(value), column, what, plural, allowed, required)
+        result = _codes_of_text(cell_text(value), column)
         if isinstance(result, str):
             raise _Bad(result)
         return result
-    items = _items(value)
-    return _check_codes(items, column, what, plural, allowed, required)
+    return _check_codes(_items(value), column)
 
 
 @functools.lru_cache(maxsize=CODE_CACHE_SIZE)
-def _codes_of_text(
-    text: str | None, column: str, what: str, plural: str, allowed: tuple[str, ...], required: bool
-) -> tuple[str, ...] | str:
+def _codes_of_text(text: str | None, column: str) -> tuple[str, ...] | str:
     """Codes of one list cell, or the reason it is wrong (cached, so returned rather than raised)."""
     try:
-        return _check_codes(list(split_list(text)) if text else [], column, what, plural, allowed, required)
+        return _check_codes(list(split_list(text)) if text else [], column)
     except _Bad as exc:
         return str(exc)
 
 
-def _check_codes(
-    items: list[str], column: str, what: str, plural: str, allowed: tuple[str, ...], required: bool
-) -> tuple[str, ...]:
+def _check_codes(items: list[str], column: str) -> tuple[str, ...]:
+    what, plural, allowed, required = _LISTS[column]
     if not items:
         if required:
             raise _Bad(f"{column} is required: one or more of {', '.join(allowed)}, separated by '{LIST_SEPARATOR}'")
@@ -236,8 +239,7 @@ def _expanded_events(codes: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def _events(value: object) -> tuple[str, ...]:
-    codes = _codes(value, "events", "an event or event group", "events and event groups", _EVENT_CODES, required=True)
-    return _expanded_events(codes)
+    return _expanded_events(_codes(value, "events"))
 
 
 def _qualification(value: object) -> str | None:
@@ -314,9 +316,9 @@ def _bio(value: object) -> str | None:
 _FIELD_PARSERS = {
     "id": _provider_id,
     "name": lambda v: _required(_line_text(cell_text(v), "name", MAX_NAME_CHARS), "name", "shown on results"),
-    "roles": lambda v: _codes(v, "roles", "a role", "roles", taxonomy.ROLES, required=True),
+    "roles": lambda v: _codes(v, "roles"),
     "events": _events,
-    "availability": lambda v: _codes(v, "availability", "a slot", "slots", taxonomy.SLOTS, required=False),
+    "availability": lambda v: _codes(v, "availability"),
     "online": lambda v: _boolean(v, "online", False),
     "qualification": _qualification,
     "club": lambda v: _line_text(cell_text(v), "club", MAX_CLUB_CHARS),
