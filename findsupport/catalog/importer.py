@@ -29,7 +29,7 @@ from .model import Problem, Provider
 from .readers import PROGRESS_EVERY_ROWS, RawRow, read_source
 from .spreadsheet import neutralise
 from .store import CatalogStore, ImportRecord
-from .validation import ParsedRow, cell_text, parse_row
+from .validation import ParsedRow, cell_text, parse_row, withdraws_consent
 
 __all__ = ["Rejection", "ImportReport", "import_file", "import_rows", "write_report"]
 
@@ -87,7 +87,10 @@ class ImportReport:
             text += f", {r.removed:,} removed"
             if r.kept:
                 text += f", {r.kept:,} kept because their rows were rejected"
-        text += f"); the catalogue now lists {r.providers:,} providers"
+        text += ")"
+        if r.withdrawn:
+            text += f"; {r.withdrawn:,} unlisted because their rejected rows withdraw consent"
+        text += f"; the catalogue now lists {r.providers:,} providers"
         if self.rejected_rows:
             text += f"; {self.rejected_rows:,} {self.unit}s rejected"
         return text
@@ -141,7 +144,9 @@ def import_rows(
 
     Ids must be unique: a repeated id rejects the later row (naming the first).
     With ``replace`` the catalogue becomes exactly the good rows, except that
-    a provider whose row was rejected keeps their stored version.
+    a provider whose row was rejected keeps their stored version.  A rejected
+    row that says ``consent=false`` still unlists the provider: a withdrawal
+    of consent never waits for a typo to be fixed.
     """
     with collector_paused():
         return _import_rows(rows, store, directory, settings, source, format, unit, replace, progress)
@@ -194,6 +199,7 @@ def _import_rows(
         for problem in problems[k]
     )
     keep_ids = {ids[k] for k in problems if ids[k] is not None}
+    withdraw_ids = {ids[k] for k in problems if ids[k] is not None and withdraws_consent(rows[k].values)}
     record = store.write(
         good,
         source=source,
@@ -202,6 +208,7 @@ def _import_rows(
         rows=len(rows),
         rejected=len(problems),
         keep_ids=keep_ids,
+        withdraw_ids=withdraw_ids,
         progress=progress,
     )
     return ImportReport(

@@ -30,7 +30,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from ..config import Settings
 from ..db import engine_for, metadata
-from ..errors import ProviderNotFound
+from ..errors import CatalogError, ProviderNotFound
 from .bulk import collector_paused
 from .model import Contact, Provider, join_list
 from .public import PublicCatalog, PublicProvider
@@ -82,6 +82,7 @@ class ImportRecord:
     unchanged: int
     removed: int
     kept: int
+    withdrawn: int
     providers: int
     catalog_version: str | None
 
@@ -189,6 +190,20 @@ class CatalogStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         metadata.create_all(engine, tables=list(CATALOG_TABLES))
+        self._check_schema()
+
+    def _check_schema(self) -> None:
+        """A database made by an older findsupport gets a clear error, not a failed INSERT later."""
+        inspector = sa.inspect(self.engine)
+        for table in CATALOG_TABLES:
+            present = {column["name"] for column in inspector.get_columns(table.name)}
+            missing = [column.name for column in table.columns if column.name not in present]
+            if missing:
+                raise CatalogError(
+                    f"The catalogue database's table {table.name} lacks column {', '.join(missing)}: it was made by "
+                    "an older findsupport. Export it with that version (findsupport export --private), then "
+                    "start a new data dir and import the export."
+                )
 
     @classmethod
     def open(cls, settings: Settings) -> "CatalogStore":
@@ -351,6 +366,7 @@ class CatalogStore:
         rows: int | None = None,
         rejected: int = 0,
         keep_ids: Collection[str] = (),
+        withdraw_ids: Collection[str] = (),
         progress: Progress | None = None,
     ) -> ImportRecord:
         """Apply one import in one transaction and record it in the history.
@@ -370,6 +386,10 @@ class CatalogStore:
         keep_ids : collection of str
             Ids of rejected rows: with ``replace`` their stored version is kept
             rather than deleted because of a typo.
+        withdraw_ids : collection of str
+            Ids of rejected rows that say ``consent=false``: a withdrawal of
+            consent is honoured even when something else in the row is wrong, so
+            their stored version is unlisted (``consent`` set to false).
         progress : callable, optional
 
         Returns
@@ -377,7 +397,7 @@ class CatalogStore:
         ImportRecord
         """
         with collector_paused():
-            return self._write(providers, source, format, replace, rows, rejected, keep_ids, progress)
+            return self._write(providers, source, format, replace, rows, rejected, keep_ids, withdraw_ids, progress)
 
     def _write(
         self,
@@ -388,6 +408,7 @@ class CatalogStore:
         rows: int | None,
         rejected: int,
         keep_ids: Collection[str],
+        withdraw_ids: Collection[str],
         progress: Progress | None,
     ) -> ImportRecord:
         started = utcnow()
@@ -417,6 +438,8 @@ class CatalogStore:
                     updates.append({**row, "_id": row["id"]})
                 else:
                     unchanged += 1
+            withdrawn = self._withdrawals(conn, sorted((set(withdraw_ids) & set(existing)) - incoming), import_id)
+            updates.extend({**row, "_id": row["id"]} for row in withdrawn)
             removed = sorted(set(existing) - incoming - set(keep_ids)) if replace else []
             kept = len(set(existing) & (set(keep_ids) - incoming)) if replace else 0
             insert_columns = [c.name for c in providers_table.columns]
@@ -441,11 +464,24 @@ class CatalogStore:
             final = dict(existing)
             for provider_id in removed:
                 del final[provider_id]
-            final.update((row["id"], row["row_hash"]) for row in new_rows)
+            final.update((row["id"], row["row_hash"]) for row in [*new_rows, *withdrawn])
             values = dict(
-                finished_at=utcnow(), added=len(inserts), updated=len(updates), unchanged=unchanged,
+                finished_at=utcnow(), added=len(inserts), updated=len(updates) - len(withdrawn), unchanged=unchanged,
+                withdrawn=len(withdrawn),
                 removed=len(removed), kept=kept, providers=len(final), catalog_version=_catalog_version(final),
             )  # fmt: skip
             conn.execute(imports_table.update().where(imports_table.c.id == import_id).values(**values))
             record = conn.execute(sa.select(imports_table).where(imports_table.c.id == import_id)).mappings().one()
         return ImportRecord(**record)
+
+    @staticmethod
+    def _withdrawals(conn: Connection, ids: list[str], import_id: int) -> list[dict[str, Any]]:
+        """Stored rows of consented providers among ``ids``, with consent withdrawn and re-hashed."""
+        withdrawn = []
+        for start in range(0, len(ids), WRITE_CHUNK_ROWS):
+            query = sa.select(providers_table).where(_P.id.in_(ids[start : start + WRITE_CHUNK_ROWS]), _P.consent == sa.true())
+            for stored in conn.execute(query).mappings():
+                row = {**stored, "consent": False, "import_id": import_id}
+                row["row_hash"] = row_hash(row)
+                withdrawn.append(row)
+        return withdrawn

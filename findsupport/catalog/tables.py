@@ -82,6 +82,7 @@ imports_table = sa.Table(
     sa.Column("unchanged", sa.Integer, nullable=False, default=0),
     sa.Column("removed", sa.Integer, nullable=False, default=0),
     sa.Column("kept", sa.Integer, nullable=False, default=0),
+    sa.Column("withdrawn", sa.Integer, nullable=False, default=0),
     sa.Column("providers", sa.Integer, nullable=False, default=0),
     sa.Column("catalog_version", sa.String(VERSION_CHARS), nullable=True),
 )

@@ -68,7 +68,7 @@ from .model import (
 from .service_area import ServiceAreaError, clean_service_area, parse_service_area_wkt
 from .spreadsheet import restore
 
-__all__ = ["ParsedRow", "parse_row", "validate_row", "cell_text", "ECHO_CHARS"]
+__all__ = ["ParsedRow", "parse_row", "validate_row", "cell_text", "withdraws_consent", "ECHO_CHARS"]
 
 #: How much of a bad value an error message repeats (enough to find it, not a page).
 ECHO_CHARS = 40
@@ -435,6 +435,14 @@ def parse_row(
     if problems:
         return problems
     return ParsedRow(fields=fields, postcode=postcode, lonlat=lonlat, location_column=location_column, service_area=area)
+
+
+def withdraws_consent(values: Mapping[str, object]) -> bool:
+    """True when a row's ``consent`` is a clear "no", whatever else is wrong with the row."""
+    try:
+        return _boolean(values.get("consent"), "consent", None) is False
+    except _Bad:
+        return False
 
 
 def validate_row(

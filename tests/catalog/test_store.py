@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from findsupport.catalog import CatalogStore, PublicCatalog, store as store_module
 from findsupport.catalog.store import EMPTY_VERSION
-from findsupport.errors import ProviderNotFound
+from findsupport.errors import CatalogError, ProviderNotFound
 
 from .conftest import catalogue_rows, good_row
 from .test_validation import SQUARE_20KM
@@ -154,3 +154,23 @@ def test_two_stores_on_one_database_see_the_same_catalogue(settings, import_csv,
     import_csv(catalogue_rows(2))
     other = CatalogStore.open(settings)
     assert other.version() == store.version() and public_ids(other) == public_ids(store)
+
+
+def test_a_rejected_row_that_withdraws_consent_still_unlists(store, import_csv):
+    rows = catalogue_rows(3)
+    import_csv(rows)
+    report = import_csv([{**rows[1], "consent": "no", "email": "broken"}])
+    assert report.rejected_rows == 1 and report.record.withdrawn == 1
+    assert "1 unlisted because their rejected rows withdraw consent" in report.summary()
+    assert "p001" not in store.public_catalog() and store.contact_for("p001") is None
+    assert store.get_private("p001").email == "provider1@example.org"  # the rest is left as it was
+    again = import_csv(rows)  # consent given again, with a valid row
+    assert again.record.updated == 1 and "p001" in store.public_catalog()
+
+
+def test_a_database_from_an_older_schema_is_refused_clearly(settings):
+    engine = sa.create_engine(f"sqlite:///{settings.data_dir / 'old.sqlite3'}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("create table provider_imports (id integer primary key, source text)")
+    with pytest.raises(CatalogError, match="lacks column started_at, finished_at"):
+        CatalogStore(engine)
