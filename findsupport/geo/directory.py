@@ -389,11 +389,10 @@ class PostcodeDirectory:
         """Live postcodes of the same sector closest in order to the unknown one."""
         key = self._unit_key(parsed)
         prefix = key[:5]
-        lo = int(np.searchsorted(self._keys, prefix))
-        hi = int(np.searchsorted(self._keys, prefix + b"\xff"))
+        lo, hi = _prefix_range(self._keys, prefix)
         if lo == hi:
             return []
-        at = int(np.searchsorted(self._keys, key))
+        at = int(self._keys.searchsorted(np.array(key, dtype=self._keys.dtype)))
         picked = sorted(range(lo, hi), key=lambda i: (abs(i - at + 0.5), i))[:MAX_SUGGESTIONS]
         return [_display(self._keys[i]) for i in sorted(picked)]
 
@@ -401,8 +400,7 @@ class PostcodeDirectory:
         if parsed.kind == "sector":
             sectors = self._groups["sector"]["keys"]
             prefix = directory_key(parsed.outcode).encode()
-            lo = int(np.searchsorted(sectors, prefix))
-            hi = int(np.searchsorted(sectors, prefix + b"\xff"))
+            lo, hi = _prefix_range(sectors, prefix)
             same_district = [_display(k) for k in sectors[lo:hi]]
             compact = parsed.postcode.replace(" ", "")
             edits = [directory_key(c[:-1], c[-1]) for c in _one_edit(compact) if 3 <= len(c) <= 5]
@@ -468,6 +466,17 @@ class PostcodeDirectory:
     def postcode_at(self, index: int) -> str:
         """Canonical postcode text of row ``index`` of :meth:`located_arrays`."""
         return _display(self._keys[index])
+
+
+def _prefix_range(keys: np.ndarray, prefix: bytes) -> tuple[int, int]:
+    """``[lo, hi)`` of the sorted ``keys`` that start with ``prefix``.
+
+    The probes are cast to the array's own dtype: a shorter bytes scalar would
+    make numpy convert the whole 1.7-million-key array on every call.
+    """
+    probes = np.array([prefix, prefix + b"\xff" * (keys.itemsize - len(prefix))], dtype=keys.dtype)
+    lo, hi = keys.searchsorted(probes)
+    return int(lo), int(hi)
 
 
 def _not_found_message(postcode: str, suggestions: list[str], what: str = "postcode") -> str:
