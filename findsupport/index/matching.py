@@ -24,7 +24,7 @@ from ..ranking.features import QueryContext
 from .blocks import box_distances2
 from .scoring import Scorer
 from .spatial import SearchIndex
-from .topk import BlockSource, Ranked, top_candidates
+from .topk import FIRST_CHUNK, BlockSource, Ranked, top_candidates
 
 __all__ = ["Matches", "find_matches"]
 
@@ -38,7 +38,14 @@ class Matches:
 
 
 def find_matches(
-    index: SearchIndex, scorer: Scorer, context: QueryContext, *, radius_m: float, role: str | None, k: int
+    index: SearchIndex,
+    scorer: Scorer,
+    context: QueryContext,
+    *,
+    radius_m: float,
+    role: str | None,
+    k: int,
+    first_chunk: int = FIRST_CHUNK,
 ) -> Matches:
     """Count the query's candidates and rank the best ``k`` exactly.
 
@@ -56,6 +63,8 @@ def find_matches(
         Hard filter (``None``: any role).
     k : int
         How many of the best to return (``offset + limit`` of the page).
+    first_chunk : int
+        Providers to read before the first pruning threshold (tuning only).
     """
     x, y, mode = context.x, context.y, context.mode
     prepared = scorer.prepare(context)
@@ -80,7 +89,7 @@ def find_matches(
         exclude = radius_m if mode == "any" else None
         online = BlockSource(table, blocks, bounds, lambda slots: index.online_candidates(slots, x, y, role, exclude_in_person_m=exclude))
     sources = [s for s in (in_person, online) if s is not None]
-    ranked = top_candidates(sources, scorer, prepared, k, slack=scorer.slack)
+    ranked = top_candidates(sources, scorer, prepared, k, slack=scorer.slack, first_chunk=first_chunk)
     total = 0
     if in_person is not None:
         unread = np.flatnonzero(~in_person.read)

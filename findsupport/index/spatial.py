@@ -138,11 +138,17 @@ class SearchIndex:
         catalog: PublicCatalog,
         *,
         block_size: int = BLOCK_SIZE,
+        tile_blocks: int = TILE_BLOCKS,
         reach_edges_m: tuple[float, ...] = REACH_CLASS_EDGES_M,
     ) -> "SearchIndex":
-        """Build the index of a public catalogue (a second or so per million providers)."""
-        if block_size < 1:
-            raise ValueError(f"block_size must be at least 1; got {block_size}")
+        """Build the index of a public catalogue (a second or so per million providers).
+
+        ``block_size``, ``tile_blocks`` and ``reach_edges_m`` are tuning
+        parameters (tests use tiny blocks to exercise many-block searches on
+        small catalogues); results never depend on them.
+        """
+        if block_size < 1 or tile_blocks < 1:
+            raise ValueError(f"block_size and tile_blocks must be at least 1; got {block_size}, {tile_blocks}")
         started = time.perf_counter()
         n = len(catalog)
         area_positions = np.flatnonzero(catalog.has_area)
@@ -156,7 +162,7 @@ class SearchIndex:
         reach_class = np.searchsorted(np.asarray(reach_edges_m, dtype=np.float64), catalog.reach_m, side="left")
         partition = np.where(catalog.has_area, len(reach_edges_m) + 1, reach_class)
         everyone = np.arange(n, dtype=np.intp)
-        main = BlockTable.build(catalog, everyone, partition, area_id, areas.bounds, block_size, bounds, TILE_BLOCKS)
+        main = BlockTable.build(catalog, everyone, partition, area_id, areas.bounds, block_size, bounds, tile_blocks)
         online_positions = np.flatnonzero(catalog.online)
         online = BlockTable.build(
             catalog,

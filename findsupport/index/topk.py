@@ -132,8 +132,20 @@ def _read(source: BlockSource, which: np.ndarray, scorer: Scorer, prepared: obje
     return len(which)
 
 
-def top_candidates(sources: Sequence[BlockSource], scorer: Scorer, prepared: object, k: int, slack: float = 0.0) -> Ranked:
-    """The exact ``k`` best candidates of all sources (see the module docstring)."""
+def top_candidates(
+    sources: Sequence[BlockSource],
+    scorer: Scorer,
+    prepared: object,
+    k: int,
+    slack: float = 0.0,
+    first_chunk: int = FIRST_CHUNK,
+) -> Ranked:
+    """The exact ``k`` best candidates of all sources (see the module docstring).
+
+    ``slack`` is added to every bound before comparing it with the threshold
+    (rounding); ``first_chunk`` is how many providers to read before the
+    first threshold (a tuning parameter: results never depend on it).
+    """
     best = TopK(k)
     live = [s for s in sources if len(s.blocks)]
     blocks_read = scored = 0
@@ -151,7 +163,7 @@ def top_candidates(sources: Sequence[BlockSource], scorer: Scorer, prepared: obj
         order = np.argsort(-bounds, kind="stable")
         descending = -bounds[order]  # ascending, for searchsorted
         read_until = np.cumsum(sizes[order])
-        i, n, target = 0, len(order), FIRST_CHUNK
+        i, n, target = 0, len(order), max(first_chunk, 1)
         while i < n:
             # Blocks still worth reading are a prefix of the bound order.
             worth = int(np.searchsorted(descending, -(best.threshold - slack), side="right"))

@@ -1,0 +1,136 @@
+"""The fused scorer against the ranking package's own features and ranker."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from findsupport.index import SearchIndex, make_scorer
+from findsupport.index.blocks import box_distances2, slots_of_ranges
+from findsupport.index.scoring import FusedScorer, MatrixScorer, fused_supported, linear_form
+from findsupport.ranking import features as features_module
+from findsupport.ranking.features import FEATURE_NAMES, FeatureScales, QueryContext, compute_features
+from findsupport.ranking.model import MatchRanker
+
+from .conftest import rankers, scenarios
+
+SCALES = FeatureScales()
+
+
+def context_of(query: dict) -> QueryContext:
+    return QueryContext.from_query(
+        query["x"], query["y"], role=query["role"], event=query["event"], slots=query["slots"], mode=query["mode"], level=query["level"]
+    )
+
+
+def geometry(index: SearchIndex, table, x: float, y: float):
+    """Distances and inside flags of every provider of a table (brute force)."""
+    d2 = (table.x - x) ** 2 + (table.y - y) ** 2
+    inside = d2 <= table.reach2
+    polygons = np.flatnonzero(table.area_id >= 0)
+    inside[polygons] = index.areas.covers(table.area_id[polygons], x, y)
+    return np.sqrt(d2), inside
+
+
+def test_every_current_feature_has_a_fused_term() -> None:
+    """Fails when the ranking package adds or redefines a feature without a fused term here.
+
+    Serving stays exact meanwhile (the matrix scorer), but slower: update
+    findsupport/index/scoring.py (a term per feature, mirroring compute_features).
+    """
+    assert fused_supported(), f"no fused terms for FEATURES_VERSION {features_module.FEATURES_VERSION}: {FEATURE_NAMES}"
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenario=scenarios(), ranker=rankers(), intercept=st.sampled_from([0.0, -1.25]))
+def test_fused_scores_equal_features_times_coef(scenario, ranker, intercept) -> None:
+    """``scores`` and ``best_scores`` equal ``compute_features(...) @ coef_ + intercept``."""
+    catalog, query = scenario
+    index = SearchIndex.build(catalog, block_size=4)
+    scorer = FusedScorer(ranker.coef_, intercept, SCALES, (index.main, index.online))
+    context = context_of(query)
+    prepared = scorer.prepare(context)
+    for table in (index.main, index.online):
+        slots = np.arange(len(table))
+        distance, inside = geometry(index, table, query["x"], query["y"])
+        expected = compute_features(context, catalog, table.order, distance, inside, SCALES) @ ranker.coef_ + intercept
+        np.testing.assert_allclose(scorer.scores(prepared, table, slots, distance, inside), expected, rtol=0, atol=1e-12)
+        # best_scores: every candidate at or above the k-th best score is kept, exactly scored.
+        k = query["k"]
+        which, scores = scorer.best_scores(prepared, table, slots, distance, inside, k, -np.inf)
+        np.testing.assert_allclose(scores, expected[which], rtol=0, atol=1e-12)
+        if len(expected) >= k:
+            kth = np.sort(expected)[::-1][k - 1]
+            assert set(np.flatnonzero(expected >= kth + 1e-9)) <= set(which.tolist())
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenario=scenarios(), ranker=rankers(), block_size=st.sampled_from([1, 3, 16]))
+def test_block_bounds_are_upper_bounds(scenario, ranker, block_size) -> None:
+    """No provider scores above its block's bound, for any coach position and query."""
+    catalog, query = scenario
+    index = SearchIndex.build(catalog, block_size=block_size)
+    scorer = make_scorer(ranker, catalog, (index.main, index.online), SCALES)
+    assert isinstance(scorer, FusedScorer)
+    context = context_of(query)
+    prepared = scorer.prepare(context)
+    x, y = query["x"], query["y"]
+    for table in (index.main, index.online):
+        if not table.n_blocks:
+            continue
+        blocks = np.arange(table.n_blocks)
+        mind2, maxd2 = box_distances2(x, y, table.minx, table.miny, table.maxx, table.maxy)
+        distance, inside = geometry(index, table, x, y)
+        # Inside flags: which blocks may / must contain the point, from the truth per block.
+        possible = np.maximum.reduceat(inside, table.start)
+        certain = np.minimum.reduceat(inside, table.start)
+        bounds = scorer.block_bounds(prepared, table, blocks, mind2, maxd2, possible, certain)
+        scores = scorer.scores(prepared, table, slots_of_ranges(table.start, table.end), distance, inside)
+        best = np.maximum.reduceat(scores, table.start)
+        assert np.all(bounds + scorer.slack >= best)
+
+
+def test_linear_form_of_the_default_ranker() -> None:
+    ranker = MatchRanker().use_parameter_weights()
+    coef, intercept = linear_form(ranker)
+    np.testing.assert_allclose(coef, ranker.coef_)
+    assert intercept == 0.0
+
+
+class _Curved:
+    """A ranker whose scores are not linear in the features."""
+
+    def decision_function(self, X):
+        return np.asarray(X, dtype=float).sum(axis=1) ** 2
+
+
+class _Broken:
+    def decision_function(self, X):
+        raise ValueError("no")
+
+
+@pytest.mark.parametrize("ranker", [_Curved(), _Broken()])
+def test_non_linear_rankers_are_served_by_the_matrix_scorer(grid_catalog, ranker, caplog) -> None:
+    index = SearchIndex.build(grid_catalog)
+    with caplog.at_level(logging.WARNING, logger="findsupport.index.scoring"):
+        scorer = make_scorer(ranker, grid_catalog, (index.main, index.online), SCALES)
+    assert isinstance(scorer, MatrixScorer)
+    assert "feature matrix" in caplog.text
+
+
+def test_changed_features_fall_back_to_the_matrix_scorer(grid_catalog, monkeypatch, caplog) -> None:
+    """A feature-definition version the fused terms do not know: exact but unfused, and said so."""
+    import findsupport.index.scoring as scoring
+
+    monkeypatch.setattr(scoring, "FEATURES_VERSION", 999)
+    index = SearchIndex.build(grid_catalog)
+    with caplog.at_level(logging.WARNING, logger="findsupport.index.scoring"):
+        scorer = scoring.make_scorer(MatchRanker().use_parameter_weights(), grid_catalog, (index.main, index.online), SCALES)
+    assert isinstance(scorer, MatrixScorer)
+    assert "findsupport/index/scoring.py" in caplog.text
+    with pytest.raises(ValueError, match="no fused terms"):
+        FusedScorer(np.zeros(len(FEATURE_NAMES)), 0.0, SCALES)
