@@ -1,0 +1,120 @@
+"""`findsupport search`: the table, JSON, and --batch (order, ids, bad lines, no feedback by default)."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from findsupport.catalog import CatalogStore, load_demo
+from findsupport.cli import main
+from findsupport.commands.search import run_batch
+from findsupport.config import load_settings
+from findsupport.ranking import FeedbackLog
+
+
+@pytest.fixture
+def stocked_cli(cli_env, data_dir, cache_dir, directory):
+    """A data dir with a small demo catalogue, and its settings."""
+    settings = load_settings({"data_dir": data_dir, "cache_dir": cache_dir}, environ={})
+    load_demo(CatalogStore.open(settings), directory, settings, seed=5, providers=120)
+    return settings
+
+
+def test_table(stocked_cli, capsys) -> None:
+    status = main(["search", "NE21", "4LZ", "--mode", "any", "--event", "jumps", "--slots", "tue_eve,sat_am", "--limit", "4", "-q"])
+    out, err = capsys.readouterr()
+    assert status == 0
+    lines = out.splitlines()
+    assert lines[0].startswith("Providers near NE21 4LZ (in person within 25 km or online): 1-4 of ")
+    assert lines[1].split() == ["#", "Name", "Area", "Distance", "Score", "Why"]
+    rows = [line for line in lines[2:] if not line.lstrip().startswith("missing:")]
+    assert [row.split()[0] for row in rows] == ["1", "2", "3", "4"]
+    assert all(" km " in row for row in rows)
+    assert "Crown copyright" in err
+
+
+def test_json_is_the_api_shape(stocked_cli, capsys) -> None:
+    assert main(["search", "NE21 4LZ", "--role", "mentor", "--limit", "3", "--offset", "1", "--json", "-q"]) == 0
+    body = json.loads(capsys.readouterr().out)
+    assert body["query"]["role"] == "mentor" and body["query"]["offset"] == 1
+    assert [r["position"] for r in body["results"]] == [2, 3, 4][: len(body["results"])]
+    assert all("mentor" in r["roles"] for r in body["results"])
+    assert body["total"] >= len(body["results"]) and "attribution" in body
+
+
+def test_lon_lat(stocked_cli, capsys) -> None:
+    assert main(["search", "--lon", "-1.6178", "--lat", "54.9783", "--json", "-q"]) == 0
+    assert json.loads(capsys.readouterr().out)["query"]["resolved"]["kind"] == "point"
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["search"], "Give a postcode"),
+        (["search", "NE21 4XX"], "Did you mean"),
+        (["search", "NE21 4LZ", "--mode", "video"], "mode must be one of"),
+        (["search", "NE21 4LZ", "--batch", "q.jsonl"], "leave out the postcode"),
+        (["search", "--batch", "no-such-file.jsonl"], "Cannot read the batch file"),
+    ],
+)
+def test_errors_exit_2_with_a_message(stocked_cli, capsys, argv, words) -> None:
+    assert main([*argv, "-q"]) == 2
+    assert words in capsys.readouterr().err
+
+
+BATCH = "\n".join(
+    [
+        json.dumps({"id": "first", "postcode": "NE21 4LZ", "limit": 2}),
+        "",
+        json.dumps({"id": 2, "postcode": "NE21 4XX"}),
+        "{not json",
+        json.dumps(["a", "list"]),
+        json.dumps({"id": "point", "lon": -1.6178, "lat": 54.9783, "mode": "online", "limit": 1}),
+        json.dumps({"id": "typo", "postcode": "NE1", "radius": 5}),
+        json.dumps({"id": "last", "postcode": "SW1A 2AA", "mode": "any", "event": "hurdles"}),
+    ]
+)
+
+
+def test_batch_keeps_order_and_ids_and_reports_bad_lines(stocked_cli, tmp_path, capsys) -> None:
+    path = tmp_path / "queries.jsonl"
+    path.write_text(BATCH + "\n", encoding="utf-8")
+    status = main(["search", "--batch", str(path), "-q"])
+    out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert status == 1  # some lines failed; the rest were answered
+    assert [(o["id"], o["line"]) for o in out] == [
+        ("first", 1), (2, 3), (None, 4), (None, 5), ("point", 6), ("typo", 7), ("last", 8)
+    ]
+    assert len(out[0]["results"]) == 2 and out[0]["query"]["id"] == "first"
+    assert out[1]["status"] == 404 and out[1]["suggestions"]
+    assert "not valid JSON" in out[2]["error"] and "JSON object" in out[3]["error"]
+    assert out[4]["query"]["mode"] == "online" and "error" not in out[4]
+    assert out[5]["field"] == "radius" and out[5]["status"] == 400
+    assert out[6]["total"] > 0
+    # Analysis is not coaching: nothing was logged.
+    assert list(FeedbackLog.open(stocked_cli).sessions()) == []
+
+
+def test_batch_logs_only_when_asked(stocked_cli, tmp_path, capsys) -> None:
+    path = tmp_path / "queries.jsonl"
+    path.write_text(json.dumps({"id": 1, "postcode": "NE21 4LZ", "mode": "any"}) + "\n", encoding="utf-8")
+    assert main(["search", "--batch", str(path), "--log-feedback", "-q"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    sessions = list(FeedbackLog.open(stocked_cli).sessions())
+    assert len(sessions) == 1 and out["search_id"] is not None
+
+
+def test_batch_from_stdin(stocked_cli, monkeypatch, capsys) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps({"id": "s", "postcode": "NE1"}) + "\n"))
+    assert main(["search", "--batch", "-", "-q"]) == 0
+    assert json.loads(capsys.readouterr().out)["id"] == "s"
+
+
+def test_run_batch_in_process(engine) -> None:
+    """The batch loop is importable: tools can run it on an engine they built."""
+    out = io.StringIO()
+    failed = run_batch(engine, [json.dumps({"id": i, "postcode": "NE21 4LZ", "limit": 1}) for i in range(5)], out)
+    assert failed == 0
+    assert [json.loads(line)["id"] for line in out.getvalue().splitlines()] == [0, 1, 2, 3, 4]
