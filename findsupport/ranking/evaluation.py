@@ -78,6 +78,17 @@ class Evaluation:
     def ndcg(self, name: str) -> float:
         return self[name].ndcg
 
+    def difference(self, better: str, worse: str) -> tuple[float, float]:
+        """Mean per-session NDCG difference ``better - worse`` and its paired 95% half-width.
+
+        Both rankers are scored on the same sessions, so the paired interval is
+        much tighter than the two rows' own intervals suggest.
+        """
+        diff = self[better].per_session - self[worse].per_session
+        if len(diff) < 2:
+            return float(diff.mean()) if len(diff) else 0.0, 0.0
+        return float(diff.mean()), float(_Z95 * diff.std(ddof=1) / np.sqrt(len(diff)))
+
     def to_dict(self) -> dict[str, object]:
         return {"k": self.k, "ndcg": {s.name: s.to_dict() for s in self.scores}}
 

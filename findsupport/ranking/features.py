@@ -16,8 +16,9 @@ results only).
 name                    meaning
 ======================  ==================================================================
 ``proximity_near``      ``exp(-d / near_scale)``: strongly prefers the closest few km
-``proximity_mid``       ``exp(-d / mid_scale)``: a drive across town
-``proximity_far``       ``exp(-d / far_scale)``: still separates 15 km from 40 km
+``proximity_mid``       ``exp(-d / mid_scale)``: across a town or city, the usual travel
+``proximity_far``       ``exp(-d / far_scale)``: regional; still separates 50 km from
+                        150 km (online support, wide searches)
 ``in_service_area``     the coach's point is inside the provider's service area
 ``online_fit``          online provider, and the coach accepts online support
 ``event_exact``         provider specialises in the event asked for (any event of an
@@ -35,8 +36,11 @@ name                    meaning
 
 ``d`` is the distance in metres from the coach's point to the provider's
 public location.  Three distance scales form a small basis, so a linear model
-can learn how steeply coaches discount distance (a sharp "only nearby" or a
-gentle "anywhere within the radius") instead of that shape being fixed here.
+can learn how steeply coaches discount distance (a sharp "only nearby", a
+gentle "anywhere within the radius", or "the same region" for online
+support) instead of that shape being fixed here.  The long scale matters
+because online and wide searches rank providers hundreds of km apart: a
+25 km scale would see them all as equally far.
 Features without a query input (no event, no slots, no role) are 0 for every
 candidate, so they do not change the order.  Without a coach level, the
 provider's own level counts as the gap (any qualification is "above" none).
@@ -94,14 +98,14 @@ class FeatureScales:
     """Scales of the shaped features (fixed with the feature definitions; metres/coaches).
 
     ``near_scale_m``: 5 km, a short drive or bus ride, where "nearest" matters most.
-    ``mid_scale_m``: 12 km, across a town or city.
-    ``far_scale_m``: 25 km, the default search radius.
+    ``mid_scale_m``: 20 km, across a town or city (the default travel distance).
+    ``far_scale_m``: 100 km, a region: online support and wide searches.
     ``capacity_scale``: 3 free places is plenty; more does not make a better match.
     """
 
     near_scale_m: float = 5_000.0
-    mid_scale_m: float = 12_000.0
-    far_scale_m: float = 25_000.0
+    mid_scale_m: float = 20_000.0
+    far_scale_m: float = 100_000.0
     capacity_scale: float = 3.0
 
     def to_dict(self) -> dict[str, float]:

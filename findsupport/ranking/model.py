@@ -47,7 +47,7 @@ SHRINK_TARGETS: tuple[str, ...] = ("weights", "zero")
 DEFAULT_WEIGHTS: dict[str, float] = {
     "proximity_near": 1.0,  # a few km away beats a long drive
     "proximity_mid": 0.5,  # across town is still easy
-    "proximity_far": 1.0,  # keeps ordering sensible across the whole radius
+    "proximity_far": 1.0,  # nearer is still better at regional scale (online, wide searches)
     "in_service_area": 0.3,  # they said they would travel this far
     "online_fit": 0.2,  # online support is welcome when the coach allows it
     "event_exact": 1.5,  # specialism in the coach's event matters most after distance

@@ -12,6 +12,8 @@ The world
     for a role, usually an event (sometimes a whole event group, sometimes
     none), usually one to three times they are free (weekday evenings and
     weekend mornings most often), a mode and, often, their own qualification.
+    A coach who finds fewer than five people searches again with twice the
+    radius, and that wider search is the one logged.
 
 Heterogeneous tastes (:class:`CoachPopulation`)
     Each coach draws their own: how far they will go (a distance that costs
@@ -45,6 +47,7 @@ coaches actually prefer, not just what they happened to see.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Iterator
@@ -90,7 +93,8 @@ class CoachPopulation:
     event_exact: tuple[float, float] = (2.0, 4.0)
     #: A same-group specialist is worth this share of an exact one.
     event_group_share: tuple[float, float] = (0.2, 0.5)
-    availability: tuple[float, float] = (0.5, 2.0)
+    #: Being free when the coach is: weekly sessions cannot happen otherwise.
+    availability: tuple[float, float] = (1.0, 3.0)
     #: Coaches who gave their level value a provider above it this much...
     qualification_above: tuple[float, float] = (0.3, 1.5)
     #: ...and one below it this much less.
@@ -142,6 +146,10 @@ class QueryMix:
                                  "leader_in_running_fitness": 0.1, "advanced_coach": 0.05}
     )
     radius_km: float = 25.0
+    #: A coach who finds fewer people than this searches again, farther afield...
+    widen_below: int = 5
+    #: ...with this radius (the session logged is the wider search).
+    widen_radius_km: float = 50.0
     #: Where coaches are: "postcodes" — a uniformly drawn real postcode (people live where
     #: postcodes are dense); "providers" — near a random provider (for catalogues that
     #: cover a few areas only, such as test fixtures).
@@ -158,8 +166,8 @@ class Behaviour:
 
     #: Position k is looked at with probability k ** -examination_exponent.  A shortlist
     #: of ten people to ask for help is read with more care than web search results
-    #: (exponent about 1 there): position 10 is looked at half as often as position 1.
-    examination_exponent: float = 0.3
+    #: (exponent about 1 there): position 10 is looked at 0.63 times as often as position 1.
+    examination_exponent: float = 0.2
     #: Utility at which a looked-at result is opened half the time: the result card
     #: already shows distance, events, availability and reasons, so coaches open only
     #: the ones that look like a strong match.
@@ -182,7 +190,7 @@ class LoggingPolicy:
     #: Each position is swapped, with this probability, with a random candidate among the
     #: nearest ``explore_pages`` pages: providers get seen at other positions (for the
     #: position-bias estimate) and a little farther away (so distance can be learned).
-    swap_probability: float = 0.2
+    swap_probability: float = 0.3
     explore_pages: int = 3
     #: Sessions with fewer candidates than this are not searched again (nothing to rank).
     min_results: int = 2
@@ -389,6 +397,9 @@ class CoachSimulator:
             i, x, y = located
             query = self._query(rng, self.directory.postcode_at(i))
             positions, distance, inside = self._candidates(query, x, y)
+            if len(distance) < self.mix.widen_below and query.mode != "online":
+                query = dataclasses.replace(query, radius_km=self.mix.widen_radius_km)
+                positions, distance, inside = self._candidates(query, x, y)
             if len(distance) < self.policy.min_results:
                 continue
             u_mean = self._utility(rng, query, positions, distance)

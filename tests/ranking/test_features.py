@@ -54,8 +54,8 @@ def test_every_feature_has_a_default_weight_and_description():
     "dx_km, near, mid, far",
     [
         (0.0, 1.0, 1.0, 1.0),
-        (5.0, math.exp(-1), math.exp(-5 / 12), math.exp(-0.2)),
-        (25.0, math.exp(-5), math.exp(-25 / 12), math.exp(-1)),
+        (5.0, math.exp(-1), math.exp(-0.25), math.exp(-0.05)),
+        (100.0, math.exp(-20), math.exp(-5), math.exp(-1)),
     ],
 )
 def test_proximity_decays_on_three_scales(dx_km, near, mid, far):
@@ -202,7 +202,7 @@ def test_features_are_bounded(dx, capacity, active, slots, level, mode):
 
 
 def test_scales_are_recorded_as_plain_numbers():
-    assert FeatureScales().to_dict() == {"near_scale_m": 5000.0, "mid_scale_m": 12000.0, "far_scale_m": 25000.0, "capacity_scale": 3.0}
+    assert FeatureScales().to_dict() == {"near_scale_m": 5000.0, "mid_scale_m": 20000.0, "far_scale_m": 100000.0, "capacity_scale": 3.0}
 
 
 @pytest.mark.parametrize(

@@ -36,10 +36,12 @@ def test_logged_pages_are_nearest_first_with_exploration(simulator):
         ids = [r["provider_id"] for r in s.feedback["results"]]
         shown = [order[simulator.catalog.position_of(pid)] for pid in ids]
         ranks.append(shown)
-    in_place = np.mean([r == sorted(r) and r == list(range(len(r))) for r in ranks])
+    kept_rank = np.mean([np.mean(np.array(r) == np.arange(len(r))) for r in ranks])
+    explored = np.mean([r != list(range(len(r))) for r in ranks])
     beyond_page = np.mean([max(r) >= 10 for r in ranks])
-    assert 0.05 < in_place < 0.6  # most pages carry some swap ...
-    assert beyond_page > 0.2  # ... and some show a provider from farther down
+    assert kept_rank > 0.4  # mostly nearest first ...
+    assert explored > 0.5  # ... but most pages carry some swap ...
+    assert beyond_page > 0.2  # ... and many show a provider from farther down
 
 
 def test_views_fall_with_position_for_the_same_kind_of_result(catalog, directory):
