@@ -116,7 +116,7 @@ def model_document(
         "format": MODEL_FORMAT,
         "format_version": MODEL_FORMAT_VERSION,
         "version": version,
-        "created_at": moment.isoformat(timespec="seconds"),
+        "created_at": moment.isoformat(timespec="microseconds"),
         "findsupport_version": __version__,
         "features_version": FEATURES_VERSION,
         "feature_names": list(FEATURE_NAMES),
@@ -272,4 +272,4 @@ def list_models(settings: Settings) -> list[ModelRecord]:
         except ModelError:
             continue
         records.append(ModelRecord(document["version"], path, document))
-    return sorted(records, key=lambda r: r.document.get("created_at", ""))
+    return sorted(records, key=lambda r: (r.document.get("created_at", ""), r.version))

@@ -10,7 +10,7 @@ import pytest
 from findsupport import taxonomy
 from findsupport.catalog.public import PublicCatalog, PublicProvider
 from findsupport.geo import PostcodeDirectory, to_wgs84
-from findsupport.ranking.simulator import CoachSimulator, QueryMix
+from findsupport.ranking.simulator import CoachPopulation, CoachSimulator, QueryMix
 
 #: Postcode areas (Newcastle, Manchester, Birmingham): busy enough that small catalogues give full pages.
 AREAS = ("NE", "M", "B")
@@ -78,3 +78,18 @@ def simulator(catalog: PublicCatalog, directory: PostcodeDirectory) -> CoachSimu
 def simulated_feedback(simulator: CoachSimulator) -> list[dict]:
     """Feedback-log lines of 1,500 simulated sessions (shared, read-only)."""
     return simulator.feedback(1500)
+
+
+#: Coaches whose tastes are far from the default weights: near, qualified, with room
+#: matter most; the event less.  Learning must find what the defaults do not know.
+DIFFERENT_TASTES = CoachPopulation(
+    distance_km=6.0, event_exact=(0.5, 1.5), availability=(0.3, 1.0), full=(3.0, 5.0),
+    qualification_above=(1.0, 2.5), online_lovers=0.6,
+)
+
+
+@pytest.fixture(scope="session")
+def different_tastes_feedback(catalog: PublicCatalog, directory: PostcodeDirectory) -> list[dict]:
+    """Feedback-log lines of 2,500 sessions by coaches with :data:`DIFFERENT_TASTES`."""
+    simulator = CoachSimulator(catalog, directory, mix=QueryMix(placement="providers"), population=DIFFERENT_TASTES, seed=8)
+    return simulator.feedback(2500)

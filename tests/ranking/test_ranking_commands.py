@@ -50,10 +50,11 @@ def test_simulate_writes_valid_sessions(demo_dir):
 
 
 def test_train_then_evaluate(instance, capsys):
-    assert main(["train", str(instance / "sim.jsonl")]) == 0
+    # --force: activated whatever the held-out comparison says (tested in test_training).
+    assert main(["train", str(instance / "sim.jsonl"), "--force"]) == 0
     out, err = capsys.readouterr()
     assert "nearest first" in out and "default weights" in out and "trained model" in out
-    assert "activated: NDCG@10" in out and "saved to" in out
+    assert "activated" in out and "not activated" not in out and "saved to" in out
     assert "position-bias exponent" in err and "sessions read" in err
     settings = load_settings(environ={"FINDSUPPORT_DATA_DIR": str(instance)})
     version = active_version(settings)
@@ -65,7 +66,7 @@ def test_train_then_evaluate(instance, capsys):
 
 
 def test_train_json_and_a_worse_retrain_is_not_activated(instance, capsys):
-    assert main(["train", str(instance / "sim.jsonl"), "--no-search", "--json", "-q"]) == 0
+    assert main(["train", str(instance / "sim.jsonl"), "--no-search", "--json", "-q", "--force"]) == 0
     first = json.loads(capsys.readouterr().out)
     assert first["activated"] and set(first["weights"]) == set(FEATURE_NAMES)
     scores = first["evaluation"]["ndcg"]

@@ -34,8 +34,8 @@ BACKWARDS = {f"w_{name}": -abs(w) for name, w in {
 
 
 @pytest.fixture(scope="module")
-def feedback(simulated_feedback):
-    return read_feedback(feedback_text(simulated_feedback))
+def feedback(different_tastes_feedback):
+    return read_feedback(feedback_text(different_tastes_feedback))
 
 
 @pytest.fixture(scope="module")
@@ -51,12 +51,14 @@ def test_trained_model_beats_the_baselines_on_held_out_sessions(trained):
     e = result.evaluation
     assert [s.name for s in e.scores] == ["nearest_first", "default", "trained"]
     assert len({s.sessions for s in e.scores}) == 1 and e["trained"].sessions >= 150
-    # Small data (1,500 sessions); the benchmark measures the full-size margins.
+    # Small data (2,500 sessions); the benchmark measures the full-size margins.
     assert e.ndcg("trained") > e.ndcg("nearest_first") + 0.15
-    assert e.ndcg("trained") > e.ndcg("default")
+    # These coaches' tastes are not the default weights': learning must find them.
+    gain, half_width = e.difference("trained", "default")
+    assert gain - half_width > 0
     assert result.activated and "no worse than the default" in result.decision
     assert active_version(settings) == result.record.version
-    assert 0.05 < result.ranker.position_bias_ < 1.0  # the simulated coaches' examination exponent is 0.3
+    assert 0.0 < result.ranker.position_bias_ < 0.6  # the simulated coaches' examination exponent is 0.2
 
 
 def test_model_file_records_everything_needed(trained):
