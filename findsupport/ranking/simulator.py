@@ -1,41 +1,46 @@
 """A simulator of coach behaviour, so notebooks, tests and benchmarks have feedback to learn from.
 
 It is a stand-in for real logs, not a claim about real coaches; everything it
-assumes is written down here and in the dataclasses' defaults.
+assumes is written down here and in the dataclasses' defaults.  The model
+never sees these functional forms: the features are exponential decays and
+shares, the simulated tastes are linear in km, square roots and thresholds,
+and every coach draws their own weights.
 
-The world
+The world (:class:`QueryMix`)
     Coaches live where people live: each session's coach is at a postcode
-    drawn uniformly from Code-Point Open (so cities search more); a search
-    that finds fewer than two people is not logged (for catalogues covering a
-    few areas only, coaches can be placed near providers instead).  A coach
-    asks
-    for a role, usually an event (sometimes a whole event group, sometimes
-    none), usually one to three times they are free (weekday evenings and
-    weekend mornings most often), a mode and, often, their own qualification.
-    A coach who finds fewer than five people searches again with twice the
-    radius, and that wider search is the one logged.
+    drawn uniformly from Code-Point Open (so cities search more); for
+    catalogues covering a few areas only, coaches can be placed near
+    providers instead.  A coach asks for a role, usually an event (sometimes
+    a whole event group, sometimes none), usually one to three times they
+    are free (weekday evenings and weekend mornings most often), a mode and,
+    often, their own qualification.  A coach who finds fewer than five
+    people searches again with twice the radius (that search is logged); one
+    who still finds fewer than two is not logged.
 
 Heterogeneous tastes (:class:`CoachPopulation`)
-    Each coach draws their own: how far they will go (a distance that costs
-    one unit of utility, log-normal around 10 km: some will drive, some
-    will not), how much an exact event specialist matters (and a same-group
-    one, less), how much being free at the asked times matters (with
-    diminishing returns), whether a qualification above their own matters,
-    how much a full provider puts them off, whether they like online support
-    (a minority do), and a per-result taste nothing listed explains (Gumbel
-    noise).  The utility is a sum of these terms.
+    Each coach draws their own: how far they will go (the km that cost one
+    unit of utility, log-normal around 20 km: some will drive to a
+    specialist, some will not; online providers' distance counts a tenth),
+    how much an exact event specialist matters (and a same-group one, less),
+    how much being free at the asked times matters (square root of the share
+    of times), whether a qualification above their own matters and one below
+    puts them off, how much a full provider puts them off, whether they like
+    online support (a minority do), their main role, and a per-result taste
+    nothing listed explains (Gumbel noise).  The utility is the sum.
 
 The logging policy (:class:`LoggingPolicy`)
     What a plain store locator shows: candidates (the engine's rules:
     service area covers the coach and within the radius; online providers
-    for online searches) nearest first, one page, with exploration: each
-    position is swapped, with a small probability, with a random candidate
-    among the nearest few pages, so providers are seen at other positions.
+    for online searches) nearest first, one page of ten, with exploration:
+    each position is swapped, with probability 0.3, with a random candidate
+    among the nearest three pages, so providers are seen at other positions
+    and a little farther away.
 
 Behaviour (:class:`Behaviour`)
     Position-biased examination (position ``k`` is looked at with
     probability ``k ** -examination_exponent``); a looked-at result is opened
-    (``viewed``) with a probability rising with its utility; the best opened
+    (``viewed``) with a probability rising steeply with its utility (the card
+    already shows distance, events, times and reasons); the best opened
     result is ``requested`` when it is good enough, occasionally a second
     one; a request is ``accepted`` mostly when the provider has room.
 
@@ -103,6 +108,9 @@ class CoachPopulation:
     senior_qualification: tuple[float, float] = (0.0, 0.8)
     full: tuple[float, float] = (1.0, 3.0)
     spare: tuple[float, float] = (0.0, 0.6)
+    #: Places free beyond which more room does not matter to a coach (a different
+    #: number from the features' capacity scale, on purpose).
+    spare_enough: int = 2
     #: Share of coaches allowing online support who actually prefer it.
     online_lovers: float = 0.3
     online_bonus: tuple[float, float] = (0.5, 1.5)
@@ -333,7 +341,8 @@ class CoachSimulator:
         else:
             u += rng.uniform(*pop.senior_qualification) * (level >= taxonomy.qualification_level("athletics_coach"))
         spare = c.spare[positions]
-        u += -rng.uniform(*pop.full) * (spare <= 0) + rng.uniform(*pop.spare) * np.minimum(spare, 2) / 2
+        room = np.minimum(spare, pop.spare_enough) / pop.spare_enough
+        u += -rng.uniform(*pop.full) * (spare <= 0) + rng.uniform(*pop.spare) * room
         if query.mode != "in_person" and rng.random() < pop.online_lovers:
             u += rng.uniform(*pop.online_bonus) * c.online[positions]
         if query.role:

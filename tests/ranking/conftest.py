@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from findsupport import taxonomy
 from findsupport.catalog.public import PublicCatalog, PublicProvider
-from findsupport.geo import PostcodeDirectory, to_wgs84
+from findsupport.geo import PostcodeDirectory
 from findsupport.ranking.simulator import CoachPopulation, CoachSimulator, QueryMix
 
 #: Postcode areas (Newcastle, Manchester, Birmingham): busy enough that small catalogues give full pages.
