@@ -200,6 +200,8 @@ def train_model(
         decision = f"saved, not activated: NDCG@10 {new:.4f} is below the {reference} ranking's {old:.4f} (--force activates it)"
     if note:
         decision += f"; {note}"
+    if not save:
+        decision = "evaluated only, nothing saved (" + decision + ")"
 
     document = model_document(
         ranker,
