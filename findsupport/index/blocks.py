@@ -34,20 +34,12 @@ ROLE_COLUMNS = 1 + len(taxonomy.ROLES)
 
 def slots_of_ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """Concatenation of ``arange(s, e)`` for each range, without a Python loop."""
-    starts = np.asarray(starts, dtype=np.intp)
-    ends = np.asarray(ends, dtype=np.intp)
-    lengths = ends - starts
-    total = int(lengths.sum())
-    if total == 0:
-        return np.zeros(0, dtype=np.intp)
-    steps = np.ones(total, dtype=np.intp)
-    keep = lengths > 0
-    starts, ends, lengths = starts[keep], ends[keep], lengths[keep]
-    steps[0] = starts[0]
-    # At the first slot of each later range, jump from the end of the previous one.
-    heads = np.cumsum(lengths[:-1])
-    steps[heads] = starts[1:] - ends[:-1] + 1
-    return np.cumsum(steps)
+    if len(starts) == 1:
+        return np.arange(starts[0], ends[0], dtype=np.intp)
+    lengths = np.subtract(ends, starts, dtype=np.intp)
+    # Each slot is its range's start plus its place within the range.
+    shift = np.repeat(np.subtract(starts, np.cumsum(lengths) - lengths, dtype=np.intp), lengths)
+    return shift + np.arange(len(shift), dtype=np.intp)
 
 
 def box_distances2(

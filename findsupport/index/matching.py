@@ -24,7 +24,7 @@ from ..ranking.features import QueryContext
 from .blocks import box_distances2
 from .scoring import Scorer
 from .spatial import SearchIndex
-from .topk import FIRST_CHUNK, BlockSource, Ranked, top_candidates
+from .topk import FIRST_CHUNK, SINGLE_PASS, BlockSource, Ranked, top_candidates
 
 __all__ = ["Matches", "find_matches"]
 
@@ -46,6 +46,7 @@ def find_matches(
     role: str | None,
     k: int,
     first_chunk: int = FIRST_CHUNK,
+    single_pass: int = SINGLE_PASS,
 ) -> Matches:
     """Count the query's candidates and rank the best ``k`` exactly.
 
@@ -63,33 +64,47 @@ def find_matches(
         Hard filter (``None``: any role).
     k : int
         How many of the best to return (``offset + limit`` of the page).
-    first_chunk : int
-        Providers to read before the first pruning threshold (tuning only).
+    first_chunk, single_pass : int
+        Providers to read before the first pruning threshold, and up to how
+        many providers to read in one pass without pruning (tuning only).
     """
     x, y, mode = context.x, context.y, context.mode
     prepared = scorer.prepare(context)
     in_person = online = None
     if mode in ("in_person", "any"):
         near = index.in_person_blocks(x, y, radius_m, role)
-        table = index.main
-        # Every in-person candidate has the coach inside their service area.
-        yes = np.ones(len(near.blocks), dtype=bool)
-        bounds = scorer.block_bounds(prepared, table, near.blocks, near.mind2, near.maxd2, yes, yes) if len(near.blocks) else None
-        in_person = BlockSource(table, near.blocks, bounds, lambda slots: index.in_person_candidates(slots, x, y, radius_m, role))
+
+        def in_person_bounds() -> np.ndarray | None:
+            # Every in-person candidate has the coach inside their service area.
+            yes = np.ones(len(near.blocks), dtype=bool)
+            return scorer.block_bounds(prepared, index.main, near.blocks, near.mind2, near.maxd2, yes, yes)
+
+        in_person = BlockSource(
+            index.main,
+            near.blocks,
+            lambda slots, polygons: index.in_person_candidates(slots, x, y, radius_m, role, polygons=polygons),
+            in_person_bounds,
+        )
     if mode in ("online", "any"):
         table = index.online
         blocks = index.online_blocks(role)
-        bounds = None
-        if len(blocks):
+
+        def online_bounds() -> np.ndarray | None:
             mind2, maxd2 = box_distances2(x, y, table.minx[blocks], table.miny[blocks], table.maxx[blocks], table.maxy[blocks])
             possible = (
                 (table.sa_minx[blocks] <= x) & (x <= table.sa_maxx[blocks]) & (table.sa_miny[blocks] <= y) & (y <= table.sa_maxy[blocks])
             )
-            bounds = scorer.block_bounds(prepared, table, blocks, mind2, maxd2, possible, np.zeros(len(blocks), dtype=bool))
+            return scorer.block_bounds(prepared, table, blocks, mind2, maxd2, possible, np.zeros(len(blocks), dtype=bool))
+
         exclude = radius_m if mode == "any" else None
-        online = BlockSource(table, blocks, bounds, lambda slots: index.online_candidates(slots, x, y, role, exclude_in_person_m=exclude))
+        online = BlockSource(
+            table,
+            blocks,
+            lambda slots, polygons: index.online_candidates(slots, x, y, role, exclude_in_person_m=exclude, polygons=polygons),
+            online_bounds,
+        )
     sources = [s for s in (in_person, online) if s is not None]
-    ranked = top_candidates(sources, scorer, prepared, k, slack=scorer.slack, first_chunk=first_chunk)
+    ranked = top_candidates(sources, scorer, prepared, k, slack=scorer.slack, first_chunk=first_chunk, single_pass=single_pass)
     total = 0
     if in_person is not None:
         unread = np.flatnonzero(~in_person.read)

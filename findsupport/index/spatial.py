@@ -180,14 +180,22 @@ class SearchIndex:
     def in_person_blocks(self, x: float, y: float, radius_m: float, role: str | None) -> NearBlocks:
         """Main-table blocks that may hold in-person candidates (see :class:`NearBlocks`)."""
         table = self.main
-        blocks = self.tree.blocks_at(x, y)
+        # The tiles' blocks, not yet cut to those whose own box holds the point:
+        # for circles the distance test below is tighter than that box test.
+        blocks = self.tree.tile_blocks_at(x, y)
         if blocks.size == 0:
             empty = np.zeros(0)
             return NearBlocks(blocks, np.zeros(0, dtype=bool), empty, empty)
         r2 = radius_m * radius_m
         mind2, maxd2 = box_distances2(x, y, table.minx[blocks], table.miny[blocks], table.maxx[blocks], table.maxy[blocks])
-        # max_reach2 is +inf for polygon blocks: only the radius limits them here.
+        # max_reach2 is +inf for polygon blocks: only the radius limits them here...
         keep = mind2 <= np.minimum(r2, table.max_reach2[blocks])
+        if self._main_has_polygons:
+            # ...and the polygons' own box must hold the point.
+            polygon = np.flatnonzero(keep & table.has_polygon[blocks])
+            if len(polygon):
+                b = blocks[polygon]
+                keep[polygon] = (table.sa_minx[b] <= x) & (x <= table.sa_maxx[b]) & (table.sa_miny[b] <= y) & (y <= table.sa_maxy[b])
         column = role_column(role)
         if column:
             keep &= table.role_counts[blocks, column] > 0
@@ -198,8 +206,10 @@ class SearchIndex:
         whole = maxd2 <= np.minimum(r2, table.min_reach2[blocks])
         return NearBlocks(blocks, whole, mind2, maxd2)
 
-    def in_person_candidates(self, slots: np.ndarray, x: float, y: float, radius_m: float, role: str | None) -> Candidates:
-        """The in-person rule applied to main-table ``slots``."""
+    def in_person_candidates(
+        self, slots: np.ndarray, x: float, y: float, radius_m: float, role: str | None, *, polygons: bool = True
+    ) -> Candidates:
+        """The in-person rule applied to main-table ``slots`` (``polygons=False``: none among them)."""
         table = self.main
         dx = table.x[slots] - x
         dy = table.y[slots] - y
@@ -209,7 +219,7 @@ class SearchIndex:
         column = role_column(role)
         if column:
             ok &= (table.role_mask[slots] & np.uint8(1 << (column - 1))) != 0
-        if self._main_has_polygons:
+        if polygons and self._main_has_polygons:
             area = table.area_id[slots]
             test = ok & (area >= 0)
             if test.any():
@@ -252,7 +262,14 @@ class SearchIndex:
         return np.flatnonzero(table.role_counts[:, column] > 0)
 
     def online_candidates(
-        self, slots: np.ndarray, x: float, y: float, role: str | None, exclude_in_person_m: float | None = None
+        self,
+        slots: np.ndarray,
+        x: float,
+        y: float,
+        role: str | None,
+        exclude_in_person_m: float | None = None,
+        *,
+        polygons: bool = True,
     ) -> Candidates:
         """Online providers among online-table ``slots``, with whether they also serve the point in person.
 
@@ -264,7 +281,7 @@ class SearchIndex:
         dy = table.y[slots] - y
         d2 = dx * dx + dy * dy
         inside = d2 <= table.reach2[slots]
-        if self._online_has_polygons:
+        if polygons and self._online_has_polygons:
             area = table.area_id[slots]
             test = area >= 0
             if test.any():

@@ -31,13 +31,16 @@ from .blocks import BlockTable, slots_of_ranges
 from .scoring import Scorer
 from .spatial import Candidates
 
-__all__ = ["TopK", "BlockSource", "Ranked", "top_candidates", "FIRST_CHUNK", "CHUNK_GROWTH"]
+__all__ = ["TopK", "BlockSource", "Ranked", "top_candidates", "FIRST_CHUNK", "CHUNK_GROWTH", "SINGLE_PASS"]
 
 #: Providers read before the first threshold exists: enough that the first
 #: chunk usually holds a full page of good matches, small against a city.
 FIRST_CHUNK = 2048
 #: Each further chunk reads this many times more providers (few rounds of numpy calls).
 CHUNK_GROWTH = 4
+#: Up to this many providers in all candidate blocks, one pass reads them all:
+#: bounding and ordering blocks costs more numpy calls than it saves.
+SINGLE_PASS = 8192
 
 
 class TopK:
@@ -84,22 +87,29 @@ class TopK:
 
 @dataclass
 class BlockSource:
-    """Blocks of one table to rank, their bounds, and the rule that picks candidates out of slots.
+    """Blocks of one table to rank, the rule that picks candidates out of slots, and block bounds.
 
-    After :func:`top_candidates`, ``read`` marks the blocks it read, ``found``
-    counts the candidates in them and ``found_online`` those who are online.
+    ``bounds`` is called only when the blocks are worth pruning (it returns
+    ``None`` when the scorer has no bounds).  After :func:`top_candidates`,
+    ``read`` marks the blocks it read, ``found`` counts the candidates in them
+    and ``found_online`` those who are online.
     """
 
     table: BlockTable
     blocks: np.ndarray
-    bounds: np.ndarray | None
-    candidates: Callable[[np.ndarray], Candidates]
+    candidates: Callable[[np.ndarray, bool], Candidates]  # (slots, any polygon among them)
+    bounds: Callable[[], np.ndarray | None]
     read: np.ndarray = field(init=False)
     found: int = 0
     found_online: int = 0
 
     def __post_init__(self) -> None:
         self.read = np.zeros(len(self.blocks), dtype=bool)
+
+    @property
+    def size(self) -> int:
+        """Providers in the source's blocks."""
+        return int((self.table.end[self.blocks] - self.table.start[self.blocks]).sum())
 
 
 @dataclass(frozen=True)
@@ -114,13 +124,18 @@ class Ranked:
     providers_scored: int
 
 
-def _read(source: BlockSource, which: np.ndarray, scorer: Scorer, prepared: object, best: TopK) -> int:
-    """Read ``source.blocks[which]``: find, count and score their candidates."""
+def _read(source: BlockSource, which: np.ndarray | None, scorer: Scorer, prepared: object, best: TopK) -> int:
+    """Read ``source.blocks[which]`` (all of them for ``None``): find, count and score their candidates."""
     table = source.table
-    source.read[which] = True
-    # Ascending blocks keep the slots in memory order.
-    blocks = np.sort(source.blocks[which])
-    found = source.candidates(slots_of_ranges(table.start[blocks], table.end[blocks]))
+    if which is None:
+        source.read[:] = True
+        blocks = source.blocks  # ascending already
+    else:
+        source.read[which] = True
+        # Ascending blocks keep the slots in memory order.
+        blocks = np.sort(source.blocks[which])
+    polygons = bool(table.has_polygon[blocks].any())
+    found = source.candidates(slots_of_ranges(table.start[blocks], table.end[blocks]), polygons)
     n = len(found.slots)
     if n == 0:
         return 0
@@ -139,24 +154,30 @@ def top_candidates(
     k: int,
     slack: float = 0.0,
     first_chunk: int = FIRST_CHUNK,
+    single_pass: int = SINGLE_PASS,
 ) -> Ranked:
     """The exact ``k`` best candidates of all sources (see the module docstring).
 
     ``slack`` is added to every bound before comparing it with the threshold
-    (rounding); ``first_chunk`` is how many providers to read before the
-    first threshold (a tuning parameter: results never depend on it).
+    (rounding).  ``first_chunk`` (providers read before the first threshold)
+    and ``single_pass`` (up to this many providers, read all at once) are
+    tuning parameters: results never depend on them.
     """
     best = TopK(k)
     live = [s for s in sources if len(s.blocks)]
     blocks_read = scored = 0
+    bounds = None
+    if k > 0 and live and sum(s.size for s in live) > single_pass:
+        each = [s.bounds() for s in live]
+        if all(b is not None for b in each):
+            bounds = np.concatenate(each)  # type: ignore[arg-type]
     if k <= 0 or not live:
         pass
-    elif any(s.bounds is None for s in live):
+    elif bounds is None:
         for source in live:
-            scored += _read(source, np.arange(len(source.blocks)), scorer, prepared, best)
+            scored += _read(source, None, scorer, prepared, best)
             blocks_read += len(source.blocks)
     else:
-        bounds = np.concatenate([s.bounds for s in live])  # type: ignore[misc]
         owner = np.concatenate([np.full(len(s.blocks), i, dtype=np.intp) for i, s in enumerate(live)])
         local = np.concatenate([np.arange(len(s.blocks)) for s in live])
         sizes = np.concatenate([s.table.end[s.blocks] - s.table.start[s.blocks] for s in live])

@@ -18,7 +18,7 @@ keep the tree in charge of "where".
 Thread safety
 -------------
 libspatialindex (under ``rtree``) is not thread-safe, not even for reads.
-Every query goes through :meth:`BlockTree.blocks_at`, which holds a lock for
+Every query goes through :meth:`BlockTree.tiles_at`, which holds a lock for
 the few microseconds the tree walk takes; the vectorised work on the result
 runs outside it.  How the web layer uses this:
 
@@ -78,10 +78,15 @@ class BlockTree:
         with self._lock:
             return np.fromiter(self._tree.intersection((x, y, x, y)), dtype=np.intp)
 
+    def tile_blocks_at(self, x: float, y: float) -> np.ndarray:
+        """Every block of the tiles whose box contains ``(x, y)``, ascending (a superset: see :meth:`blocks_at`)."""
+        table = self._table
+        tiles = np.sort(self.tiles_at(x, y))
+        return slots_of_ranges(table.tile_start[tiles], table.tile_end[tiles])
+
     def blocks_at(self, x: float, y: float) -> np.ndarray:
         """Numbers of the blocks whose service-area box contains ``(x, y)`` (edges included), ascending."""
         table = self._table
-        tiles = np.sort(self.tiles_at(x, y))
-        blocks = slots_of_ranges(table.tile_start[tiles], table.tile_end[tiles])
+        blocks = self.tile_blocks_at(x, y)
         inside = (table.sa_minx[blocks] <= x) & (x <= table.sa_maxx[blocks]) & (table.sa_miny[blocks] <= y) & (y <= table.sa_maxy[blocks])
         return blocks[inside]

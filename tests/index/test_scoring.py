@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from findsupport.index import SearchIndex, make_scorer
+from findsupport.index import scoring
 from findsupport.index.blocks import box_distances2, slots_of_ranges
 from findsupport.index.scoring import FusedScorer, MatrixScorer, fused_supported, linear_form
 from findsupport.ranking import features as features_module
@@ -59,9 +61,11 @@ def test_fused_scores_equal_features_times_coef(scenario, ranker, intercept) -> 
         distance, inside = geometry(index, table, query["x"], query["y"])
         expected = compute_features(context, catalog, table.order, distance, inside, SCALES) @ ranker.coef_ + intercept
         np.testing.assert_allclose(scorer.scores(prepared, table, slots, distance, inside), expected, rtol=0, atol=1e-12)
-        # best_scores: every candidate at or above the k-th best score is kept, exactly scored.
+        # best_scores: every candidate at or above the k-th best score is kept, exactly scored
+        # (with the per-candidate bounds on even for a handful of candidates).
         k = query["k"]
-        which, scores = scorer.best_scores(prepared, table, slots, distance, inside, k, -np.inf)
+        with mock.patch.object(scoring, "EXACT_BELOW", 0):
+            which, scores = scorer.best_scores(prepared, table, slots, distance, inside, k, -np.inf)
         np.testing.assert_allclose(scores, expected[which], rtol=0, atol=1e-12)
         if len(expected) >= k:
             kth = np.sort(expected)[::-1][k - 1]
