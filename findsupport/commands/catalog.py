@@ -16,11 +16,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..catalog import CatalogStore, export_catalog, import_file, load_demo, write_report
-from ..catalog.importer import ImportReport
+from typing import TYPE_CHECKING
+
 from ..config import Settings
 from ..errors import CatalogError
 from .postcode import load_directory
+
+if TYPE_CHECKING:  # geopandas and friends load when a command runs, not for --help
+    from ..catalog.importer import ImportReport
 
 __all__ = ["register"]
 
@@ -86,6 +89,8 @@ def _print_report(report: ImportReport, file_label: str) -> None:
 def run_import(args: argparse.Namespace, settings: Settings) -> int:
     from ..cli import progress_printer
 
+    from ..catalog import CatalogStore, import_file, write_report
+
     progress = progress_printer(args)
     store = CatalogStore.open(settings)
     directory = load_directory(settings, args)
@@ -97,6 +102,8 @@ def run_import(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_export(args: argparse.Namespace, settings: Settings) -> int:
+    from ..catalog import CatalogStore, export_catalog
+
     store = CatalogStore.open(settings)
     count = export_catalog(store, args.file, private=args.private)
     what = "providers (private: every field; do not publish this file)" if args.private else "consented providers"
@@ -109,6 +116,8 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.providers is not None and args.providers < 0:
         raise CatalogError(f"--providers must be zero or more; got {args.providers}.")
+    from ..catalog import CatalogStore, load_demo
+
     store = CatalogStore.open(settings)
     if store.has_catalog():
         if args.if_empty:

@@ -25,15 +25,15 @@ import argparse
 import json
 import sys
 
-from ..catalog import CatalogStore
-from ..catalog.public import PublicCatalog
+from typing import TYPE_CHECKING
+
 from ..config import Settings
 from ..errors import CatalogError, InvalidInput
-from ..ranking.feedback import FeedbackLog
-from ..ranking.sessions import FeedbackFile, read_feedback
-from ..ranking.simulator import CoachSimulator
-from ..ranking.training import DEFAULT_GRID, DEFAULT_HOLDOUT, evaluate_active, train_model
 from .postcode import load_directory
+
+if TYPE_CHECKING:  # the ranking package pulls in scikit-learn: import it only when a command runs
+    from ..catalog.public import PublicCatalog
+    from ..ranking.sessions import FeedbackFile
 
 __all__ = ["register"]
 
@@ -74,7 +74,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     )
     parser.add_argument("feedback", metavar="FEEDBACK.jsonl", help="feedback log (JSON lines, one session a line)")
     parser.add_argument("--force", action="store_true", help="activate the new model even if it scores lower")
-    parser.add_argument("--holdout", type=_holdout, default=DEFAULT_HOLDOUT, help="share of sessions held out (default 0.2)")
+    parser.add_argument("--holdout", type=_holdout, default=None, help="share of sessions held out (default 0.2)")
     parser.add_argument("--no-search", action="store_true", help="skip the hyper-parameter grid search (faster)")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
     parser.set_defaults(handler=run_train)
@@ -88,7 +88,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     )
     parser.add_argument("feedback", metavar="FEEDBACK.jsonl", help="feedback log (JSON lines, one session a line)")
     parser.add_argument("--all", action="store_true", help="use every session (feedback newer than the model)")
-    parser.add_argument("--holdout", type=_holdout, default=DEFAULT_HOLDOUT, help="share of sessions held out (default 0.2)")
+    parser.add_argument("--holdout", type=_holdout, default=None, help="share of sessions held out (default 0.2)")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
     parser.set_defaults(handler=run_evaluate)
 
@@ -126,7 +126,15 @@ def _say(args: argparse.Namespace):
     return progress_printer(args)
 
 
+def _holdout_of(args: argparse.Namespace) -> float:
+    from ..ranking.training import DEFAULT_HOLDOUT
+
+    return DEFAULT_HOLDOUT if args.holdout is None else args.holdout
+
+
 def _catalog(settings: Settings) -> PublicCatalog:
+    from ..catalog import CatalogStore
+
     catalog = CatalogStore.open(settings).public_catalog()
     if len(catalog) == 0:
         raise CatalogError("The catalogue is empty; import providers first (findsupport import FILE, or findsupport demo).")
@@ -134,6 +142,8 @@ def _catalog(settings: Settings) -> PublicCatalog:
 
 
 def _read(path: str) -> FeedbackFile:
+    from ..ranking.sessions import read_feedback
+
     feedback = read_feedback(path)
     for problem in feedback.problems[:MAX_PROBLEMS_SHOWN]:
         print(f"{path}:{problem.line}: {problem.reason}", file=sys.stderr)
@@ -146,6 +156,8 @@ def _read(path: str) -> FeedbackFile:
 
 
 def run_train(args: argparse.Namespace, settings: Settings) -> int:
+    from ..ranking.training import DEFAULT_GRID, train_model
+
     say = _say(args)
     feedback = _read(args.feedback)
     catalog = _catalog(settings)
@@ -155,7 +167,7 @@ def run_train(args: argparse.Namespace, settings: Settings) -> int:
         catalog,
         directory,
         settings,
-        holdout=args.holdout,
+        holdout=_holdout_of(args),
         param_grid=None if args.no_search else DEFAULT_GRID,
         force=args.force,
         progress=say,
@@ -180,12 +192,15 @@ def run_train(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    from ..ranking.training import evaluate_active
+
+    holdout = _holdout_of(args)
     say = _say(args)
     feedback = _read(args.feedback)
     catalog = _catalog(settings)
     directory = load_directory(settings, args)
     evaluation, report, version = evaluate_active(
-        feedback, catalog, directory, settings, holdout=None if args.all else args.holdout
+        feedback, catalog, directory, settings, holdout=None if args.all else holdout
     )
     if say:
         for line in report.lines():
@@ -193,13 +208,15 @@ def run_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print(json.dumps({"active_version": version, "evaluation": evaluation.to_dict(), "report": report.to_dict()}))
     else:
-        which = "all sessions" if args.all else f"held-out sessions ({args.holdout:g} of the file)"
+        which = "all sessions" if args.all else f"held-out sessions ({holdout:g} of the file)"
         print(f"active model: {version}; NDCG@{evaluation.k} on {which}")
         print(evaluation.table())
     return 0
 
 
 def run_export(args: argparse.Namespace, settings: Settings) -> int:
+    from ..ranking.feedback import FeedbackLog
+
     log = FeedbackLog.open(settings)
     if args.file == "-":
         count = log.export(sys.stdout)
@@ -212,6 +229,8 @@ def run_export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from ..ranking.simulator import CoachSimulator
+
     catalog = _catalog(settings)
     directory = load_directory(settings, args)
     simulator = CoachSimulator(catalog, directory, seed=args.seed)
