@@ -67,8 +67,14 @@ class ServiceAreas:
         area_ids = np.asarray(area_ids, dtype=np.intp)
         if area_ids.size == 0:
             return np.zeros(0, dtype=bool)
-        with self._lock:
-            return shapely.intersects_xy(self._geoms[area_ids], x, y)
+        # Bounding boxes first (a few vectorised comparisons), GEOS only for the rest.
+        box = self.bounds[area_ids]
+        result = (box[:, 0] <= x) & (x <= box[:, 2]) & (box[:, 1] <= y) & (y <= box[:, 3])
+        maybe = np.flatnonzero(result)
+        if len(maybe):
+            with self._lock:
+                result[maybe] = shapely.intersects_xy(self._geoms[area_ids[maybe]], x, y)
+        return result
 
     @property
     def geometries(self) -> np.ndarray:

@@ -8,9 +8,11 @@ query's mode (see :mod:`.spatial`), with the role filter:
   online mentor 300 km away can still help; nearer ones simply rank higher);
 * ``any``: the union of both, each provider counted once.
 
-The in-person total costs little beyond the ranking: blocks the ranking
-read were counted as they were read; of the rest, blocks lying wholly
-inside the search are counted from their role counts, and only the edge
+The in-person total costs little beyond the ranking: when the ranking read
+every candidate block, it counted them as it read them; when it skipped
+some, the per-site reach counts (:mod:`.sites`) give the total as one sum
+over the sites within the radius, or, without them, blocks lying wholly
+inside the search are counted from their role counts and only the edge
 blocks are tested provider by provider.  The online total is a stored count.
 """
 
@@ -109,7 +111,9 @@ def find_matches(
     if in_person is not None:
         unread = np.flatnonzero(~in_person.read)
         count, count_online = in_person.found, in_person.found_online
-        if len(unread):
+        if len(unread) and index.sites is not None:
+            count, count_online = index.count_in_person_by_site(x, y, radius_m, role, near)
+        elif len(unread):
             more, more_online = index.count_in_person(x, y, radius_m, role, near.subset(unread))
             count, count_online = count + more, count_online + more_online
         # In an `any` search the online providers among them are in the online total too.

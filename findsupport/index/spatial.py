@@ -48,15 +48,21 @@ from .. import taxonomy
 from ..catalog.public import PublicCatalog
 from .areas import ServiceAreas
 from .blocks import ROLE_COLUMNS, BlockTable, box_distances2, slots_of_ranges
+from .sites import SiteCounts
 from .tree import TILE_BLOCKS, BlockTree
 
-__all__ = ["SearchIndex", "Candidates", "NearBlocks", "BLOCK_SIZE", "REACH_CLASS_EDGES_M", "role_column"]
+__all__ = ["SearchIndex", "Candidates", "NearBlocks", "BLOCK_SIZE", "ONLINE_BLOCK_SIZE", "REACH_CLASS_EDGES_M", "role_column"]
 
 #: Providers per block.  Smaller blocks bound scores more tightly and waste
 #: fewer distance tests at the edge of a search; larger ones mean fewer tree
 #: entries and fewer numpy calls.  128 measured best at 100k-1M providers
 #: (benchmarks/search.py).
 BLOCK_SIZE = 128
+#: Providers per block of the online table.  Smaller blocks bound a rare ask
+#: (pole vault on Sunday morning) more tightly, but an online search bounds
+#: every block of the country: 32 doubled the median online search at 1M
+#: providers, so it stays at the main table's size.
+ONLINE_BLOCK_SIZE = 128
 #: Reach classes (metres): providers are blocked with others who travel a
 #: similar distance, so a whole block is "everyone reaches you" or "nobody
 #: does" as often as possible, and one far traveller does not stretch a
@@ -112,12 +118,15 @@ class SearchIndex:
         tree: BlockTree,
         areas: ServiceAreas,
         build_seconds: float,
+        sites: SiteCounts | None = None,
     ) -> None:
         self.catalog_version = catalog_version
         self.main = main
         self.online = online
         self.tree = tree
         self.areas = areas
+        #: Per-site reach counts (exact in-person totals without reading providers), or None.
+        self.sites = sites
         self.build_seconds = build_seconds
         #: Online providers per role column (GB-wide totals of an online search).
         self.online_totals = online.role_counts.sum(axis=0) if online.n_blocks else np.zeros(ROLE_COLUMNS, np.int64)
@@ -130,7 +139,7 @@ class SearchIndex:
     @property
     def nbytes(self) -> int:
         """Memory of the index's arrays (the R-tree's nodes are small: one entry per block)."""
-        return self.main.nbytes + self.online.nbytes
+        return self.main.nbytes + self.online.nbytes + (self.sites.nbytes if self.sites is not None else 0)
 
     @classmethod
     def build(
@@ -138,17 +147,22 @@ class SearchIndex:
         catalog: PublicCatalog,
         *,
         block_size: int = BLOCK_SIZE,
+        online_block_size: int = ONLINE_BLOCK_SIZE,
         tile_blocks: int = TILE_BLOCKS,
         reach_edges_m: tuple[float, ...] = REACH_CLASS_EDGES_M,
+        site_counts: bool = True,
     ) -> "SearchIndex":
         """Build the index of a public catalogue (a second or so per million providers).
 
-        ``block_size``, ``tile_blocks`` and ``reach_edges_m`` are tuning
+        ``block_size``, ``online_block_size``, ``tile_blocks``, ``reach_edges_m``
+        and ``site_counts`` (per-site totals, see :mod:`.sites`) are tuning
         parameters (tests use tiny blocks to exercise many-block searches on
         small catalogues); results never depend on them.
         """
-        if block_size < 1 or tile_blocks < 1:
-            raise ValueError(f"block_size and tile_blocks must be at least 1; got {block_size}, {tile_blocks}")
+        if min(block_size, online_block_size, tile_blocks) < 1:
+            raise ValueError(
+                f"block sizes and tile_blocks must be at least 1; got {block_size}, {online_block_size}, {tile_blocks}"
+            )
         started = time.perf_counter()
         n = len(catalog)
         area_positions = np.flatnonzero(catalog.has_area)
@@ -170,11 +184,17 @@ class SearchIndex:
             np.zeros(len(online_positions), dtype=np.int8),
             area_id,
             areas.bounds,
-            block_size,
+            online_block_size,
             bounds,
         )
         tree = BlockTree(main)
-        return cls(catalog.version, main, online, tree, areas, time.perf_counter() - started)
+        sites = None
+        if site_counts:
+            circles = np.flatnonzero(~catalog.has_area)
+            sites = SiteCounts.build(
+                catalog.x[circles], catalog.y[circles], catalog.reach_m[circles], catalog.role_mask[circles], catalog.online[circles]
+            )
+        return cls(catalog.version, main, online, tree, areas, time.perf_counter() - started, sites)
 
     # ------------------------------------------------------------------ in person
     def in_person_blocks(self, x: float, y: float, radius_m: float, role: str | None) -> NearBlocks:
@@ -226,6 +246,23 @@ class SearchIndex:
                 ok[test] = self.areas.covers(area[test], x, y)
         keep = np.flatnonzero(ok)
         return Candidates(slots[keep], d2[keep], np.ones(len(keep), dtype=bool))
+
+    def count_in_person_by_site(self, x: float, y: float, radius_m: float, role: str | None, near: NearBlocks) -> tuple[int, int]:
+        """``(matches, of which online)`` for the in-person rule from the site counts.
+
+        Circles come from :class:`SiteCounts`; polygon providers (in
+        ``near``'s polygon blocks) are tested one by one.
+        """
+        assert self.sites is not None
+        total, online = self.sites.count(x, y, radius_m * radius_m, role_column(role))
+        if self._main_has_polygons:
+            table = self.main
+            polygon = near.blocks[table.has_polygon[near.blocks]]
+            if len(polygon):
+                found = self.in_person_candidates(slots_of_ranges(table.start[polygon], table.end[polygon]), x, y, radius_m, role)
+                total += len(found.slots)
+                online += int(np.count_nonzero(table.online[found.slots]))
+        return total, online
 
     def count_in_person(
         self, x: float, y: float, radius_m: float, role: str | None, near: NearBlocks | None = None

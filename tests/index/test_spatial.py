@@ -41,11 +41,15 @@ def run(index: SearchIndex, scorer, query: dict, first_chunk: int = 2048, single
     tile_blocks=st.sampled_from([1, 3, 16]),
     first_chunk=st.sampled_from([1, 4, 2048]),
     single_pass=st.sampled_from([0, 0, 4096]),
+    site_counts=st.booleans(),
 )
-def test_index_matches_brute_force(scenario, ranker, block_size, tile_blocks, first_chunk, single_pass):
+def test_index_matches_brute_force(scenario, ranker, block_size, tile_blocks, first_chunk, single_pass, site_counts):
     """Totals exactly, pages up to tied scores, with the fused and the matrix scorer alike."""
     catalog, query = scenario
-    index = SearchIndex.build(catalog, block_size=block_size, tile_blocks=tile_blocks)
+    index = SearchIndex.build(
+        catalog, block_size=block_size, online_block_size=block_size, tile_blocks=tile_blocks, site_counts=site_counts
+    )
+    assert (index.sites is not None) == site_counts
     brute = brute_search(catalog, ranker, query)
     scales = FeatureScales()
     for scorer in (make_scorer(ranker, catalog, (index.main, index.online), scales), MatrixScorer(ranker, catalog, scales)):

@@ -76,7 +76,7 @@ def test_box_distances_bound_every_point_of_the_box(point, box, inside) -> None:
 @given(scenario=scenarios(), block_size=st.sampled_from([1, 4, 32]))
 def test_block_summaries_match_their_providers(scenario, block_size) -> None:
     catalog, _ = scenario
-    index = SearchIndex.build(catalog, block_size=block_size, tile_blocks=2)
+    index = SearchIndex.build(catalog, block_size=block_size, online_block_size=block_size, tile_blocks=2)
     for table in (index.main, index.online):
         assert sorted(table.order.tolist()) == sorted(set(table.order.tolist()))
         for b in range(table.n_blocks):
@@ -192,3 +192,15 @@ def test_top_k(batches, k, expected) -> None:
         n = len(scores)
         best.add(np.array(scores), np.array(positions), np.zeros(n), np.zeros(n, dtype=bool))
     assert best.ranked()[0].tolist() == expected
+
+
+# ---------------------------------------------------------------------- site counts
+def test_site_counts_give_up_when_the_table_would_be_large() -> None:
+    from findsupport.index.sites import MAX_REACH_VALUES, SiteCounts
+
+    n = MAX_REACH_VALUES + 1
+    ones = np.ones(n, dtype=np.uint8)
+    many_reaches = SiteCounts.build(np.zeros(n), np.zeros(n), np.arange(n, dtype=float), ones, np.zeros(n, dtype=bool))
+    assert many_reaches is None
+    few = SiteCounts.build(np.zeros(3), np.zeros(3), np.array([1.0, 1.0, 2.0]), np.ones(3, np.uint8), np.zeros(3, dtype=bool))
+    assert few is not None and few.count(1.0, 0.0, 4.0, 0) == (3, 0) and few.count(2.0, 0.0, 4.0, 0) == (1, 0)
