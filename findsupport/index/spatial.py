@@ -55,13 +55,14 @@ __all__ = ["SearchIndex", "Candidates", "NearBlocks", "BLOCK_SIZE", "ONLINE_BLOC
 
 #: Providers per block.  Smaller blocks bound scores more tightly and waste
 #: fewer distance tests at the edge of a search; larger ones mean fewer tree
-#: entries and fewer numpy calls.  128 measured best at 100k-1M providers
-#: (benchmarks/search.py).
-BLOCK_SIZE = 128
+#: entries and fewer numpy calls.  In a sweep of 32 to 256 (benchmarks/search.py
+#: catalogues, 1,000 default searches) 64 was best at 1M providers (median
+#: 1.5-1.7 ms against 1.9-2.0 for 128 and 256) and within noise of the best at 100k.
+BLOCK_SIZE = 64
 #: Providers per block of the online table.  Smaller blocks bound a rare ask
 #: (pole vault on Sunday morning) more tightly, but an online search bounds
 #: every block of the country: 32 doubled the median online search at 1M
-#: providers, so it stays at the main table's size.
+#: providers against 128.
 ONLINE_BLOCK_SIZE = 128
 #: Reach classes (metres): providers are blocked with others who travel a
 #: similar distance, so a whole block is "everyone reaches you" or "nobody
