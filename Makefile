@@ -28,8 +28,13 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Long measurements, run on purpose (not part of `make test`); results go into BENCHMARKS.md.
 benchmarks: $(STAMP)
 	$(BIN)/python benchmarks/postcodes.py
+	$(BIN)/python benchmarks/import_catalog.py
+	$(BIN)/python benchmarks/search.py
+	$(BIN)/python benchmarks/ranking_quality.py
+	$(BIN)/python benchmarks/web_load.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info
