@@ -1,7 +1,11 @@
 """findsupport: Find My Coaching Support for athletics coaches.
 
-The public Python API (used by the CLI, the web app and the notebooks) is
-re-exported here as the packages that provide it land.
+The entry points of the public Python API (used by the CLI, the web app and
+the notebooks) are re-exported here: :class:`Engine` to search,
+:func:`load_settings` for the settings every command reads.  The rest lives in
+the packages named for what they hold (``findsupport.geo``,
+``findsupport.catalog``, ``findsupport.ranking``, ``findsupport.search``,
+``findsupport.web``).
 
 ``Engine`` is imported on first use (PEP 562), so ``import findsupport``
 stays light for commands that never search.
