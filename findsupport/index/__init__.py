@@ -3,24 +3,28 @@
 Providers are sorted along a Hilbert curve into blocks of contiguous column
 slots; an ``rtree`` R-tree indexes the blocks' service-area boxes; polygon
 service areas sit in their own small prepared-geometry structure; a query
-yields a few block ranges that are tested and scored with numpy, best
+yields a few block ranges that one compiled loop tests and scores, best
 blocks first, skipping blocks that provably cannot make the page.
 
 Public names are re-exported here; each module holds one idea:
 :mod:`.curve` (Hilbert keys), :mod:`.blocks` (the block tables),
 :mod:`.tree` (the R-tree and its lock), :mod:`.areas` (polygons),
-:mod:`.spatial` (the index and the candidate rules), :mod:`.scoring` (fused
-scores and block bounds), :mod:`.topk` (exact top-k with pruning),
-:mod:`.matching` (one query: total and top k).
+:mod:`.sites` (per-site reach counts), :mod:`.spatial` (the index and the
+candidate rules), :mod:`.terms` (the match features as terms of a linear
+score), :mod:`.kernels` (the compiled loops: candidate rules, fused scores,
+block bounds, exact top k, counts), :mod:`.scoring` (fused or feature-matrix
+scorers), :mod:`.topk` (the numpy top k), :mod:`.matching` (one query:
+total and top k).
 """
 
 from .areas import ServiceAreas
 from .blocks import BlockTable
 from .curve import hilbert_keys
-from .matching import Matches, find_matches
+from .matching import Matches, find_matches, warm_up
 from .scoring import FusedScorer, MatrixScorer, Scorer, linear_form, make_scorer
 from .spatial import BLOCK_SIZE, REACH_CLASS_EDGES_M, Candidates, SearchIndex
-from .topk import Ranked, TopK, top_candidates
+from .terms import LinearTerms
+from .topk import Ranked, TopK
 from .tree import BlockTree
 
 __all__ = [
@@ -30,6 +34,7 @@ __all__ = [
     "BlockTree",
     "Candidates",
     "FusedScorer",
+    "LinearTerms",
     "Matches",
     "MatrixScorer",
     "Ranked",
@@ -41,5 +46,5 @@ __all__ = [
     "hilbert_keys",
     "linear_form",
     "make_scorer",
-    "top_candidates",
+    "warm_up",
 ]

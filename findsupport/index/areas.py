@@ -32,6 +32,8 @@ from typing import Any
 import numpy as np
 import shapely
 
+from .kernels import areas_at
+
 __all__ = ["ServiceAreas"]
 
 
@@ -56,11 +58,37 @@ class ServiceAreas:
             shapely.intersects_xy(geoms, 0.0, 0.0)
         self._geoms = geoms
         self._lock = threading.Lock()
-        self.bounds: np.ndarray = shapely.bounds(geoms) if len(geoms) else np.empty((0, 4))
+        self.bounds: np.ndarray = np.ascontiguousarray(shapely.bounds(geoms) if len(geoms) else np.empty((0, 4)), dtype=np.float64)
         self.bounds.flags.writeable = False
+
+    @classmethod
+    def deduplicated(cls, geometries: Sequence[Any]) -> tuple["ServiceAreas", np.ndarray]:
+        """Areas of the distinct geometries (equal WKB shared), and each given geometry's area id.
+
+        Coach developers of one county often declare the same polygon; each
+        distinct shape is then tested once per search, whoever declared it.
+        """
+        geoms = np.empty(len(geometries), dtype=object)
+        geoms[:] = list(geometries)
+        if len(geoms) == 0:
+            return cls([]), np.zeros(0, dtype=np.int32)
+        if shapely.is_missing(geoms).any():
+            raise ValueError("a polygon service area is empty or missing")
+        _, first, inverse = np.unique(shapely.to_wkb(geoms), return_index=True, return_inverse=True)
+        return cls(geoms[first]), inverse.astype(np.int32).reshape(-1)
 
     def __len__(self) -> int:
         return len(self._geoms)
+
+    def flags_at(self, x: float, y: float) -> np.ndarray:
+        """Whether the point ``(x, y)`` lies in (or on the edge of) each area: a bool per area id."""
+        flags = np.zeros(len(self._geoms), dtype=bool)
+        if len(flags):
+            maybe = areas_at(self.bounds, x, y)  # bounding boxes first, compiled
+            if len(maybe):
+                with self._lock:
+                    flags[maybe] = shapely.intersects_xy(self._geoms[maybe], x, y)
+        return flags
 
     def covers(self, area_ids: np.ndarray, x: float, y: float) -> np.ndarray:
         """Whether the point ``(x, y)`` lies in (or on the edge of) each listed area."""

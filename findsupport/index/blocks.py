@@ -74,6 +74,16 @@ class BlockTable:
         "order", "x", "y", "reach2", "role_mask", "online", "area_id",
         "event_mask", "slot_mask", "spare", "level", "primary_role",
     )  # fmt: skip
+    IN_PERSON_BLOCK_COLUMNS = (
+        "start", "end", "minx", "miny", "maxx", "maxy", "sa_minx", "sa_miny", "sa_maxx", "sa_maxy",
+        "has_polygon", "min_reach2", "max_reach2", "role_counts", "online_role_counts", "event_or", "slot_or",
+    )  # fmt: skip
+    ONLINE_BLOCK_COLUMNS = (
+        "start", "end", "minx", "miny", "maxx", "maxy", "sa_minx", "sa_miny", "sa_maxx", "sa_maxy",
+        "role_counts", "event_or", "slot_or",
+    )  # fmt: skip
+    IN_PERSON_SLOT_COLUMNS = ("x", "y", "reach2", "role_mask", "area_id", "event_mask", "slot_mask", "online", "order")
+    ONLINE_SLOT_COLUMNS = ("x", "y", "reach2", "role_mask", "area_id", "event_mask", "slot_mask", "order")
 
     def __init__(self, **arrays: np.ndarray) -> None:
         for name, array in arrays.items():
@@ -81,6 +91,11 @@ class BlockTable:
             setattr(self, name, array)
         self.n_blocks = len(arrays["start"])
         self.n_tiles = len(arrays["tile_start"])
+        #: Argument groups of the compiled loops (:mod:`.kernels`), in their order.
+        self.in_person_blocks = tuple(getattr(self, name) for name in self.IN_PERSON_BLOCK_COLUMNS)
+        self.online_blocks = tuple(getattr(self, name) for name in self.ONLINE_BLOCK_COLUMNS)
+        self.in_person_slots = tuple(getattr(self, name) for name in self.IN_PERSON_SLOT_COLUMNS)
+        self.online_slots = tuple(getattr(self, name) for name in self.ONLINE_SLOT_COLUMNS)
 
     def __len__(self) -> int:
         return len(self.order)

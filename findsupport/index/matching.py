@@ -8,12 +8,14 @@ query's mode (see :mod:`.spatial`), with the role filter:
   online mentor 300 km away can still help; nearer ones simply rank higher);
 * ``any``: the union of both, each provider counted once.
 
-The in-person total costs little beyond the ranking: when the ranking read
-every candidate block, it counted them as it read them; when it skipped
-some, the per-site reach counts (:mod:`.sites`) give the total as one sum
-over the sites within the radius, or, without them, blocks lying wholly
-inside the search are counted from their role counts and only the edge
-blocks are tested provider by provider.  The online total is a stored count.
+With the fused scorer, each source of candidates is one call of a compiled
+loop (:mod:`.kernels`) that ranks best blocks first, skips blocks that
+cannot reach the page and counts the in-person matches as it goes: blocks
+it read were counted while reading, unread blocks lying wholly inside the
+search from their role counts, the rest provider by provider or, when that
+would cost more, from the per-site reach counts (:mod:`.sites`).  The online
+total is a stored count.  With the feature-matrix scorer (a ranker that is
+not linear) every candidate is collected, scored and counted.
 """
 
 from __future__ import annotations
@@ -23,12 +25,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ranking.features import QueryContext
-from .blocks import box_distances2
-from .scoring import Scorer
-from .spatial import SearchIndex
-from .topk import FIRST_CHUNK, SINGLE_PASS, BlockSource, Ranked, top_candidates
+from .kernels import COUNT_NAMES, rank_in_person, rank_online
+from .scoring import FusedScorer, MatrixScorer
+from .spatial import SearchIndex, role_column
+from .topk import Ranked, TopK
 
-__all__ = ["Matches", "find_matches"]
+__all__ = ["Matches", "find_matches", "warm_up"]
+
+_C = {name: i for i, name in enumerate(COUNT_NAMES)}
 
 
 @dataclass(frozen=True)
@@ -41,21 +45,19 @@ class Matches:
 
 def find_matches(
     index: SearchIndex,
-    scorer: Scorer,
+    scorer: FusedScorer | MatrixScorer,
     context: QueryContext,
     *,
     radius_m: float,
     role: str | None,
     k: int,
-    first_chunk: int = FIRST_CHUNK,
-    single_pass: int = SINGLE_PASS,
 ) -> Matches:
     """Count the query's candidates and rank the best ``k`` exactly.
 
     Parameters
     ----------
     index : SearchIndex
-    scorer : Scorer
+    scorer : FusedScorer or MatrixScorer
         From :func:`~findsupport.index.scoring.make_scorer`.
     context : QueryContext
         The coach's point (``x``, ``y`` metres) and what they asked for; its
@@ -66,58 +68,99 @@ def find_matches(
         Hard filter (``None``: any role).
     k : int
         How many of the best to return (``offset + limit`` of the page).
-    first_chunk, single_pass : int
-        Providers to read before the first pruning threshold, and up to how
-        many providers to read in one pass without pruning (tuning only).
     """
+    if isinstance(scorer, FusedScorer):
+        return _fused(index, scorer, context, float(radius_m), role, max(int(k), 0))
+    return _matrix(index, scorer, context, float(radius_m), role, max(int(k), 0))
+
+
+def _fused(index: SearchIndex, scorer: FusedScorer, context: QueryContext, radius_m: float, role: str | None, k: int) -> Matches:
+    x, y, mode = context.x, context.y, context.mode
+    column = role_column(role)
+    query = scorer.prepare(context, radius_m, column)
+    flags = index.area_flags(x, y)
+    terms = scorer.terms
+    hs, hp, hd, hi = np.empty(k), np.empty(k, dtype=np.int64), np.empty(k), np.empty(k, dtype=bool)
+    size = read = scored = total = 0
+    if mode != "online":
+        main = index.main
+        # Counting the unread edge blocks one by one is worth it up to about as
+        # many providers as there are sites to sum over (tuning only: exact either way).
+        budget = len(index.sites) if index.sites is not None else len(main) + 1
+        size, counts = rank_in_person(
+            index.tiles_at(x, y), main.tile_start, main.tile_end, *main.in_person_blocks, *main.in_person_slots,
+            scorer.codes(main), scorer.block_best(main, query), flags, query.params, query.bits, query.code_table,
+            query.slot_table, query.slot_table_max, terms.distance, terms.proximity_bound, budget, hs, hp, hd, hi, size,
+        )  # fmt: skip
+        count, count_online = _in_person_total(index, counts, x, y, radius_m, column)
+        # In an `any` search the online providers among them are in the online total too.
+        total += count - (count_online if mode == "any" else 0)
+        read, scored = int(counts[_C["blocks_read"]]), int(counts[_C["scored"]])
+    if mode != "in_person":
+        online = index.online
+        size, online_read, online_scored = rank_online(
+            *online.online_blocks, *online.online_slots, scorer.codes(online), scorer.block_best(online, query), flags,
+            query.params, query.bits, query.code_table, query.slot_table, query.slot_table_max, terms.distance,
+            terms.proximity_bound, mode == "any", hs, hp, hd, hi, size,
+        )  # fmt: skip
+        total += index.online_total(role)
+        read, scored = read + int(online_read), scored + int(online_scored)
+    # The kernels leave the heap sorted worst first.
+    best = slice(size - 1, None, -1) if size else slice(0, 0)
+    return Matches(total=total, ranked=Ranked(hp[best], hs[best], hd[best], hi[best], read, scored))
+
+
+def _in_person_total(index: SearchIndex, counts: np.ndarray, x: float, y: float, radius_m: float, column: int) -> tuple[int, int]:
+    """``(in-person matches, of which online)`` from a ranking's counts (and the site counts when it left some out)."""
+    c = counts.tolist()
+    if c[_C["rest"]] >= 0:
+        return (
+            c[_C["found"]] + c[_C["rest"]] + c[_C["rest_polygon"]],
+            c[_C["found_online"]] + c[_C["rest_online"]] + c[_C["rest_polygon_online"]],
+        )
+    assert index.sites is not None  # the kernel only leaves circles uncounted when site counts exist
+    total, online = index.sites.count(x, y, radius_m * radius_m, column)
+    return (
+        total + c[_C["found_polygon"]] + c[_C["rest_polygon"]],
+        online + c[_C["found_polygon_online"]] + c[_C["rest_polygon_online"]],
+    )
+
+
+def _matrix(index: SearchIndex, scorer: MatrixScorer, context: QueryContext, radius_m: float, role: str | None, k: int) -> Matches:
     x, y, mode = context.x, context.y, context.mode
     prepared = scorer.prepare(context)
-    in_person = online = None
-    if mode in ("in_person", "any"):
-        near = index.in_person_blocks(x, y, radius_m, role)
-
-        def in_person_bounds() -> np.ndarray | None:
-            # Every in-person candidate has the coach inside their service area.
-            yes = np.ones(len(near.blocks), dtype=bool)
-            return scorer.block_bounds(prepared, index.main, near.blocks, near.mind2, near.maxd2, yes, yes)
-
-        in_person = BlockSource(
-            index.main,
-            near.blocks,
-            lambda slots, polygons: index.in_person_candidates(slots, x, y, radius_m, role, polygons=polygons),
-            in_person_bounds,
-        )
-    if mode in ("online", "any"):
-        table = index.online
-        blocks = index.online_blocks(role)
-
-        def online_bounds() -> np.ndarray | None:
-            mind2, maxd2 = box_distances2(x, y, table.minx[blocks], table.miny[blocks], table.maxx[blocks], table.maxy[blocks])
-            possible = (
-                (table.sa_minx[blocks] <= x) & (x <= table.sa_maxx[blocks]) & (table.sa_miny[blocks] <= y) & (y <= table.sa_maxy[blocks])
-            )
-            return scorer.block_bounds(prepared, table, blocks, mind2, maxd2, possible, np.zeros(len(blocks), dtype=bool))
-
-        exclude = radius_m if mode == "any" else None
-        online = BlockSource(
-            table,
-            blocks,
-            lambda slots, polygons: index.online_candidates(slots, x, y, role, exclude_in_person_m=exclude, polygons=polygons),
-            online_bounds,
-        )
-    sources = [s for s in (in_person, online) if s is not None]
-    ranked = top_candidates(sources, scorer, prepared, k, slack=scorer.slack, first_chunk=first_chunk, single_pass=single_pass)
-    total = 0
-    if in_person is not None:
-        unread = np.flatnonzero(~in_person.read)
-        count, count_online = in_person.found, in_person.found_online
-        if len(unread) and index.sites is not None:
-            count, count_online = index.count_in_person_by_site(x, y, radius_m, role, near)
-        elif len(unread):
-            more, more_online = index.count_in_person(x, y, radius_m, role, near.subset(unread))
-            count, count_online = count + more, count_online + more_online
-        # In an `any` search the online providers among them are in the online total too.
-        total += count - (count_online if online is not None else 0)
-    if online is not None:
+    flags = index.area_flags(x, y)
+    best = TopK(k)
+    total = scored = 0
+    sources = []
+    if mode != "online":
+        found = index.in_person_candidates(x, y, radius_m, role, flags)
+        sources.append((index.main, found))
+        total += len(found.slots) - (int(np.count_nonzero(index.main.online[found.slots])) if mode == "any" else 0)
+    if mode != "in_person":
+        found = index.online_candidates(x, y, role, radius_m if mode == "any" else None, flags)
+        sources.append((index.online, found))
         total += index.online_total(role)
-    return Matches(total=total, ranked=ranked)
+    for table, found in sources:
+        if k and len(found.slots):
+            distance = np.sqrt(found.distance2)
+            best.add(scorer.scores(prepared, table, found.slots, distance, found.inside), table.order[found.slots], distance, found.inside)
+            scored += len(found.slots)
+    positions, scores, distance, inside = best.ranked()
+    blocks = (index.main.n_blocks if mode != "online" else 0) + (index.online.n_blocks if mode != "in_person" else 0)
+    return Matches(total=total, ranked=Ranked(positions, scores, distance, inside, blocks, scored))
+
+
+def warm_up(index: SearchIndex, scorer: FusedScorer | MatrixScorer) -> None:
+    """Run one small search per mode, so the compiled loops are loaded (or compiled) now, not in a request."""
+    if len(index.main):
+        x, y = float(index.main.x[0]), float(index.main.y[0])
+    else:
+        x, y = 0.0, 0.0
+    for mode in ("in_person", "online", "any"):
+        for role in (None, "mentor"):
+            context = QueryContext.from_query(x, y, role=role, mode=mode, slots=("tue_eve",), event="hurdles")
+            find_matches(index, scorer, context, radius_m=25_000.0, role=role, k=1)
+    if index.sites is not None:
+        index.sites.count(x, y, 1.0, 0)
+    index.area_flags(x, y)

@@ -30,6 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from .blocks import ROLE_COLUMNS
+from .kernels import count_sites
 
 __all__ = ["SiteCounts", "MAX_REACH_VALUES", "MAX_SITE_CELLS"]
 
@@ -83,18 +84,12 @@ class SiteCounts:
         # Count travelling at least each reach: a reverse running sum over reaches.
         counts = np.ascontiguousarray(counts[:, :, ::-1].cumsum(axis=2)[:, :, ::-1], dtype=np.int32)
         online_counts = np.ascontiguousarray(online_counts[:, :, ::-1].cumsum(axis=2)[:, :, ::-1], dtype=np.int32)
-        return cls(sx[new].copy(), sy[new].copy(), values, counts, online_counts)
+        return cls(np.ascontiguousarray(sx[new]), np.ascontiguousarray(sy[new]), values, counts, online_counts)
+
+    def __len__(self) -> int:
+        return len(self.x)
 
     def count(self, x: float, y: float, radius2: float, column: int) -> tuple[int, int]:
         """``(in-person matches, of which online)`` among the circle providers, for role ``column``."""
-        dx = self.x - x
-        dy = self.y - y
-        d2 = dx * dx + dy * dy
-        near = np.flatnonzero(d2 <= radius2)
-        if len(near) == 0:
-            return 0, 0
-        first = np.searchsorted(self.reach2_values, d2[near], side="left")  # first reach² >= d²
-        reached = first < len(self.reach2_values)
-        near, first = near[reached], first[reached]
-        return int(self.counts[near, column, first].sum()), int(self.online[near, column, first].sum())
-
+        total, online = count_sites(self.x, self.y, self.reach2_values, self.counts, self.online, float(x), float(y), float(radius2), int(column))
+        return int(total), int(online)

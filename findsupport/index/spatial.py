@@ -47,11 +47,15 @@ import numpy as np
 from .. import taxonomy
 from ..catalog.public import PublicCatalog
 from .areas import ServiceAreas
-from .blocks import ROLE_COLUMNS, BlockTable, box_distances2, slots_of_ranges
+from .blocks import ROLE_COLUMNS, BlockTable
+from .kernels import collect_in_person, collect_online, count_in_person, near_blocks
 from .sites import SiteCounts
 from .tree import TILE_BLOCKS, BlockTree
 
 __all__ = ["SearchIndex", "Candidates", "NearBlocks", "BLOCK_SIZE", "ONLINE_BLOCK_SIZE", "REACH_CLASS_EDGES_M", "role_column"]
+
+#: Polygon flags of an index without polygons (never indexed: every area id is -1).
+_NO_AREAS = np.zeros(0, dtype=bool)
 
 #: Providers per block.  Smaller blocks bound scores more tightly and waste
 #: fewer distance tests at the edge of a search; larger ones mean fewer tree
@@ -168,8 +172,7 @@ class SearchIndex:
         n = len(catalog)
         area_positions = np.flatnonzero(catalog.has_area)
         area_id = np.full(n, -1, dtype=np.int32)
-        area_id[area_positions] = np.arange(len(area_positions), dtype=np.int32)
-        areas = ServiceAreas([catalog.providers[i].service_area for i in area_positions])
+        areas, area_id[area_positions] = ServiceAreas.deduplicated([catalog.providers[i].service_area for i in area_positions])
         if n:
             bounds = (float(catalog.x.min()), float(catalog.y.min()), float(catalog.x.max()), float(catalog.y.max()))
         else:
@@ -197,140 +200,77 @@ class SearchIndex:
             )
         return cls(catalog.version, main, online, tree, areas, time.perf_counter() - started, sites)
 
+    # ------------------------------------------------------------------ per query
+    def area_flags(self, x: float, y: float) -> np.ndarray:
+        """Whether each polygon service area holds the point (a bool per area id; empty without polygons)."""
+        return self.areas.flags_at(x, y) if len(self.areas) else _NO_AREAS
+
+    def tiles_at(self, x: float, y: float) -> np.ndarray:
+        """R-tree tiles whose service-area box holds the point (see :mod:`.tree`)."""
+        return self.tree.tiles_at(x, y)
+
     # ------------------------------------------------------------------ in person
     def in_person_blocks(self, x: float, y: float, radius_m: float, role: str | None) -> NearBlocks:
         """Main-table blocks that may hold in-person candidates (see :class:`NearBlocks`)."""
         table = self.main
-        # The tiles' blocks, not yet cut to those whose own box holds the point:
-        # for circles the distance test below is tighter than that box test.
-        blocks = self.tree.tile_blocks_at(x, y)
-        if blocks.size == 0:
-            empty = np.zeros(0)
-            return NearBlocks(blocks, np.zeros(0, dtype=bool), empty, empty)
-        r2 = radius_m * radius_m
-        mind2, maxd2 = box_distances2(x, y, table.minx[blocks], table.miny[blocks], table.maxx[blocks], table.maxy[blocks])
-        # max_reach2 is +inf for polygon blocks: only the radius limits them here...
-        keep = mind2 <= np.minimum(r2, table.max_reach2[blocks])
-        if self._main_has_polygons:
-            # ...and the polygons' own box must hold the point.
-            polygon = np.flatnonzero(keep & table.has_polygon[blocks])
-            if len(polygon):
-                b = blocks[polygon]
-                keep[polygon] = (table.sa_minx[b] <= x) & (x <= table.sa_maxx[b]) & (table.sa_miny[b] <= y) & (y <= table.sa_maxy[b])
-        column = role_column(role)
-        if column:
-            keep &= table.role_counts[blocks, column] > 0
-        keep = np.flatnonzero(keep)
-        blocks, mind2, maxd2 = blocks[keep], mind2[keep], maxd2[keep]
-        # Rounding is monotone, so a provider's own d² never exceeds its block's maxd2;
-        # min_reach2 is -inf for polygon blocks, which are never whole.
-        whole = maxd2 <= np.minimum(r2, table.min_reach2[blocks])
+        blocks, whole, mind2, maxd2 = near_blocks(
+            self.tiles_at(x, y), table.tile_start, table.tile_end, table.minx, table.miny, table.maxx, table.maxy,
+            table.sa_minx, table.sa_miny, table.sa_maxx, table.sa_maxy, table.has_polygon, table.min_reach2,
+            table.max_reach2, table.role_counts, float(x), float(y), float(radius_m) * float(radius_m), role_column(role),
+        )
         return NearBlocks(blocks, whole, mind2, maxd2)
 
-    def in_person_candidates(
-        self, slots: np.ndarray, x: float, y: float, radius_m: float, role: str | None, *, polygons: bool = True
-    ) -> Candidates:
-        """The in-person rule applied to main-table ``slots`` (``polygons=False``: none among them)."""
+    def in_person_candidates(self, x: float, y: float, radius_m: float, role: str | None, flags: np.ndarray | None = None) -> Candidates:
+        """Every main-table provider matching the in-person rule (``flags``: :meth:`area_flags`, computed if omitted)."""
         table = self.main
-        dx = table.x[slots] - x
-        dy = table.y[slots] - y
-        d2 = dx * dx + dy * dy
-        # reach2 is +inf for polygon areas, which are tested exactly below.
-        ok = d2 <= np.minimum(radius_m * radius_m, table.reach2[slots])
         column = role_column(role)
-        if column:
-            ok &= (table.role_mask[slots] & np.uint8(1 << (column - 1))) != 0
-        if polygons and self._main_has_polygons:
-            area = table.area_id[slots]
-            test = ok & (area >= 0)
-            if test.any():
-                ok[test] = self.areas.covers(area[test], x, y)
-        keep = np.flatnonzero(ok)
-        return Candidates(slots[keep], d2[keep], np.ones(len(keep), dtype=bool))
+        slots, d2 = collect_in_person(
+            self.tiles_at(x, y), table.tile_start, table.tile_end, *table.in_person_blocks[:14],
+            table.x, table.y, table.reach2, table.role_mask, table.area_id,
+            self.area_flags(x, y) if flags is None else flags,
+            float(x), float(y), float(radius_m) * float(radius_m), _role_bit(column), column,
+        )
+        return Candidates(slots, d2, np.ones(len(slots), dtype=bool))
 
-    def count_in_person_by_site(self, x: float, y: float, radius_m: float, role: str | None, near: NearBlocks) -> tuple[int, int]:
-        """``(matches, of which online)`` for the in-person rule from the site counts.
-
-        Circles come from :class:`SiteCounts`; polygon providers (in
-        ``near``'s polygon blocks) are tested one by one.
-        """
-        assert self.sites is not None
-        total, online = self.sites.count(x, y, radius_m * radius_m, role_column(role))
-        if self._main_has_polygons:
-            table = self.main
-            polygon = near.blocks[table.has_polygon[near.blocks]]
-            if len(polygon):
-                found = self.in_person_candidates(slots_of_ranges(table.start[polygon], table.end[polygon]), x, y, radius_m, role)
-                total += len(found.slots)
-                online += int(np.count_nonzero(table.online[found.slots]))
-        return total, online
-
-    def count_in_person(
-        self, x: float, y: float, radius_m: float, role: str | None, near: NearBlocks | None = None
-    ) -> tuple[int, int]:
-        """``(matches, of which online)`` for the in-person rule in ``near`` (all of them by default).
+    def count_in_person(self, x: float, y: float, radius_m: float, role: str | None) -> tuple[int, int]:
+        """``(matches, of which online)`` for the in-person rule.
 
         Whole blocks are counted from their role counts; only the providers of
         blocks at the edge of the search are tested one by one.
         """
-        if near is None:
-            near = self.in_person_blocks(x, y, radius_m, role)
-        column = role_column(role)
         table = self.main
-        whole = near.blocks[near.whole]
-        total = int(table.role_counts[whole, column].sum())
-        online = int(table.online_role_counts[whole, column].sum())
-        partial = near.blocks[~near.whole]
-        if partial.size:
-            slots = slots_of_ranges(table.start[partial], table.end[partial])
-            found = self.in_person_candidates(slots, x, y, radius_m, role)
-            total += len(found.slots)
-            online += int(np.count_nonzero(table.online[found.slots]))
-        return total, online
+        column = role_column(role)
+        total, online = count_in_person(
+            self.tiles_at(x, y), table.tile_start, table.tile_end, *table.in_person_blocks[:15],
+            table.x, table.y, table.reach2, table.role_mask, table.area_id, table.online, self.area_flags(x, y),
+            float(x), float(y), float(radius_m) * float(radius_m), _role_bit(column), column,
+        )
+        return int(total), int(online)
 
     # ------------------------------------------------------------------ online
-    def online_blocks(self, role: str | None) -> np.ndarray:
-        """Online-table blocks holding at least one online provider with the role."""
-        table = self.online
-        if not table.n_blocks:
-            return np.zeros(0, dtype=np.intp)
-        column = role_column(role)
-        if column == 0:
-            return np.arange(table.n_blocks, dtype=np.intp)
-        return np.flatnonzero(table.role_counts[:, column] > 0)
-
     def online_candidates(
-        self,
-        slots: np.ndarray,
-        x: float,
-        y: float,
-        role: str | None,
-        exclude_in_person_m: float | None = None,
-        *,
-        polygons: bool = True,
+        self, x: float, y: float, role: str | None, exclude_in_person_m: float | None = None, flags: np.ndarray | None = None
     ) -> Candidates:
-        """Online providers among online-table ``slots``, with whether they also serve the point in person.
+        """Online providers with the role, with whether they also serve the point in person.
 
         With ``exclude_in_person_m`` (the radius of an ``any`` search), those
         who match the in-person rule are left out: the main table lists them.
         """
         table = self.online
-        dx = table.x[slots] - x
-        dy = table.y[slots] - y
-        d2 = dx * dx + dy * dy
-        inside = d2 <= table.reach2[slots]
-        if polygons and self._online_has_polygons:
-            area = table.area_id[slots]
-            test = area >= 0
-            if test.any():
-                inside[test] = self.areas.covers(area[test], x, y)
         column = role_column(role)
-        ok = (table.role_mask[slots] & np.uint8(1 << (column - 1))) != 0 if column else np.ones(len(slots), dtype=bool)
-        if exclude_in_person_m is not None:
-            ok &= ~(inside & (d2 <= exclude_in_person_m * exclude_in_person_m))
-        keep = np.flatnonzero(ok)
-        return Candidates(slots[keep], d2[keep], inside[keep])
+        radius = 0.0 if exclude_in_person_m is None else float(exclude_in_person_m)
+        slots, d2, inside = collect_online(
+            table.role_counts, table.start, table.end, table.x, table.y, table.reach2, table.role_mask, table.area_id,
+            self.area_flags(x, y) if flags is None else flags,
+            float(x), float(y), radius * radius, _role_bit(column), column, exclude_in_person_m is not None,
+        )
+        return Candidates(slots, d2, inside)
 
     def online_total(self, role: str | None) -> int:
         """How many online providers (Great Britain wide) have the role."""
         return int(self.online_totals[role_column(role)])
+
+
+def _role_bit(column: int) -> int:
+    """The role-mask bit of a role column (0: any role)."""
+    return 1 << (column - 1) if column else 0

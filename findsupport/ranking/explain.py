@@ -14,6 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from operator import itemgetter
+from typing import Any
 
 import numpy as np
 
@@ -21,7 +24,7 @@ from .. import taxonomy
 from ..catalog.public import PublicProvider
 from .features import FEATURE_NAMES
 
-__all__ = ["Explanation", "explain", "format_distance", "MAX_REASONS"]
+__all__ = ["Explanation", "Explainer", "explain", "format_distance", "MAX_REASONS"]
 
 #: Reasons after the distance; more than three stops being a glance.
 MAX_REASONS = 3
@@ -52,9 +55,21 @@ def format_distance(distance_km: float) -> str:
     >>> format_distance(4.23), format_distance(0.04)
     ('4.2 km away', 'under 0.1 km away')
     """
-    if round(distance_km, 1) < 0.1:
-        return "under 0.1 km away"
-    return f"{distance_km:.1f} km away"
+    text = _DISTANCE_TEXTS.get(distance_km)
+    if text is None:
+        text = "under 0.1 km away" if round(distance_km, 1) < 0.1 else f"{distance_km:.1f} km away"
+        if len(_DISTANCE_TEXTS) >= _PHRASES_CACHED:
+            _DISTANCE_TEXTS.clear()
+        _DISTANCE_TEXTS[distance_km] = text
+    return text
+
+
+# The phrases below depend on the query and on one provider attribute only (a
+# distance, their events, their free slots), which few distinct values cover:
+# memoised in plain dictionaries (cleared when full), so a page of results costs
+# a few look-ups rather than string building.
+_PHRASES_CACHED = 4096
+_DISTANCE_TEXTS: dict[float, str] = {}
 
 
 def _all_free_phrase(slots: Sequence[str]) -> str:
@@ -81,15 +96,176 @@ def _slots_phrase(slots: Sequence[str]) -> str:
     return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
 
 
-def _event_words(provider: PublicProvider, asked: str) -> tuple[str, str]:
-    """(specialism reason, missing phrase) for an asked-for event or group."""
-    if asked in taxonomy.EVENT_GROUPS and len(taxonomy.EVENT_GROUPS[asked]) > 1:
-        mine = [e for e in provider.events if e in taxonomy.EVENT_GROUPS[asked]]
+def _event_words(events: Sequence[str], asked: str) -> tuple[str, str]:
+    """(specialism reason, missing phrase) for an asked-for event or group, given the provider's events."""
+    key = (events if type(events) is tuple else tuple(events), asked)
+    words = _EVENT_WORDS.get(key)
+    if words is None:
+        members = _GROUP_MEMBERS.get(asked)
+        # For a group, the reason names the provider's own (first) event of it.
+        mine = next((event for event in events if event in members), None) if members is not None else None
+        words = _event_phrases(asked, mine)
+        if len(_EVENT_WORDS) >= _PHRASES_CACHED:
+            _EVENT_WORDS.clear()
+        _EVENT_WORDS[key] = words
+    return words
+
+
+_EVENT_WORDS: dict[tuple[Sequence[str], str], tuple[str, str]] = {}
+
+
+#: Groups of more than one event, as sets (a single-event group is just that event).
+_GROUP_MEMBERS = {group: frozenset(events) for group, events in taxonomy.EVENT_GROUPS.items() if len(events) > 1}
+
+
+@lru_cache(maxsize=_PHRASES_CACHED)
+def _event_phrases(asked: str, mine: str | None) -> tuple[str, str]:
+    if asked in _GROUP_MEMBERS:
         label = taxonomy.EVENT_GROUP_LABELS[asked].lower()
-        shown = taxonomy.EVENT_LABELS[mine[0]].lower() if mine else label
+        shown = taxonomy.EVENT_LABELS[mine].lower() if mine else label
         return f"{shown} specialist", f"not a {label} specialist"
     label = taxonomy.EVENT_LABELS[taxonomy.expand_event(asked)[0]].lower()
     return f"{label} specialist", f"not a {label} specialist"
+
+
+def _slot_words(availability: Sequence[str], asked: tuple[str, ...]) -> tuple[str | None, str | None]:
+    """(availability reason or None, missing phrase or None) for the asked-for slots, given the provider's free slots."""
+    key = (availability if type(availability) is tuple else tuple(availability), asked)
+    words = _SLOT_WORDS.get(key)
+    if words is None:
+        words = _slot_phrases(tuple([s for s in asked if s in availability]), asked)
+        if len(_SLOT_WORDS) >= _PHRASES_CACHED:
+            _SLOT_WORDS.clear()
+        _SLOT_WORDS[key] = words
+    return words
+
+
+_SLOT_WORDS: dict[tuple[Sequence[str], tuple[str, ...]], tuple[str | None, str | None]] = {}
+
+
+@lru_cache(maxsize=_PHRASES_CACHED)
+def _slot_phrases(free: tuple[str, ...], asked: tuple[str, ...]) -> tuple[str | None, str | None]:
+    if len(free) == len(asked):
+        return _all_free_phrase(asked), None
+    if free:
+        return f"free {_slots_phrase(free)}", f"not free {_slots_phrase([s for s in asked if s not in free])}"
+    return None, "not free at the times you asked for"
+
+
+@lru_cache(maxsize=_PHRASES_CACHED)
+def _room_phrase(spare: int) -> str:
+    return f"has room for {'1 more coach' if spare == 1 else f'{spare} more coaches'}"
+
+
+_J = {name: j for j, name in enumerate(FEATURE_NAMES)}
+
+
+class Explainer:
+    """:func:`explain` for the results of one query: the query's phrases are worked out once.
+
+    Parameters are :func:`explain`'s query fields; call the explainer with
+    ``(provider, features, contributions, distance_km)``, where ``features``
+    and ``contributions`` are a result's rows (arrays, or lists of Python
+    floats as ``ndarray.tolist`` gives, in :data:`FEATURE_NAMES` order).
+    Gives exactly what :func:`explain` gives.
+    """
+
+    __slots__ = ("event", "slots", "role", "mode", "level", "max_reasons", "_group_text", "_role_text", "_lead_with_distance")
+
+    def __init__(
+        self,
+        *,
+        event: str | None = None,
+        slots: Sequence[str] = (),
+        role: str | None = None,
+        mode: str = "in_person",
+        level: str | None = None,
+        max_reasons: int = MAX_REASONS,
+    ) -> None:
+        self.event = event
+        self.slots = tuple(slots)
+        self.role = role
+        self.mode = mode
+        self.level = level
+        self.max_reasons = max_reasons
+        self._group_text = None
+        if event:
+            group = taxonomy.group_of(taxonomy.expand_event(event)[0])
+            self._group_text = f"coaches {taxonomy.EVENT_GROUP_LABELS[group].lower()}"
+        self._role_text = f"{_ROLE_NOUNS[role]} is their main role" if role else None
+        # An online search of an online provider does not lead with the distance.
+        self._lead_with_distance = mode != "online"
+
+    def __call__(self, provider: PublicProvider, features: Any, contributions: Any, distance_km: float) -> Explanation:
+        return Explanation(*self.texts(provider, features, contributions, distance_km))
+
+    def texts(self, provider: PublicProvider, features: Any, contributions: Any, distance_km: float) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """``(reasons, missing)``: what :meth:`__call__` wraps in an :class:`Explanation`."""
+        f = features if type(features) is list else _floats(features)
+        c = contributions if type(contributions) is list else _floats(contributions)
+        candidates: list[tuple[float, str]] = []
+        missing: list[str] = []
+        # Related features (share and "all" of availability, say) make one reason;
+        # a reason is offered only when its features raised the score enough.
+        if self.event:
+            exact_text, missing_text = _event_words(provider.events, self.event)
+            if f[_EVENT_EXACT]:
+                if c[_EVENT_EXACT] >= MIN_CONTRIBUTION:
+                    candidates.append((c[_EVENT_EXACT], exact_text))
+            elif f[_EVENT_GROUP]:
+                if c[_EVENT_GROUP] >= MIN_CONTRIBUTION:
+                    candidates.append((c[_EVENT_GROUP], self._group_text))  # type: ignore[arg-type]
+                missing.append(missing_text)
+            else:
+                missing.append(missing_text)
+        if self.slots:
+            free_text, not_free_text = _slot_words(provider.availability, self.slots)
+            if free_text is not None:
+                total = c[_AVAILABILITY] + c[_AVAILABILITY_ALL]
+                if total >= MIN_CONTRIBUTION:
+                    candidates.append((total, free_text))
+            if not_free_text is not None:
+                missing.append(not_free_text)
+        if f[_FULL]:
+            missing.append("full at the moment")
+        else:
+            spare = provider.spare
+            if spare and c[_SPARE] >= MIN_CONTRIBUTION:
+                candidates.append((c[_SPARE], _room_phrase(spare)))
+        if f[_ABOVE] and provider.qualification:
+            total = c[_ABOVE] + c[_GAP]
+            if total >= MIN_CONTRIBUTION:
+                label = taxonomy.QUALIFICATION_LABELS[provider.qualification]
+                candidates.append((total, f"{label}, above your level" if self.level else label))
+        if f[_BELOW]:
+            missing.append("qualified below your own level")
+        if f[_INSIDE] and self.mode != "online" and c[_INSIDE] >= MIN_CONTRIBUTION:
+            candidates.append((c[_INSIDE], "travels to you"))
+        if f[_ONLINE] and c[_ONLINE] >= MIN_CONTRIBUTION:
+            candidates.append((c[_ONLINE], "offers online support"))
+        if self.role and f[_PRIMARY] and c[_PRIMARY] >= MIN_CONTRIBUTION:
+            candidates.append((c[_PRIMARY], self._role_text))  # type: ignore[arg-type]
+        if len(candidates) > 1:
+            # Strongest first; the sort is stable, so equal contributions keep the order above.
+            candidates.sort(key=_contribution, reverse=True)
+        reasons = [text for _, text in candidates[: self.max_reasons]]
+        if self._lead_with_distance or not provider.online:
+            reasons.insert(0, format_distance(distance_km))
+        return tuple(reasons), tuple(missing)
+
+
+_contribution = itemgetter(0)
+
+
+def _floats(row: Any) -> list[float]:
+    return row.tolist() if isinstance(row, np.ndarray) else [float(v) for v in row]
+
+
+_EVENT_EXACT, _EVENT_GROUP = _J["event_exact"], _J["event_group"]
+_AVAILABILITY, _AVAILABILITY_ALL = _J["availability"], _J["availability_all"]
+_FULL, _SPARE = _J["full"], _J["spare_capacity"]
+_ABOVE, _GAP, _BELOW = _J["qualified_above"], _J["qualification_gap"], _J["qualified_below"]
+_INSIDE, _ONLINE, _PRIMARY = _J["in_service_area"], _J["online_fit"], _J["primary_role"]
 
 
 def explain(
@@ -127,6 +303,10 @@ def explain(
         raised the score by at least :data:`MIN_CONTRIBUTION`.  ``missing``:
         what the coach asked for that this provider does not offer.
 
+    See Also
+    --------
+    Explainer : the same for many results of one query, with the query's phrases worked out once.
+
     Examples
     --------
     >>> from findsupport.ranking import FEATURE_NAMES, default_ranker
@@ -140,55 +320,5 @@ def explain(
     >>> explain(p, f, c, 4.23, event="hurdles", slots=["tue_eve", "thu_eve"]).reasons
     ('4.2 km away', 'hurdles specialist', 'free on both evenings you asked for', 'has room for 2 more coaches')
     """
-    f = dict(zip(FEATURE_NAMES, map(float, features)))
-    c = dict(zip(FEATURE_NAMES, map(float, contributions)))
-    candidates: list[tuple[float, str]] = []
-    missing: list[str] = []
-
-    def offer(names: tuple[str, ...], text: str) -> None:
-        # Related features (share and "all" of availability, say) make one reason.
-        total = sum(c[name] for name in names)
-        if total >= MIN_CONTRIBUTION:
-            candidates.append((total, text))
-
-    if event:
-        exact_text, missing_text = _event_words(provider, event)
-        if f["event_exact"]:
-            offer(("event_exact",), exact_text)
-        elif f["event_group"]:
-            group = taxonomy.group_of(taxonomy.expand_event(event)[0])
-            offer(("event_group",), f"coaches {taxonomy.EVENT_GROUP_LABELS[group].lower()}")
-            missing.append(missing_text)
-        else:
-            missing.append(missing_text)
-    if slots:
-        free = [s for s in slots if s in provider.availability]
-        if len(free) == len(slots):
-            offer(("availability", "availability_all"), _all_free_phrase(slots))
-        elif free:
-            offer(("availability", "availability_all"), f"free {_slots_phrase(free)}")
-            missing.append(f"not free {_slots_phrase([s for s in slots if s not in free])}")
-        else:
-            missing.append("not free at the times you asked for")
-    if f["full"]:
-        missing.append("full at the moment")
-    elif provider.spare:
-        more = "1 more coach" if provider.spare == 1 else f"{provider.spare} more coaches"
-        offer(("spare_capacity",), f"has room for {more}")
-    if f["qualified_above"] and provider.qualification:
-        label = taxonomy.QUALIFICATION_LABELS[provider.qualification]
-        offer(("qualified_above", "qualification_gap"), f"{label}, above your level" if level else label)
-    if f["qualified_below"]:
-        missing.append("qualified below your own level")
-    if f["in_service_area"] and mode != "online":
-        offer(("in_service_area",), "travels to you")
-    if f["online_fit"]:
-        offer(("online_fit",), "offers online support")
-    if role and f["primary_role"]:
-        offer(("primary_role",), f"{_ROLE_NOUNS[role]} is their main role")
-
-    candidates.sort(key=lambda item: -item[0])
-    reasons = [text for _, text in candidates[:max_reasons]]
-    if mode != "online" or not provider.online:
-        reasons.insert(0, format_distance(distance_km))
-    return Explanation(tuple(reasons), tuple(missing))
+    explainer = Explainer(event=event, slots=slots, role=role, mode=mode, level=level, max_reasons=max_reasons)
+    return explainer(provider, features, contributions, distance_km)

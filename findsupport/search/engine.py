@@ -44,9 +44,9 @@ from ..catalog.public import PublicCatalog, PublicProvider
 from ..config import Settings
 from ..errors import FindSupportError, ModelError
 from ..geo import PostcodeDirectory, PostcodeLocation, check_lonlat, to_bng
-from ..index import SearchIndex, find_matches, make_scorer
-from ..index.scoring import Scorer
-from ..ranking.explain import explain
+from ..index import SearchIndex, find_matches, make_scorer, warm_up
+from ..index.scoring import FusedScorer, MatrixScorer
+from ..ranking.explain import Explainer
 from ..ranking.features import FEATURE_NAMES, FeatureScales, QueryContext, compute_features
 from ..ranking.model import default_ranker
 from .query import SearchQuery, parse_query
@@ -126,7 +126,7 @@ class Snapshot:
     catalog: PublicCatalog
     index: SearchIndex
     ranker: Any
-    scorer: Scorer
+    scorer: FusedScorer | MatrixScorer
     model_version: str | None
     scales: FeatureScales
     build_seconds: float
@@ -144,6 +144,8 @@ class Snapshot:
         # Model files pin the feature scales to the definitions' defaults.
         scales = FeatureScales()
         scorer = make_scorer(ranker, catalog, (index.main, index.online), scales)
+        # The compiled search loops load (or compile, the first time) now, never inside a request.
+        warm_up(index, scorer)
         return cls(catalog, index, ranker, scorer, model_version, scales, time.perf_counter() - started)
 
 
@@ -405,39 +407,37 @@ class Engine:
     def _page(self, snapshot: Snapshot, query: SearchQuery, context: QueryContext, ranked: Any) -> list[SearchResult]:
         """Features, contributions and reasons of the requested page only.
 
-        The score shown is the one the page was ranked by (equal to
+        One ``compute_features`` and one ``contributions`` call for the page's
+        rows; the query's phrases are worked out once for all of them.  The
+        score shown is the one the page was ranked by (equal to
         ``decision_function`` of these features up to float rounding).
         """
-        positions = ranked.positions[query.offset :]
+        offset = query.offset
+        positions = ranked.positions[offset:]
         if len(positions) == 0:
             return []
-        distance = ranked.distance_m[query.offset :]
-        features = compute_features(context, snapshot.catalog, positions, distance, ranked.inside[query.offset :], snapshot.scales)
+        distance = ranked.distance_m[offset:]
+        features = compute_features(context, snapshot.catalog, positions, distance, ranked.inside[offset:], snapshot.scales)
         contributions = snapshot.ranker.contributions(features)
+        explainer = Explainer(event=query.event, slots=query.slots, role=query.role, mode=query.mode)
         providers = snapshot.catalog.providers
+        feature_rows = features.tolist()
         results = []
-        for i, position in enumerate(positions.tolist()):
+        for i, (position, metres, score, row, contribution) in enumerate(
+            zip(positions.tolist(), distance.tolist(), ranked.scores[offset:].tolist(), feature_rows, contributions.tolist())
+        ):
             provider = providers[position]
-            distance_km = round(float(distance[i]) / 1000.0, 1)
-            why = explain(
-                provider,
-                features[i],
-                contributions[i],
-                distance_km,
-                event=query.event,
-                slots=query.slots,
-                role=query.role,
-                mode=query.mode,
-            )
+            distance_km = round(metres / 1000.0, 1)
+            reasons, missing = explainer.texts(provider, row, contribution, distance_km)
             results.append(
                 SearchResult(
                     provider=provider,
-                    position=query.offset + i + 1,
+                    position=offset + i + 1,
                     distance_km=distance_km,
-                    score=float(ranked.scores[query.offset + i]),
-                    features=dict(zip(FEATURE_NAMES, features[i].tolist())),
-                    reasons=why.reasons,
-                    missing=why.missing,
+                    score=score,
+                    features=dict(zip(FEATURE_NAMES, row)),
+                    reasons=reasons,
+                    missing=missing,
                 )
             )
         return results

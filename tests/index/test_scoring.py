@@ -1,24 +1,23 @@
-"""The fused scorer against the ranking package's own features and ranker."""
+"""The fused terms and the compiled loops against the ranking package's own features and ranker."""
 
 from __future__ import annotations
 
 import logging
-from unittest import mock
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from findsupport.index import SearchIndex, make_scorer
-from findsupport.index import scoring
+from findsupport.catalog.public import PublicCatalog
+from findsupport.index import SearchIndex, find_matches, kernels, make_scorer, terms, warm_up
 from findsupport.index.blocks import box_distances2, slots_of_ranges
 from findsupport.index.scoring import FusedScorer, MatrixScorer, fused_supported, linear_form
 from findsupport.ranking import features as features_module
 from findsupport.ranking.features import FEATURE_NAMES, FeatureScales, QueryContext, compute_features
 from findsupport.ranking.model import MatchRanker
 
-from .conftest import rankers, scenarios
+from .conftest import ORIGIN, rankers, scenarios
 
 SCALES = FeatureScales()
 
@@ -42,15 +41,15 @@ def test_every_current_feature_has_a_fused_term() -> None:
     """Fails when the ranking package adds or redefines a feature without a fused term here.
 
     Serving stays exact meanwhile (the matrix scorer), but slower: update
-    findsupport/index/scoring.py (a term per feature, mirroring compute_features).
+    findsupport/index/terms.py (a term per feature, mirroring compute_features).
     """
     assert fused_supported(), f"no fused terms for FEATURES_VERSION {features_module.FEATURES_VERSION}: {FEATURE_NAMES}"
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenario=scenarios(), ranker=rankers(), intercept=st.sampled_from([0.0, -1.25]))
-def test_fused_scores_equal_features_times_coef(scenario, ranker, intercept) -> None:
-    """``scores`` and ``best_scores`` equal ``compute_features(...) @ coef_ + intercept``."""
+def test_kernel_scores_equal_features_times_coef(scenario, ranker, intercept) -> None:
+    """The compiled loops' arithmetic equals ``compute_features(...) @ coef_ + intercept``, provider by provider."""
     catalog, query = scenario
     index = SearchIndex.build(catalog, block_size=4)
     scorer = FusedScorer(ranker.coef_, intercept, SCALES, (index.main, index.online))
@@ -61,15 +60,20 @@ def test_fused_scores_equal_features_times_coef(scenario, ranker, intercept) -> 
         distance, inside = geometry(index, table, query["x"], query["y"])
         expected = compute_features(context, catalog, table.order, distance, inside, SCALES) @ ranker.coef_ + intercept
         np.testing.assert_allclose(scorer.scores(prepared, table, slots, distance, inside), expected, rtol=0, atol=1e-12)
-        # best_scores: every candidate at or above the k-th best score is kept, exactly scored
-        # (with the per-candidate bounds on even for a handful of candidates).
-        k = query["k"]
-        with mock.patch.object(scoring, "EXACT_BELOW", 0):
-            which, scores = scorer.best_scores(prepared, table, slots, distance, inside, k, -np.inf)
-        np.testing.assert_allclose(scores, expected[which], rtol=0, atol=1e-12)
-        if len(expected) >= k:
-            kth = np.sort(expected)[::-1][k - 1]
-            assert set(np.flatnonzero(expected >= kth + 1e-9)) <= set(which.tolist())
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenario=scenarios(), ranker=rankers(), intercept=st.sampled_from([0.0, 0.75]))
+def test_ranked_scores_equal_features_times_coef(scenario, ranker, intercept) -> None:
+    """End to end: every score the ranking loops return is ``compute_features @ coef_ + intercept`` of that provider."""
+    catalog, query = scenario
+    index = SearchIndex.build(catalog, block_size=2, tile_blocks=2)
+    scorer = FusedScorer(ranker.coef_, intercept, SCALES, (index.main, index.online))
+    context = context_of(query)
+    ranked = find_matches(index, scorer, context, radius_m=query["radius_km"] * 1000.0, role=query["role"], k=query["k"]).ranked
+    if len(ranked.positions):
+        features = compute_features(context, catalog, ranked.positions, ranked.distance_m, ranked.inside, SCALES)
+        np.testing.assert_allclose(ranked.scores, features @ ranker.coef_ + intercept, rtol=0, atol=1e-9)
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -128,13 +132,48 @@ def test_non_linear_rankers_are_served_by_the_matrix_scorer(grid_catalog, ranker
 
 def test_changed_features_fall_back_to_the_matrix_scorer(grid_catalog, monkeypatch, caplog) -> None:
     """A feature-definition version the fused terms do not know: exact but unfused, and said so."""
-    import findsupport.index.scoring as scoring
-
-    monkeypatch.setattr(scoring, "FEATURES_VERSION", 999)
+    monkeypatch.setattr(terms, "FEATURES_VERSION", 999)
     index = SearchIndex.build(grid_catalog)
     with caplog.at_level(logging.WARNING, logger="findsupport.index.scoring"):
-        scorer = scoring.make_scorer(MatchRanker().use_parameter_weights(), grid_catalog, (index.main, index.online), SCALES)
+        scorer = make_scorer(MatchRanker().use_parameter_weights(), grid_catalog, (index.main, index.online), SCALES)
     assert isinstance(scorer, MatrixScorer)
-    assert "findsupport/index/scoring.py" in caplog.text
+    assert "findsupport/index/terms.py" in caplog.text
     with pytest.raises(ValueError, match="no fused terms"):
         FusedScorer(np.zeros(len(FEATURE_NAMES)), 0.0, SCALES)
+
+
+def test_a_feature_without_a_kernel_term_is_never_served_fused(grid_catalog, monkeypatch, caplog) -> None:
+    """A new feature in the ranking package with no term in terms.py: the fused path refuses it by name."""
+    monkeypatch.setattr(terms, "FEATURE_NAMES", (*FEATURE_NAMES, "distance_to_track"))
+    assert not fused_supported() and terms.missing_terms() == ["distance_to_track"]
+    index = SearchIndex.build(grid_catalog)
+    with caplog.at_level(logging.WARNING, logger="findsupport.index.scoring"):
+        scorer = make_scorer(MatchRanker().use_parameter_weights(), grid_catalog, (index.main, index.online), SCALES)
+    assert isinstance(scorer, MatrixScorer)
+    assert "distance_to_track" in caplog.text
+
+
+def _signatures() -> dict[str, int]:
+    return {name: len(getattr(kernels, name).signatures) for name in kernels.__all__ if hasattr(getattr(kernels, name), "signatures")}
+
+
+@pytest.mark.parametrize("ranker", [MatchRanker().use_parameter_weights(), _Curved()])
+def test_searches_after_warm_up_compile_nothing(grid_catalog, ranker) -> None:
+    """Every kernel a search needs is compiled by warm_up, with the argument types searches use."""
+    catalogs = [grid_catalog, PublicCatalog.from_providers([])]
+    engines = []
+    for catalog in catalogs:
+        index = SearchIndex.build(catalog, block_size=2, tile_blocks=1)
+        scorer = make_scorer(ranker, catalog, (index.main, index.online), SCALES)
+        warm_up(index, scorer)
+        engines.append((index, scorer))
+    before = _signatures()
+    for index, scorer in engines:
+        for mode in ("in_person", "online", "any"):
+            for role, event, slots, level, k in [(None, None, (), None, 10), ("coach_developer", "jumps", ("tue_eve", "sat_am"), "advanced_coach", 1)]:
+                for dx in (0.0, 1500.0, 900_000.0):
+                    context = QueryContext.from_query(
+                        ORIGIN[0] + dx, ORIGIN[1], role=role, event=event, slots=slots, mode=mode, level=level
+                    )
+                    find_matches(index, scorer, context, radius_m=5_000.0, role=role, k=k)
+    assert _signatures() == before

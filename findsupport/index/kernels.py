@@ -1,0 +1,598 @@
+"""Compiled loops of a search: candidate rules, fused scores, block bounds, exact top k, counts.
+
+A search used to be a hundred numpy calls of a few microseconds each, most of
+them on arrays of a few hundred elements; here the same steps run as one
+compiled pass per source of candidates (numba, ``nogil``, cached on disk):
+
+1. the near blocks: the R-tree's tiles expanded to blocks, each kept when
+   its box is near enough and its service areas could reach the coach
+   (:mod:`.spatial` states the candidate rules);
+2. an upper bound of every near block's best score, from its summaries;
+3. blocks read best bound first; in each, the candidate rule per provider,
+   the fused score (:mod:`.terms` builds the tables it adds up), and an
+   exact top k kept in a binary heap.  A block whose bound is below the
+   current k-th score (minus a rounding slack) is never read, and neither is
+   any later one: the bounds come out of a max-heap in decreasing order;
+4. the in-person total: providers of read blocks were counted while reading;
+   unread blocks are counted from their role counts (when every provider of
+   the block matches) or provider by provider, unless that would cost more
+   than a sum over the per-site reach counts (:mod:`.sites`).
+
+Order of equal scores: catalogue position ascending, as everywhere.
+
+Every floating-point expression here is the one the numpy definitions use
+(``dx * dx + dy * dy`` for squared distances, ``exp(-d / scale)``, the same
+order of additions), and numba compiles without fast-math, so boundary
+cases (a provider exactly at the radius, exactly at the edge of their reach)
+are decided exactly as the brute-force checks decide them.
+
+The entry points take plain arrays and scalars; :mod:`.scoring` and
+:mod:`.matching` assemble them.  They compile on first call (seconds) and
+are cached under ``__pycache__``; the engine calls them once when it is built
+(:meth:`~findsupport.index.scoring.FusedScorer.warm_up`), never first inside
+a request.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .terms import PROXIMITY_STEP_M
+
+__all__ = [
+    "rank_in_person",
+    "rank_online",
+    "collect_in_person",
+    "count_in_person",
+    "collect_online",
+    "near_blocks",
+    "count_sites",
+    "areas_at",
+    "score_slots",
+    "block_bounds",
+    "sorted_heap",
+    "PARAM_NAMES",
+    "BIT_NAMES",
+    "COUNT_NAMES",
+]
+
+_JIT = {"cache": True, "nogil": True, "error_model": "numpy"}
+_INLINE = {"cache": True, "nogil": True, "error_model": "numpy", "inline": "always"}
+
+#: Layout of the per-query float parameters (``params``).
+PARAM_NAMES = ("x", "y", "radius2", "slack", "inside_weight", "event_none", "event_group", "event_exact")
+_X, _Y, _R2, _SLACK, _INSIDE_W, _EV_NONE, _EV_GROUP, _EV_EXACT = range(len(PARAM_NAMES))
+#: Layout of the per-query integer parameters (``bits``).
+BIT_NAMES = ("event_bits", "group_only_bits", "slot_bits", "role_bit", "role_column")
+_EVENT_BITS, _GROUP_BITS, _SLOT_BITS, _ROLE_BIT, _COLUMN = range(len(BIT_NAMES))
+#: Layout of the counts an in-person ranking returns (``rest``: -1 when not counted).
+COUNT_NAMES = (
+    "found", "found_online", "found_polygon", "found_polygon_online",
+    "rest", "rest_online", "rest_polygon", "rest_polygon_online", "blocks_read", "scored",
+)  # fmt: skip
+_FOUND, _FOUND_ON, _FOUND_POLY, _FOUND_POLY_ON, _REST, _REST_ON, _REST_POLY, _REST_POLY_ON, _READ, _SCORED = range(len(COUNT_NAMES))
+_INV_STEP = 1.0 / PROXIMITY_STEP_M
+
+
+# ---------------------------------------------------------------------- small helpers
+@njit(**_INLINE)
+def _popcount32(value):  # type: ignore[no-untyped-def]
+    v = np.int64(value) & 0xFFFFFFFF
+    v = v - ((v >> 1) & 0x55555555)
+    v = (v & 0x33333333) + ((v >> 2) & 0x33333333)
+    return (((v + (v >> 4)) & 0x0F0F0F0F) * 0x01010101 & 0xFFFFFFFF) >> 24
+
+
+@njit(**_INLINE)
+def _static_score(s, inside, codes, event_mask, slot_mask, code_table, slot_table, params, bits):  # type: ignore[no-untyped-def]
+    """Every term but the distance terms (attribute table with the intercept, inside, event, slots)."""
+    score = code_table[codes[s]]
+    weight = params[_INSIDE_W]
+    if weight != 0.0 and inside:
+        score += weight
+    events = np.int64(event_mask[s])
+    if events & bits[_EVENT_BITS]:
+        score += params[_EV_EXACT]
+    elif events & bits[_GROUP_BITS]:
+        score += params[_EV_GROUP]
+    else:
+        score += params[_EV_NONE]
+    score += slot_table[_popcount32(np.int64(slot_mask[s]) & bits[_SLOT_BITS])]
+    return score
+
+
+@njit(**_INLINE)
+def _proximity(d, dist):  # type: ignore[no-untyped-def]
+    """The distance terms: ``sum w * exp(-d / scale)`` in feature order."""
+    total = 0.0
+    for j in range(dist.shape[0]):
+        total += dist[j, 0] * np.exp(-d / dist[j, 1])
+    return total
+
+
+@njit(**_INLINE)
+def _block_bound(b, mind2, maxd2, possible, certain, block_best, event_or, slot_or, params, bits, slot_table_max, dist):  # type: ignore[no-untyped-def]
+    """A score no provider of block ``b`` can exceed, from its summaries.
+
+    Attribute terms: the best code present (exact).  Distance terms: the
+    nearest (positive weight) or farthest (negative) point of the block's
+    box.  Inside, event and availability terms: the best state the block's
+    flags and unions of events and free slots allow.
+    """
+    bound = block_best[b]
+    if dist.shape[0]:
+        mind = np.sqrt(mind2)
+        maxd = np.sqrt(maxd2)
+        for j in range(dist.shape[0]):
+            weight = dist[j, 0]
+            bound += weight * np.exp(-(mind if weight > 0 else maxd) / dist[j, 1])
+    weight = params[_INSIDE_W]
+    if weight > 0 and possible:
+        bound += weight
+    elif weight < 0 and certain:
+        bound += weight
+    events = np.int64(event_or[b])
+    best = params[_EV_NONE]
+    if events & bits[_GROUP_BITS]:
+        best = max(best, params[_EV_GROUP])
+    if events & bits[_EVENT_BITS]:
+        best = max(best, params[_EV_EXACT])
+    bound += best
+    bound += slot_table_max[_popcount32(np.int64(slot_or[b]) & bits[_SLOT_BITS])]
+    return bound
+
+
+@njit(**_INLINE)
+def _box_distances2(x, y, minx, miny, maxx, maxy):  # type: ignore[no-untyped-def]
+    """Squared smallest and largest distance from a point to a box (as :func:`.blocks.box_distances2`)."""
+    dx = max(max(minx - x, x - maxx), 0.0)
+    dy = max(max(miny - y, y - maxy), 0.0)
+    fx = max(x - minx, maxx - x)
+    fy = max(y - miny, maxy - y)
+    return dx * dx + dy * dy, fx * fx + fy * fy
+
+
+@njit(**_INLINE)
+def _has_role(s, role_mask, role_bit):  # type: ignore[no-untyped-def]
+    return role_bit == 0 or (np.int64(role_mask[s]) & role_bit) != 0
+
+
+@njit(**_INLINE)
+def _d2(s, x, y, sx, sy):  # type: ignore[no-untyped-def]
+    dx = sx[s] - x
+    dy = sy[s] - y
+    return dx * dx + dy * dy
+
+
+@njit(**_INLINE)
+def _reaches(s, d2, r2, reach2, area_id, area_inside):  # type: ignore[no-untyped-def]
+    """The in-person rule but the role: within the radius and the service area (reach2 is +inf for polygons)."""
+    if not d2 <= min(r2, reach2[s]):
+        return False
+    area = area_id[s]
+    return area < 0 or area_inside[area]
+
+
+@njit(**_INLINE)
+def _inside(s, d2, reach2, area_id, area_inside):  # type: ignore[no-untyped-def]
+    """The coach's point is in the provider's service area (the circle, or the polygon's flag)."""
+    area = area_id[s]
+    if area >= 0:
+        return area_inside[area]
+    return d2 <= reach2[s]
+
+
+# Numba note: helpers return one scalar.  Inlined helpers returning tuples
+# compiled to loops several times slower (measured: 19 against 3 ns a provider).
+
+
+# ---------------------------------------------------------------------- the exact top k
+@njit(**_INLINE)
+def _worse(score_a, pos_a, score_b, pos_b):  # type: ignore[no-untyped-def]
+    """``a`` ranks below ``b``: a lower score, or the same score at a later catalogue position."""
+    return score_a < score_b or (score_a == score_b and pos_a > pos_b)
+
+
+@njit(**_INLINE)
+def _threshold(hs, size):  # type: ignore[no-untyped-def]
+    """Scores below this cannot enter the heap (-inf until it holds k; +inf when k is 0)."""
+    if size < len(hs):
+        return -np.inf
+    if size == 0:
+        return np.inf
+    return hs[0]
+
+
+@njit(**_JIT)
+def _push(hs, hp, hd, hi, size, score, position, d, inside):  # type: ignore[no-untyped-def]
+    """Offer a candidate to the min-heap of the k best (root: the worst kept); returns the new size."""
+    k = len(hs)
+    if size < k:
+        i = size
+        size += 1
+        while i > 0:
+            parent = (i - 1) >> 1
+            if not _worse(score, position, hs[parent], hp[parent]):
+                break
+            hs[i], hp[i], hd[i], hi[i] = hs[parent], hp[parent], hd[parent], hi[parent]
+            i = parent
+    else:
+        if k == 0 or not _worse(hs[0], hp[0], score, position):
+            return size
+        i = 0
+        while True:
+            child = 2 * i + 1
+            if child >= size:
+                break
+            right = child + 1
+            if right < size and _worse(hs[right], hp[right], hs[child], hp[child]):
+                child = right
+            if not _worse(hs[child], hp[child], score, position):
+                break
+            hs[i], hp[i], hd[i], hi[i] = hs[child], hp[child], hd[child], hi[child]
+            i = child
+    hs[i], hp[i], hd[i], hi[i] = score, position, d, inside
+    return size
+
+
+@njit(**_JIT)
+def sorted_heap(hs, hp, hd, hi, size):  # type: ignore[no-untyped-def]
+    """Sort the heap's entries worst first, in place (still a valid heap); read it backwards for best first."""
+    for i in range(1, size):
+        s, p, d, f = hs[i], hp[i], hd[i], hi[i]
+        j = i
+        while j > 0 and _worse(s, p, hs[j - 1], hp[j - 1]):
+            hs[j], hp[j], hd[j], hi[j] = hs[j - 1], hp[j - 1], hd[j - 1], hi[j - 1]
+            j -= 1
+        hs[j], hp[j], hd[j], hi[j] = s, p, d, f
+
+
+# ---------------------------------------------------------------------- best-first block order
+@njit(**_INLINE)
+def _sift_down(bounds, ids, i, n):  # type: ignore[no-untyped-def]
+    """Restore the max-heap of block ids by bound below ``i``."""
+    item = ids[i]
+    while True:
+        child = 2 * i + 1
+        if child >= n:
+            break
+        if child + 1 < n and bounds[ids[child + 1]] > bounds[ids[child]]:
+            child += 1
+        if bounds[ids[child]] <= bounds[item]:
+            break
+        ids[i] = ids[child]
+        i = child
+    ids[i] = item
+
+
+@njit(**_JIT)
+def _by_bound(bounds):  # type: ignore[no-untyped-def]
+    """A max-heap (by bound) of indices ``0..len(bounds)``."""
+    n = len(bounds)
+    ids = np.arange(n)
+    for i in range(n // 2 - 1, -1, -1):
+        _sift_down(bounds, ids, i, n)
+    return ids
+
+
+# ---------------------------------------------------------------------- in person
+@njit(**_JIT)
+def near_blocks(tiles, tile_start, tile_end, minx, miny, maxx, maxy, sa_minx, sa_miny, sa_maxx, sa_maxy,  # type: ignore[no-untyped-def]
+                has_polygon, min_reach2, max_reach2, role_counts, x, y, r2, column):
+    """Blocks of the given tiles that may hold in-person candidates: ``(blocks, whole, mind2, maxd2)``.
+
+    A block is kept when its nearest point is within both the radius and
+    its farthest reach, (for polygon blocks) its service-area box holds the
+    point, and (with a role) it has someone with that role.  ``whole``: its
+    farthest point is within the radius and everyone's reach, so every
+    provider with the role matches (never for polygon blocks).
+    """
+    total = 0
+    for t in tiles:
+        total += tile_end[t] - tile_start[t]
+    blocks = np.empty(total, np.int64)
+    whole = np.empty(total, np.bool_)
+    mind2 = np.empty(total)
+    maxd2 = np.empty(total)
+    m = 0
+    for t in tiles:
+        for b in range(tile_start[t], tile_end[t]):
+            near2, far2 = _box_distances2(x, y, minx[b], miny[b], maxx[b], maxy[b])
+            # max_reach2 is +inf for polygon blocks: only the radius limits them here...
+            if not near2 <= min(r2, max_reach2[b]):
+                continue
+            # ...and their service-area box must hold the point.
+            if has_polygon[b] and not (sa_minx[b] <= x and x <= sa_maxx[b] and sa_miny[b] <= y and y <= sa_maxy[b]):
+                continue
+            if column > 0 and role_counts[b, column] == 0:
+                continue
+            blocks[m] = b
+            mind2[m] = near2
+            maxd2[m] = far2
+            # Rounding is monotone, so no provider's own d² exceeds far2;
+            # min_reach2 is -inf for polygon blocks, which are never whole.
+            whole[m] = far2 <= min(r2, min_reach2[b])
+            m += 1
+    return blocks[:m], whole[:m], mind2[:m], maxd2[:m]
+
+
+@njit(**_INLINE)
+def _count_rest(blocks, whole, read, start, end, has_polygon, role_counts, online_role_counts,  # type: ignore[no-untyped-def]
+                sx, sy, reach2, role_mask, area_id, area_inside, online, x, y, r2, role_bit, column, rest_budget, counts):
+    """Count the in-person candidates of the unread near blocks into ``counts``.
+
+    Whole blocks from their role counts, polygon blocks provider by provider,
+    the other circle blocks provider by provider too unless they hold more
+    than ``rest_budget`` providers (then ``rest`` is -1: the caller sums the
+    site counts instead).
+    """
+    partial = 0
+    for i in range(len(blocks)):
+        if read[i]:
+            continue
+        b = blocks[i]
+        if has_polygon[b]:
+            for s in range(start[b], end[b]):
+                if _has_role(s, role_mask, role_bit) and _reaches(s, _d2(s, x, y, sx, sy), r2, reach2, area_id, area_inside):
+                    counts[_REST_POLY] += 1
+                    if online[s]:
+                        counts[_REST_POLY_ON] += 1
+        elif whole[i]:
+            counts[_REST] += role_counts[b, column]
+            counts[_REST_ON] += online_role_counts[b, column]
+        else:
+            partial += end[b] - start[b]
+    if partial > rest_budget:
+        counts[_REST] = -1
+        counts[_REST_ON] = -1
+    elif partial:
+        for i in range(len(blocks)):
+            b = blocks[i]
+            if read[i] or has_polygon[b] or whole[i]:
+                continue
+            for s in range(start[b], end[b]):
+                if _has_role(s, role_mask, role_bit) and _reaches(s, _d2(s, x, y, sx, sy), r2, reach2, area_id, area_inside):
+                    counts[_REST] += 1
+                    if online[s]:
+                        counts[_REST_ON] += 1
+
+
+@njit(**_JIT)
+def count_in_person(tiles, tile_start, tile_end,  # type: ignore[no-untyped-def]
+                    start, end, minx, miny, maxx, maxy, sa_minx, sa_miny, sa_maxx, sa_maxy, has_polygon, min_reach2, max_reach2,
+                    role_counts, online_role_counts, sx, sy, reach2, role_mask, area_id, online, area_inside, x, y, r2, role_bit, column):
+    """``(matches, of which online)`` for the in-person rule, reading only the blocks at the edge of the search."""
+    blocks, whole, mind2, maxd2 = near_blocks(
+        tiles, tile_start, tile_end, minx, miny, maxx, maxy, sa_minx, sa_miny, sa_maxx, sa_maxy,
+        has_polygon, min_reach2, max_reach2, role_counts, x, y, r2, column,
+    )
+    counts = np.zeros(len(COUNT_NAMES), np.int64)
+    read = np.zeros(len(blocks), np.bool_)
+    _count_rest(blocks, whole, read, start, end, has_polygon, role_counts, online_role_counts,
+                sx, sy, reach2, role_mask, area_id, area_inside, online, x, y, r2, role_bit, column, len(sx), counts)
+    return counts[_REST] + counts[_REST_POLY], counts[_REST_ON] + counts[_REST_POLY_ON]
+
+
+@njit(**_JIT)
+def rank_in_person(tiles, tile_start, tile_end,  # type: ignore[no-untyped-def]
+                   start, end, minx, miny, maxx, maxy, sa_minx, sa_miny, sa_maxx, sa_maxy, has_polygon, min_reach2, max_reach2,
+                   role_counts, online_role_counts, event_or, slot_or,
+                   sx, sy, reach2, role_mask, area_id, event_mask, slot_mask, online, order,
+                   codes, block_best, area_inside, params, bits, code_table, slot_table, slot_table_max, dist, prox_bound,
+                   rest_budget, hs, hp, hd, hi, size):
+    """Rank the in-person candidates into the heap and count them; returns ``(size, counts)`` (:data:`COUNT_NAMES`)."""
+    x, y, r2, slack = params[_X], params[_Y], params[_R2], params[_SLACK]
+    role_bit, column = bits[_ROLE_BIT], bits[_COLUMN]
+    counts = np.zeros(len(COUNT_NAMES), np.int64)
+    blocks, whole, mind2, maxd2 = near_blocks(
+        tiles, tile_start, tile_end, minx, miny, maxx, maxy, sa_minx, sa_miny, sa_maxx, sa_maxy,
+        has_polygon, min_reach2, max_reach2, role_counts, x, y, r2, column,
+    )
+    n = len(blocks)
+    bounds = np.empty(n)
+    for i in range(n):
+        # Every in-person candidate has the coach inside their service area.
+        bounds[i] = _block_bound(blocks[i], mind2[i], maxd2[i], True, True, block_best, event_or, slot_or, params, bits, slot_table_max, dist)
+    heap = _by_bound(bounds)
+    read = np.zeros(n, np.bool_)
+    last_cell = len(prox_bound) - 1
+    remaining = n
+    while remaining > 0:
+        top = heap[0]
+        if bounds[top] < _threshold(hs, size) - slack:
+            break  # no unread block can reach the page
+        remaining -= 1
+        heap[0] = heap[remaining]
+        _sift_down(bounds, heap, 0, remaining)
+        read[top] = True
+        counts[_READ] += 1
+        b = blocks[top]
+        polygon = has_polygon[b]
+        for s in range(start[b], end[b]):
+            if not _has_role(s, role_mask, role_bit):
+                continue
+            d2 = _d2(s, x, y, sx, sy)
+            if not _reaches(s, d2, r2, reach2, area_id, area_inside):
+                continue
+            counts[_FOUND] += 1
+            if online[s]:
+                counts[_FOUND_ON] += 1
+            if polygon:
+                counts[_FOUND_POLY] += 1
+                if online[s]:
+                    counts[_FOUND_POLY_ON] += 1
+            static = _static_score(s, True, codes, event_mask, slot_mask, code_table, slot_table, params, bits)
+            d = np.sqrt(d2)
+            if size == len(hs):
+                cell = min(np.int64(d * _INV_STEP), last_cell)
+                if static + prox_bound[cell] < _threshold(hs, size) - slack:
+                    continue
+            counts[_SCORED] += 1
+            size = _push(hs, hp, hd, hi, size, static + _proximity(d, dist), order[s], d, True)
+    _count_rest(blocks, whole, read, start, end, has_polygon, role_counts, online_role_counts,
+                sx, sy, reach2, role_mask, area_id, area_inside, online, x, y, r2, role_bit, column, rest_budget, counts)
+    sorted_heap(hs, hp, hd, hi, size)
+    return size, counts
+
+
+@njit(**_JIT)
+def collect_in_person(tiles, tile_start, tile_end,  # type: ignore[no-untyped-def]
+                      start, end, minx, miny, maxx, maxy, sa_minx, sa_miny, sa_maxx, sa_maxy, has_polygon, min_reach2, max_reach2,
+                      role_counts, sx, sy, reach2, role_mask, area_id, area_inside, x, y, r2, role_bit, column):
+    """Every in-person candidate: ``(slots, d2)`` in slot order of their blocks (for the feature-matrix scorer)."""
+    blocks, whole, mind2, maxd2 = near_blocks(
+        tiles, tile_start, tile_end, minx, miny, maxx, maxy, sa_minx, sa_miny, sa_maxx, sa_maxy,
+        has_polygon, min_reach2, max_reach2, role_counts, x, y, r2, column,
+    )
+    total = 0
+    for b in blocks:
+        total += end[b] - start[b]
+    slots = np.empty(total, np.int64)
+    squared = np.empty(total)
+    m = 0
+    for b in np.sort(blocks):
+        for s in range(start[b], end[b]):
+            if not _has_role(s, role_mask, role_bit):
+                continue
+            d2 = _d2(s, x, y, sx, sy)
+            if _reaches(s, d2, r2, reach2, area_id, area_inside):
+                slots[m] = s
+                squared[m] = d2
+                m += 1
+    return slots[:m], squared[:m]
+
+
+# ---------------------------------------------------------------------- online
+@njit(**_JIT)
+def rank_online(start, end, minx, miny, maxx, maxy, sa_minx, sa_miny, sa_maxx, sa_maxy, role_counts, event_or, slot_or,  # type: ignore[no-untyped-def]
+                sx, sy, reach2, role_mask, area_id, event_mask, slot_mask, order,
+                codes, block_best, area_inside, params, bits, code_table, slot_table, slot_table_max, dist, prox_bound,
+                exclude, hs, hp, hd, hi, size):
+    """Rank the online candidates (Great Britain wide) into the heap; returns ``(size, blocks read, scored)``."""
+    x, y, r2, slack = params[_X], params[_Y], params[_R2], params[_SLACK]
+    role_bit, column = bits[_ROLE_BIT], bits[_COLUMN]
+    n_blocks = len(start)
+    blocks = np.empty(n_blocks, np.int64)
+    bounds = np.empty(n_blocks)
+    n = 0
+    for b in range(n_blocks):
+        if column > 0 and role_counts[b, column] == 0:
+            continue
+        near2, far2 = _box_distances2(x, y, minx[b], miny[b], maxx[b], maxy[b])
+        possible = sa_minx[b] <= x and x <= sa_maxx[b] and sa_miny[b] <= y and y <= sa_maxy[b]
+        blocks[n] = b
+        bounds[n] = _block_bound(b, near2, far2, possible, False, block_best, event_or, slot_or, params, bits, slot_table_max, dist)
+        n += 1
+    bounds = bounds[:n]
+    heap = _by_bound(bounds)
+    last_cell = len(prox_bound) - 1
+    read = 0
+    scored = 0
+    remaining = n
+    while remaining > 0:
+        top = heap[0]
+        if bounds[top] < _threshold(hs, size) - slack:
+            break
+        remaining -= 1
+        heap[0] = heap[remaining]
+        _sift_down(bounds, heap, 0, remaining)
+        read += 1
+        b = blocks[top]
+        for s in range(start[b], end[b]):
+            if not _has_role(s, role_mask, role_bit):
+                continue
+            d2 = _d2(s, x, y, sx, sy)
+            inside = _inside(s, d2, reach2, area_id, area_inside)
+            if exclude and inside and d2 <= r2:
+                continue  # an `any` search lists them from the main table
+            static = _static_score(s, inside, codes, event_mask, slot_mask, code_table, slot_table, params, bits)
+            d = np.sqrt(d2)
+            if size == len(hs):
+                cell = min(np.int64(d * _INV_STEP), last_cell)
+                if static + prox_bound[cell] < _threshold(hs, size) - slack:
+                    continue
+            scored += 1
+            size = _push(hs, hp, hd, hi, size, static + _proximity(d, dist), order[s], d, inside)
+    sorted_heap(hs, hp, hd, hi, size)
+    return size, read, scored
+
+
+@njit(**_JIT)
+def collect_online(role_counts, start, end, sx, sy, reach2, role_mask, area_id, area_inside, x, y, r2, role_bit, column, exclude):  # type: ignore[no-untyped-def]
+    """Every online candidate: ``(slots, d2, inside)`` in slot order (for the feature-matrix scorer)."""
+    total = 0
+    for b in range(len(start)):
+        if column == 0 or role_counts[b, column] > 0:
+            total += end[b] - start[b]
+    slots = np.empty(total, np.int64)
+    squared = np.empty(total)
+    flags = np.empty(total, np.bool_)
+    m = 0
+    for b in range(len(start)):
+        if column > 0 and role_counts[b, column] == 0:
+            continue
+        for s in range(start[b], end[b]):
+            if not _has_role(s, role_mask, role_bit):
+                continue
+            d2 = _d2(s, x, y, sx, sy)
+            inside = _inside(s, d2, reach2, area_id, area_inside)
+            if not (exclude and inside and d2 <= r2):
+                slots[m] = s
+                squared[m] = d2
+                flags[m] = inside
+                m += 1
+    return slots[:m], squared[:m], flags[:m]
+
+
+# ---------------------------------------------------------------------- counts and polygons
+@njit(**_JIT)
+def count_sites(site_x, site_y, reach2_values, counts, online, x, y, r2, column):  # type: ignore[no-untyped-def]
+    """``(matches, of which online)`` over the sites within the radius (see :mod:`.sites`)."""
+    total = 0
+    total_online = 0
+    n_values = len(reach2_values)
+    for i in range(len(site_x)):
+        dx = site_x[i] - x
+        dy = site_y[i] - y
+        d2 = dx * dx + dy * dy
+        if not d2 <= r2:
+            continue
+        first = np.searchsorted(reach2_values, d2)  # the first reach² >= d²
+        if first < n_values:
+            total += counts[i, column, first]
+            total_online += online[i, column, first]
+    return total, total_online
+
+
+@njit(**_JIT)
+def areas_at(bounds, x, y):  # type: ignore[no-untyped-def]
+    """Indices of the boxes ``(minx, miny, maxx, maxy)`` that hold the point (edges included)."""
+    found = np.empty(len(bounds), np.int64)
+    m = 0
+    for i in range(len(bounds)):
+        if bounds[i, 0] <= x and x <= bounds[i, 2] and bounds[i, 1] <= y and y <= bounds[i, 3]:
+            found[m] = i
+            m += 1
+    return found[:m]
+
+
+# ---------------------------------------------------------------------- checks
+@njit(**_JIT)
+def score_slots(slots, distance, inside, codes, event_mask, slot_mask, code_table, slot_table, params, bits, dist):  # type: ignore[no-untyped-def]
+    """Fused scores of given slots (the ranking loops' own arithmetic; tests and notebooks)."""
+    scores = np.empty(len(slots))
+    for i in range(len(slots)):
+        static = _static_score(slots[i], inside[i], codes, event_mask, slot_mask, code_table, slot_table, params, bits)
+        scores[i] = static + _proximity(distance[i], dist)
+    return scores
+
+
+@njit(**_JIT)
+def block_bounds(blocks, mind2, maxd2, possible, certain, block_best, event_or, slot_or, params, bits, slot_table_max, dist):  # type: ignore[no-untyped-def]
+    """Bounds of given blocks (the ranking loops' own arithmetic; tests)."""
+    bounds = np.empty(len(blocks))
+    for i in range(len(blocks)):
+        bounds[i] = _block_bound(blocks[i], mind2[i], maxd2[i], possible[i], certain[i], block_best, event_or, slot_or,
+                                 params, bits, slot_table_max, dist)
+    return bounds
