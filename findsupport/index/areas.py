@@ -80,11 +80,15 @@ class ServiceAreas:
     def __len__(self) -> int:
         return len(self._geoms)
 
-    def flags_at(self, x: float, y: float) -> np.ndarray:
-        """Whether the point ``(x, y)`` lies in (or on the edge of) each area: a bool per area id."""
+    def flags_at(self, x: float, y: float, area_ids: np.ndarray | None = None) -> np.ndarray:
+        """Whether the point ``(x, y)`` lies in (or on the edge of) each area: a bool per area id.
+
+        Only ``area_ids`` are tested (the others read False); all areas whose
+        box holds the point by default.
+        """
         flags = np.zeros(len(self._geoms), dtype=bool)
         if len(flags):
-            maybe = areas_at(self.bounds, x, y)  # bounding boxes first, compiled
+            maybe = areas_at(self.bounds, x, y) if area_ids is None else area_ids  # bounding boxes first, compiled
             if len(maybe):
                 with self._lock:
                     flags[maybe] = shapely.intersects_xy(self._geoms[maybe], x, y)

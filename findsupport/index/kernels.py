@@ -49,6 +49,7 @@ __all__ = [
     "near_blocks",
     "count_sites",
     "areas_at",
+    "areas_needed",
     "score_slots",
     "block_bounds",
     "sorted_heap",
@@ -575,6 +576,28 @@ def areas_at(bounds, x, y):  # type: ignore[no-untyped-def]
             found[m] = i
             m += 1
     return found[:m]
+
+
+@njit(**_JIT)
+def areas_needed(area_id, sx, sy, role_mask, online, bounds, x, y, r2, role_bit, in_person, online_too):  # type: ignore[no-untyped-def]
+    """Polygon areas whose exact test can change a search: ids, ascending.
+
+    Over the providers with a polygon (``area_id`` etc. are theirs): the
+    area's box holds the point, the provider has the role, and either the
+    search is in person and they are within the radius, or it includes
+    online support and they offer it (their score then counts whether the
+    coach is inside).  Every other area's flag cannot matter.
+    """
+    wanted = np.zeros(len(bounds), np.bool_)
+    for i in range(len(area_id)):
+        area = area_id[i]
+        if wanted[area] or not _has_role(i, role_mask, role_bit):
+            continue
+        if not (bounds[area, 0] <= x and x <= bounds[area, 2] and bounds[area, 1] <= y and y <= bounds[area, 3]):
+            continue
+        if (online_too and online[i]) or (in_person and _d2(i, x, y, sx, sy) <= r2):
+            wanted[area] = True
+    return np.flatnonzero(wanted)
 
 
 # ---------------------------------------------------------------------- checks

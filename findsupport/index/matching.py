@@ -78,7 +78,7 @@ def _fused(index: SearchIndex, scorer: FusedScorer, context: QueryContext, radiu
     x, y, mode = context.x, context.y, context.mode
     column = role_column(role)
     query = scorer.prepare(context, radius_m, column)
-    flags = index.area_flags(x, y)
+    flags = index.area_flags(x, y, radius_m, role, mode)
     terms = scorer.terms
     hs, hp, hd, hi = np.empty(k), np.empty(k, dtype=np.int64), np.empty(k), np.empty(k, dtype=bool)
     size = read = scored = total = 0
@@ -129,7 +129,7 @@ def _in_person_total(index: SearchIndex, counts: np.ndarray, x: float, y: float,
 def _matrix(index: SearchIndex, scorer: MatrixScorer, context: QueryContext, radius_m: float, role: str | None, k: int) -> Matches:
     x, y, mode = context.x, context.y, context.mode
     prepared = scorer.prepare(context)
-    flags = index.area_flags(x, y)
+    flags = index.area_flags(x, y, radius_m, role, mode)
     best = TopK(k)
     total = scored = 0
     sources = []
@@ -164,3 +164,4 @@ def warm_up(index: SearchIndex, scorer: FusedScorer | MatrixScorer) -> None:
     if index.sites is not None:
         index.sites.count(x, y, 1.0, 0)
     index.area_flags(x, y)
+    index.area_flags(x, y, 25_000.0, None, "any")

@@ -48,7 +48,7 @@ from .. import taxonomy
 from ..catalog.public import PublicCatalog
 from .areas import ServiceAreas
 from .blocks import ROLE_COLUMNS, BlockTable
-from .kernels import collect_in_person, collect_online, count_in_person, near_blocks
+from .kernels import areas_needed, collect_in_person, collect_online, count_in_person, near_blocks
 from .sites import SiteCounts
 from .tree import TILE_BLOCKS, BlockTree
 
@@ -99,6 +99,31 @@ class NearBlocks:
         return NearBlocks(self.blocks[keep], self.whole[keep], self.mind2[keep], self.maxd2[keep])
 
 
+@dataclass(frozen=True)
+class PolygonProviders:
+    """Columns of the providers whose service area is a polygon, with their area id."""
+
+    area_id: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    role_mask: np.ndarray
+    online: np.ndarray
+
+    @classmethod
+    def build(cls, catalog: PublicCatalog, area_id: np.ndarray) -> "PolygonProviders":
+        which = np.flatnonzero(catalog.has_area)
+        columns = {
+            "area_id": area_id[which].astype(np.int32),
+            "x": catalog.x[which],
+            "y": catalog.y[which],
+            "role_mask": catalog.role_mask[which],
+            "online": catalog.online[which],
+        }
+        for column in columns.values():
+            column.flags.writeable = False
+        return cls(**columns)
+
+
 @dataclass(frozen=True, slots=True)
 class Candidates:
     """Providers of one table that match a query: slots, squared distances, inside flags."""
@@ -124,6 +149,7 @@ class SearchIndex:
         areas: ServiceAreas,
         build_seconds: float,
         sites: SiteCounts | None = None,
+        polygon_providers: "PolygonProviders | None" = None,
     ) -> None:
         self.catalog_version = catalog_version
         self.main = main
@@ -132,6 +158,8 @@ class SearchIndex:
         self.areas = areas
         #: Per-site reach counts (exact in-person totals without reading providers), or None.
         self.sites = sites
+        #: The providers with a polygon service area (to pick the areas a search must test).
+        self.polygon_providers = polygon_providers or PolygonProviders.build(PublicCatalog.from_providers([]), np.zeros(0, np.int32))
         self.build_seconds = build_seconds
         #: Online providers per role column (GB-wide totals of an online search).
         self.online_totals = online.role_counts.sum(axis=0) if online.n_blocks else np.zeros(ROLE_COLUMNS, np.int64)
@@ -198,12 +226,27 @@ class SearchIndex:
             sites = SiteCounts.build(
                 catalog.x[circles], catalog.y[circles], catalog.reach_m[circles], catalog.role_mask[circles], catalog.online[circles]
             )
-        return cls(catalog.version, main, online, tree, areas, time.perf_counter() - started, sites)
+        return cls(catalog.version, main, online, tree, areas, time.perf_counter() - started, sites, PolygonProviders.build(catalog, area_id))
 
     # ------------------------------------------------------------------ per query
-    def area_flags(self, x: float, y: float) -> np.ndarray:
-        """Whether each polygon service area holds the point (a bool per area id; empty without polygons)."""
-        return self.areas.flags_at(x, y) if len(self.areas) else _NO_AREAS
+    def area_flags(self, x: float, y: float, radius_m: float | None = None, role: str | None = None, mode: str = "any") -> np.ndarray:
+        """Whether each polygon service area holds the point (a bool per area id; empty without polygons).
+
+        With ``radius_m``, only the areas that can change a ``mode`` search
+        with that radius and role are tested exactly (see
+        :func:`.kernels.areas_needed`); the others read False.
+        """
+        if not len(self.areas):
+            return _NO_AREAS
+        if radius_m is None:
+            return self.areas.flags_at(x, y)
+        column = role_column(role)
+        p = self.polygon_providers
+        needed = areas_needed(
+            p.area_id, p.x, p.y, p.role_mask, p.online, self.areas.bounds, float(x), float(y),
+            float(radius_m) * float(radius_m), _role_bit(column), mode != "online", mode != "in_person",
+        )  # fmt: skip
+        return self.areas.flags_at(x, y, needed)
 
     def tiles_at(self, x: float, y: float) -> np.ndarray:
         """R-tree tiles whose service-area box holds the point (see :mod:`.tree`)."""
