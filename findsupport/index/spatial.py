@@ -61,7 +61,9 @@ _NO_AREAS = np.zeros(0, dtype=bool)
 #: fewer distance tests at the edge of a search; larger ones mean fewer tree
 #: entries and fewer numpy calls.  In a sweep of 32 to 256 (benchmarks/search.py
 #: catalogues, 1,000 default searches) 64 was best at 1M providers (median
-#: 1.5-1.7 ms against 1.9-2.0 for 128 and 256) and within noise of the best at 100k.
+#: 1.5-1.7 ms against 1.9-2.0 for 128 and 256) and within noise of the best at 100k;
+#: re-measured with the compiled loops (32, 64, 128; online 32-128; tiles 8-32),
+#: every setting was within the machine's noise at 100k and 1M.
 BLOCK_SIZE = 64
 #: Providers per block of the online table.  Smaller blocks bound a rare ask
 #: (pole vault on Sunday morning) more tightly, but an online search bounds

@@ -268,13 +268,15 @@ class ResponseEncoder:
         )
 
     def _codes(self, codes: tuple[str, ...]) -> str | None:
-        """A list of vocabulary codes as JSON (roles, events, slots: few distinct lists), memoised."""
-        encoded = self._lists.get(codes) if type(codes) is tuple else None
+        """A list of vocabulary codes as JSON (roles, events, free slots), the short ones memoised."""
+        if type(codes) is not tuple:
+            return None
+        encoded = self._lists.get(codes) if len(codes) <= _MEMO_LIST_CODES else None
         if encoded is None:
             if not all(type(code) is str for code in codes):
                 return None
-            encoded = json.dumps(list(codes), ensure_ascii=False)
-            if type(codes) is tuple:
+            encoded = f"[{', '.join(map(_text, codes))}]"
+            if len(codes) <= _MEMO_LIST_CODES:
                 if len(self._lists) >= _ENCODER_MEMO:
                     self._lists.clear()
                 self._lists[codes] = encoded
@@ -323,6 +325,9 @@ class ResponseEncoder:
 
 
 _ZERO_TEXTS = {True: "0.0", False: "-0.0"}
+#: Lists of up to this many codes repeat across providers (roles, events); longer
+#: ones (free slots) rarely do, and hashing them costs more than encoding them.
+_MEMO_LIST_CODES = 4
 #: The fields _fixed_fields writes, in order; if _provider_fields ever differs, the
 #: encoder uses json.dumps for them instead (and tests/search says so).
 _FIXED_FIELDS = (

@@ -123,6 +123,17 @@ def test_tree_finds_exactly_the_blocks_around_a_point(tile_blocks: int) -> None:
         assert index.tree.blocks_at(x, y).tolist() == _blocks_containing(index.main, x, y)
 
 
+def test_tree_tiles_are_rtrees_own_answer() -> None:
+    """tiles_at reads libspatialindex's id array directly: the same ids rtree's public API gives."""
+    index = SearchIndex.build(_spread_catalog(), block_size=4, tile_blocks=2)
+    rng = np.random.default_rng(6)
+    for _ in range(60):
+        x, y = ORIGIN[0] + rng.integers(-100, 100) * KM, ORIGIN[1] + rng.integers(-100, 100) * KM
+        tiles = index.tree.tiles_at(x, y)
+        assert tiles.dtype == np.intp
+        assert sorted(tiles.tolist()) == sorted(index.tree._tree.intersection((x, y, x, y)))
+
+
 def test_tree_is_safe_under_concurrent_queries() -> None:
     """rtree is not thread-safe; the tree's lock makes concurrent searches give the same answers."""
     index = SearchIndex.build(_spread_catalog(), block_size=4, tile_blocks=2)
@@ -168,6 +179,18 @@ def test_service_areas_cover_edges(x, y, expected) -> None:
     far = shapely.MultiPolygon([shapely.box(100, 0, 110, 10), shapely.box(20, 0, 30, 10)])
     areas = ServiceAreas([square, far])
     assert areas.covers(np.array([0, 1, 0]), x, y).tolist() == expected
+
+
+def test_equal_polygons_share_one_area() -> None:
+    square, same, other = shapely.box(0, 0, 10, 10), shapely.box(0, 0, 10, 10), shapely.box(20, 0, 30, 10)
+    areas, ids = ServiceAreas.deduplicated([square, other, same, square])
+    assert len(areas) == 2 and ids.tolist()[0] == ids.tolist()[2] == ids.tolist()[3] != ids.tolist()[1]
+    flags = areas.flags_at(5.0, 5.0)
+    assert flags[ids].tolist() == [True, False, True, True]
+    only = areas.flags_at(5.0, 5.0, np.array([ids[1]]))  # only the listed areas are tested
+    assert only.tolist() == [False, False]
+    empty, none = ServiceAreas.deduplicated([])
+    assert len(empty) == 0 and none.size == 0 and empty.flags_at(0.0, 0.0).size == 0
 
 
 def test_service_areas_refuse_empty_geometry() -> None:

@@ -57,6 +57,8 @@ def test_lon_lat(stocked_cli, capsys) -> None:
         (["search", "NE21 4LZ", "--mode", "video"], "mode must be one of"),
         (["search", "NE21 4LZ", "--batch", "q.jsonl"], "leave out the postcode"),
         (["search", "--batch", "no-such-file.jsonl"], "Cannot read the batch file"),
+        (["search", "--batch", "q.jsonl", "--workers", "0"], "--workers takes a whole number"),
+        (["search", "NE21 4LZ", "--workers", "2"], "--workers takes a whole number"),
     ],
 )
 def test_errors_exit_2_with_a_message(stocked_cli, capsys, argv, words) -> None:
@@ -95,6 +97,25 @@ def test_batch_keeps_order_and_ids_and_reports_bad_lines(stocked_cli, tmp_path, 
     assert out[6]["total"] > 0
     # Analysis is not coaching: nothing was logged.
     assert list(FeedbackLog.open(stocked_cli).sessions()) == []
+
+
+@pytest.mark.parametrize("workers", ["1", "2", "3"])
+def test_batch_workers_keep_order_ids_and_bytes(stocked_cli, tmp_path, capsys, monkeypatch, workers) -> None:
+    """Chunks answered by forked workers come out in input order, byte for byte what one process writes."""
+    monkeypatch.setattr("findsupport.commands.search.BATCH_CHUNK_LINES", 3)  # many chunks from a short file
+    lines = [line for line in BATCH.splitlines() if line] * 3
+    lines += [json.dumps({"id": f"m{i}", "postcode": pc, "mode": mode, "limit": 4})
+              for i, (pc, mode) in enumerate([("NE1 1AD", "any"), ("DH1 3LE", "online"), ("EH1 1YZ", "in_person")] * 3)]  # fmt: skip
+    path = tmp_path / "queries.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert main(["search", "--batch", str(path), "--workers", workers, "-q"]) == 1
+    out = capsys.readouterr().out
+    engine_lines = io.StringIO()
+    from findsupport.search.engine import Engine
+
+    run_batch(Engine.open(stocked_cli, feedback=False, reverse=False), lines, engine_lines, workers=1)
+    assert out == engine_lines.getvalue()
+    assert [json.loads(line)["line"] for line in out.splitlines()] == list(range(1, len(lines) + 1))
 
 
 def test_batch_logs_only_when_asked(stocked_cli, tmp_path, capsys) -> None:

@@ -17,6 +17,7 @@ from findsupport.errors import (
     PostcodeNotFound,
     ProviderNotFound,
 )
+from findsupport.ranking.explain import explain
 from findsupport.ranking.features import FEATURE_NAMES
 from findsupport.ranking.model import MatchRanker
 from findsupport.search import Engine, SearchQuery, parse_query
@@ -71,6 +72,26 @@ def test_results_are_explained_public_views(engine: Engine) -> None:
             assert any(m.startswith("not free") for m in result.missing)
         body = result.to_dict()
         assert "email" not in body and "postcode" not in body
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"postcode": "NE21 4LZ", "event": "hurdles", "slots": "tue_eve,sat_am", "role": "mentor", "limit": 20},
+        {"postcode": "NE1 1AD", "event": "jumps", "slots": "mon_eve,tue_eve,thu_eve", "mode": "any", "limit": 30},
+        {"postcode": "DH1 3LE", "event": "sprints_hurdles", "role": "mentor", "mode": "online", "level": "advanced_coach"},
+    ],
+)
+def test_page_reasons_are_explains(engine: Engine, params: dict) -> None:
+    """The engine's per-query explainer gives exactly what ranking.explain gives for each result."""
+    response = engine.search(params)
+    query = response.query
+    assert response.results
+    for result in response.results:
+        row = np.array([result.features[name] for name in FEATURE_NAMES])
+        why = explain(result.provider, row, engine.ranker.contributions(row[None, :])[0], result.distance_km,
+                      event=query.event, slots=query.slots, role=query.role, mode=query.mode)  # fmt: skip
+        assert (result.reasons, result.missing) == (why.reasons, why.missing)
 
 
 def test_score_is_the_rankers_score(engine: Engine) -> None:
