@@ -35,7 +35,6 @@ from .. import taxonomy
 from ..config import Settings
 from ..errors import FindSupportError, InvalidQuery
 from ..geo import ATTRIBUTION
-from ..search.results import ResponseEncoder
 
 __all__ = ["register", "run", "run_batch", "batch_lines", "default_workers", "BATCH_CHUNK_LINES"]
 
@@ -213,7 +212,6 @@ def _answer_chunk(chunk: list[tuple[int, str]]) -> tuple[str, int]:
 def _answer(engine: Any, numbered: Iterable[tuple[int, str]], out: IO[str], *, log: bool) -> int:
     failed = 0
     write = out.write
-    encoder = ResponseEncoder()
     for number, line in numbered:
         if not line.strip():
             continue
@@ -224,12 +222,11 @@ def _answer(engine: Any, numbered: Iterable[tuple[int, str]], out: IO[str], *, l
         try:
             if isinstance(item, FindSupportError):
                 raise item
-            text = encoder.encode(engine.search(item, log=log), {"id": query_id, "line": number})
+            body = engine.search(item, log=log).to_dict()
         except FindSupportError as exc:
             failed += 1
             body = {"error": exc.message, "status": exc.http_status, "code": exc.code, **_error_extra(exc)}
-            text = json.dumps({"id": query_id, "line": number, **body}, ensure_ascii=False)
-        write(text)
+        write(json.dumps({"id": query_id, "line": number, **body}, ensure_ascii=False))
         write("\n")
     out.flush()
     return failed
