@@ -20,13 +20,19 @@ then measures:
 * the same default query by a plain numpy scan, a naive GeoPandas distance
   sort and (when ``FINDSUPPORT_BENCH_POSTGIS`` names a database) PostGIS;
 * at 100k providers, the batch loop of ``findsupport search --batch``
-  (queries per second, JSON out), and the real command end to end when
-  ``--batch-data-dir`` holds a catalogue.
+  (queries per second, JSON lines out) in this process, with one worker and
+  with the default workers (forked from this process, as the command does);
+  and the real command end to end when ``--batch-data-dir`` holds a
+  catalogue (``--make-batch-data-dir`` fills one with the demo generator):
+  start-up (a one-line file) and answering (a long file, minus start-up)
+  reported apart, medians of ``--batch-repeats`` runs.
 
 Latencies are wall-clock; the thread's CPU time is shown beside them
-because the machine may be shared (the load average is printed too).  The
-engine is built the way ``Engine.open`` serves (heap settled: see
-:func:`findsupport.search.engine.settle_heap`).
+because the machine may be shared (the load average is printed too, and a
+fixed pure-Python loop is timed before each size, so runs at different
+moments can be compared).  The engine is built the way ``Engine.open``
+serves (heap settled: see :func:`findsupport.search.engine.settle_heap`),
+which includes loading (or compiling, the first time) the search loops.
 """
 
 from __future__ import annotations
@@ -53,7 +59,7 @@ from baselines import GeopandasSort, NumpyScan, PostgisQuery  # noqa: E402
 from synthetic import sample_query_postcodes, synthetic_catalog  # noqa: E402
 
 from findsupport import taxonomy  # noqa: E402
-from findsupport.commands.search import run_batch  # noqa: E402
+from findsupport.commands.search import default_workers, run_batch  # noqa: E402
 from findsupport.config import load_settings  # noqa: E402
 from findsupport.geo import PostcodeDirectory  # noqa: E402
 from findsupport.index import SearchIndex  # noqa: E402
@@ -73,6 +79,17 @@ def rss_mb() -> float:
 
 def load() -> str:
     return " ".join(f"{v:.1f}" for v in os.getloadavg())
+
+
+def calibration_ms() -> float:
+    """CPU ms of a fixed pure-Python loop (best of 5): how fast this machine is right now."""
+    best = float("inf")
+    for _ in range(5):
+        t = time.process_time()
+        for _ in range(10):
+            sum(range(100_000))
+        best = min(best, time.process_time() - t)
+    return best * 1e3
 
 
 def timed(fn: Callable[[Any], Any], queries: list[Any]) -> tuple[np.ndarray, np.ndarray]:
@@ -107,7 +124,7 @@ def mixed_query(postcode: str, rng: random.Random) -> dict[str, Any]:
 
 
 def bench_size(n: int, directory: PostcodeDirectory, args: argparse.Namespace) -> dict[str, Any]:
-    out: dict[str, Any] = {"providers": n}
+    out: dict[str, Any] = {"providers": n, "calibration_ms": calibration_ms()}
     say = lambda text: print(f"  [{n:,}] {text}", file=sys.stderr, flush=True)  # noqa: E731
     before = rss_mb()
     t = time.perf_counter()
@@ -178,35 +195,70 @@ def bench_size(n: int, directory: PostcodeDirectory, args: argparse.Namespace) -
 
     if n == args.batch_size:
         lines = [json.dumps({"id": i, **mixed_query(pc, rng)}) for i, pc in enumerate(postcodes * max(1, 3000 // len(postcodes)))]
-        sink = io.StringIO()
-        t = time.perf_counter()
-        failed = run_batch(engine, lines, sink)
-        seconds = time.perf_counter() - t
-        out["batch_loop_qps"] = len(lines) / seconds
-        out["batch_loop_failed"] = failed
-        say(f"batch loop {out['batch_loop_qps']:.0f} queries/s")
+        for label, workers in (("batch_loop_one_worker", 1), ("batch_loop", default_workers())):
+            sink = io.StringIO()
+            c, t = time.process_time(), time.perf_counter()
+            failed = run_batch(engine, lines, sink, workers=workers)
+            seconds = time.perf_counter() - t
+            out[label] = {"workers": workers, "qps": len(lines) / seconds, "parent_cpu_s": time.process_time() - c, "failed": failed}
+            say(f"{label}: {len(lines) / seconds:.0f} queries/s with {workers} worker(s)")
+        if args.make_batch_data_dir and not args.batch_data_dir:
+            args.batch_data_dir = make_batch_data_dir(args.make_batch_data_dir, directory, n, args.seed)
         if args.batch_data_dir:
-            out["batch_cli"] = batch_cli(args.batch_data_dir, lines)
+            out["batch_cli"] = batch_cli(args.batch_data_dir, lines, args.batch_repeats)
+            b = out["batch_cli"]
+            say(f"findsupport search --batch: start-up {b['startup_s']:.2f} s, answering {b['answering_qps']:.0f} queries/s")
     return out
 
 
-def batch_cli(data_dir: str, lines: list[str]) -> dict[str, Any]:
-    """The real ``findsupport search --batch`` end to end (process start and catalogue load included)."""
+def make_batch_data_dir(path: str, directory: PostcodeDirectory, n: int, seed: int) -> str:
+    """A data dir holding a demo catalogue of ``n`` providers, imported like any file (made once; ~1 min at 100k)."""
+    from findsupport.catalog import CatalogStore, load_demo
+
+    settings = load_settings({"data_dir": path}, environ={})
+    store = CatalogStore.open(settings)
+    if not store.has_catalog():
+        print(f"  importing {n:,} demo providers into {path}", file=sys.stderr, flush=True)
+        load_demo(store, directory, settings, seed=seed, providers=n)
+    return path
+
+
+def batch_cli(data_dir: str, lines: list[str], repeats: int) -> dict[str, Any]:
+    """The real ``findsupport search --batch`` (default workers), start-up and answering apart.
+
+    Start-up is the median wall time of a one-line file (process start,
+    imports, postcode directory, catalogue load, index, compiled loops);
+    answering is the median time of the whole file minus that.
+    """
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "queries.jsonl"
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        one, many = Path(tmp) / "one.jsonl", Path(tmp) / "queries.jsonl"
+        one.write_text(lines[0] + "\n", encoding="utf-8")
+        many.write_text("\n".join(lines) + "\n", encoding="utf-8")
         env = {**os.environ, "FINDSUPPORT_DATA_DIR": data_dir, "FINDSUPPORT_CACHE_DIR": str(REPO / ".cache")}
-        command = [str(REPO / ".venv/bin/findsupport"), "search", "--batch", str(path), "-q"]
-        t = time.perf_counter()
-        done = subprocess.run(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, check=False)
-        seconds = time.perf_counter() - t
-    answered = done.stdout.count("\n")
+        timings: dict[str, list[float]] = {"one": [], "many": []}
+        answered = 0
+        status = 0
+        for _ in range(repeats):
+            for label, path in (("one", one), ("many", many)):
+                command = [str(REPO / ".venv/bin/findsupport"), "search", "--batch", str(path), "-q"]
+                t = time.perf_counter()
+                done = subprocess.run(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, check=False)
+                timings[label].append(time.perf_counter() - t)
+                status = max(status, done.returncode)
+                if label == "many":
+                    answered = done.stdout.count("\n")
+    startup = float(np.median(timings["one"]))
+    whole = float(np.median(timings["many"]))
     settings = load_settings({"data_dir": data_dir}, environ={})
     return {
-        "exit_status": done.returncode,
+        "exit_status": status,
         "lines": answered,
-        "seconds": seconds,
-        "qps_including_start": answered / seconds,
+        "workers": default_workers(),
+        "startup_s": startup,
+        "whole_s": whole,
+        "answering_qps": answered / max(whole - startup, 1e-9),
+        "qps_including_start": answered / whole,
+        "runs": timings,
         "database": settings.resolved_database_url,
     }
 
@@ -229,12 +281,19 @@ def markdown(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
             f"{cell(r['numpy_scan'])} | {cell(r.get('geopandas_sort'))} | {cell(r.get('postgis'))} |"
         )
     lines = [f"machine: {meta['machine']}; load average before/after: {meta['load_before']} / {meta['load_after']}", "", *rows]
+    lines.append("\ncalibration (CPU ms of a fixed Python loop, lower is faster): " + ", ".join(
+        f"{r['providers']:,}: {r['calibration_ms']:.0f}" for r in results))
     for r in results:
-        if "batch_loop_qps" in r:
-            lines.append(f"\nbatch loop at {r['providers']:,} providers: {r['batch_loop_qps']:.0f} queries/s (JSON lines out)")
+        for label in ("batch_loop_one_worker", "batch_loop"):
+            if label in r:
+                b = r[label]
+                lines.append(f"\nbatch loop at {r['providers']:,} providers, {b['workers']} worker(s): {b['qps']:.0f} queries/s (JSON lines out)")
         if "batch_cli" in r:
             b = r["batch_cli"]
-            lines.append(f"findsupport search --batch end to end: {b['lines']} lines in {b['seconds']:.1f} s ({b['qps_including_start']:.0f} q/s incl. start-up)")
+            lines.append(
+                f"findsupport search --batch end to end ({b['workers']} workers): {b['lines']} lines; start-up {b['startup_s']:.1f} s; "
+                f"whole run {b['whole_s']:.1f} s; answering {b['answering_qps']:.0f} q/s ({b['qps_including_start']:.0f} q/s incl. start-up)"
+            )
     return "\n".join(lines)
 
 
@@ -248,6 +307,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--geopandas-queries", type=int, default=0, help="limit the (slow) geopandas runs (0: all)")
     parser.add_argument("--batch-size", type=int, default=100_000, help="catalogue size of the batch measurement")
     parser.add_argument("--batch-data-dir", help="a data dir whose catalogue the real `findsupport search --batch` runs on")
+    parser.add_argument("--make-batch-data-dir", help="fill this data dir with a demo catalogue of --batch-size providers (once) and use it")
+    parser.add_argument("--batch-repeats", type=int, default=3, help="runs of the real command (medians)")
     parser.add_argument("--json", dest="json_path", help="also write the figures as JSON here")
     args = parser.parse_args(argv)
     directory = PostcodeDirectory.load(REPO / ".cache")

@@ -212,6 +212,8 @@ def _answer_chunk(chunk: list[tuple[int, str]]) -> tuple[str, int]:
 def _answer(engine: Any, numbered: Iterable[tuple[int, str]], out: IO[str], *, log: bool) -> int:
     failed = 0
     write = out.write
+    # json.dumps(..., ensure_ascii=False) builds an encoder per call; one serves them all.
+    encode = json.JSONEncoder(ensure_ascii=False).encode
     for number, line in numbered:
         if not line.strip():
             continue
@@ -226,7 +228,7 @@ def _answer(engine: Any, numbered: Iterable[tuple[int, str]], out: IO[str], *, l
         except FindSupportError as exc:
             failed += 1
             body = {"error": exc.message, "status": exc.http_status, "code": exc.code, **_error_extra(exc)}
-        write(json.dumps({"id": query_id, "line": number, **body}, ensure_ascii=False))
+        write(encode({"id": query_id, "line": number, **body}))
         write("\n")
     out.flush()
     return failed

@@ -61,9 +61,9 @@ __all__ = [
 _JIT = {"cache": True, "nogil": True, "error_model": "numpy"}
 _INLINE = {"cache": True, "nogil": True, "error_model": "numpy", "inline": "always"}
 
-#: Layout of the per-query float parameters (``params``).
-PARAM_NAMES = ("x", "y", "radius2", "slack", "inside_weight", "event_none", "event_group", "event_exact")
-_X, _Y, _R2, _SLACK, _INSIDE_W, _EV_NONE, _EV_GROUP, _EV_EXACT = range(len(PARAM_NAMES))
+#: Layout of the per-query float parameters (``params``; the point and radius are passed apart).
+PARAM_NAMES = ("slack", "inside_weight", "event_none", "event_group", "event_exact")
+_SLACK, _INSIDE_W, _EV_NONE, _EV_GROUP, _EV_EXACT = range(len(PARAM_NAMES))
 #: Layout of the per-query integer parameters (``bits``).
 BIT_NAMES = ("event_bits", "group_only_bits", "slot_bits", "role_bit", "role_column")
 _EVENT_BITS, _GROUP_BITS, _SLOT_BITS, _ROLE_BIT, _COLUMN = range(len(BIT_NAMES))
@@ -380,10 +380,10 @@ def rank_in_person(tiles, tile_start, tile_end,  # type: ignore[no-untyped-def]
                    start, end, minx, miny, maxx, maxy, sa_minx, sa_miny, sa_maxx, sa_maxy, has_polygon, min_reach2, max_reach2,
                    role_counts, online_role_counts, event_or, slot_or,
                    sx, sy, reach2, role_mask, area_id, event_mask, slot_mask, online, order,
-                   codes, block_best, area_inside, params, bits, code_table, slot_table, slot_table_max, dist, prox_bound,
+                   codes, block_best, area_inside, x, y, r2, params, bits, code_table, slot_table, slot_table_max, dist, prox_bound,
                    rest_budget, hs, hp, hd, hi, size):
     """Rank the in-person candidates into the heap and count them; returns ``(size, counts)`` (:data:`COUNT_NAMES`)."""
-    x, y, r2, slack = params[_X], params[_Y], params[_R2], params[_SLACK]
+    slack = params[_SLACK]
     role_bit, column = bits[_ROLE_BIT], bits[_COLUMN]
     counts = np.zeros(len(COUNT_NAMES), np.int64)
     blocks, whole, mind2, maxd2 = near_blocks(
@@ -468,10 +468,10 @@ def collect_in_person(tiles, tile_start, tile_end,  # type: ignore[no-untyped-de
 @njit(**_JIT)
 def rank_online(start, end, minx, miny, maxx, maxy, sa_minx, sa_miny, sa_maxx, sa_maxy, role_counts, event_or, slot_or,  # type: ignore[no-untyped-def]
                 sx, sy, reach2, role_mask, area_id, event_mask, slot_mask, order,
-                codes, block_best, area_inside, params, bits, code_table, slot_table, slot_table_max, dist, prox_bound,
+                codes, block_best, area_inside, x, y, r2, params, bits, code_table, slot_table, slot_table_max, dist, prox_bound,
                 exclude, hs, hp, hd, hi, size):
     """Rank the online candidates (Great Britain wide) into the heap; returns ``(size, blocks read, scored)``."""
-    x, y, r2, slack = params[_X], params[_Y], params[_R2], params[_SLACK]
+    slack = params[_SLACK]
     role_bit, column = bits[_ROLE_BIT], bits[_COLUMN]
     n_blocks = len(start)
     blocks = np.empty(n_blocks, np.int64)

@@ -77,7 +77,8 @@ def find_matches(
 def _fused(index: SearchIndex, scorer: FusedScorer, context: QueryContext, radius_m: float, role: str | None, k: int) -> Matches:
     x, y, mode = context.x, context.y, context.mode
     column = role_column(role)
-    query = scorer.prepare(context, radius_m, column)
+    query = scorer.prepare(context, column)
+    r2 = radius_m * radius_m
     flags = index.area_flags(x, y, radius_m, role, mode)
     terms = scorer.terms
     hs, hp, hd, hi = np.empty(k), np.empty(k, dtype=np.int64), np.empty(k), np.empty(k, dtype=bool)
@@ -89,7 +90,7 @@ def _fused(index: SearchIndex, scorer: FusedScorer, context: QueryContext, radiu
         budget = len(index.sites) if index.sites is not None else len(main) + 1
         size, counts = rank_in_person(
             index.tiles_at(x, y), main.tile_start, main.tile_end, *main.in_person_blocks, *main.in_person_slots,
-            scorer.codes(main), scorer.block_best(main, query), flags, query.params, query.bits, query.code_table,
+            scorer.codes(main), scorer.block_best(main, query), flags, x, y, r2, query.params, query.bits, query.code_table,
             query.slot_table, query.slot_table_max, terms.distance, terms.proximity_bound, budget, hs, hp, hd, hi, size,
         )  # fmt: skip
         count, count_online = _in_person_total(index, counts, x, y, radius_m, column)
@@ -99,7 +100,7 @@ def _fused(index: SearchIndex, scorer: FusedScorer, context: QueryContext, radiu
     if mode != "in_person":
         online = index.online
         size, online_read, online_scored = rank_online(
-            *online.online_blocks, *online.online_slots, scorer.codes(online), scorer.block_best(online, query), flags,
+            *online.online_blocks, *online.online_slots, scorer.codes(online), scorer.block_best(online, query), flags, x, y, r2,
             query.params, query.bits, query.code_table, query.slot_table, query.slot_table_max, terms.distance,
             terms.proximity_bound, mode == "any", hs, hp, hd, hi, size,
         )  # fmt: skip

@@ -34,6 +34,8 @@ __all__ = ["Scorer", "FusedScorer", "MatrixScorer", "QueryTerms", "make_scorer",
 
 log = logging.getLogger(__name__)
 
+#: Distinct asks whose per-query constants are kept (a few hundred bytes each).
+PREPARED_CACHED = 4096
 #: How closely a ranker's decision_function must match coef/intercept to count as
 #: linear (relative to the size of the scores): far above float rounding, far
 #: below any difference a ranking could notice.
@@ -109,16 +111,16 @@ class MatrixScorer:
 
 @dataclass(frozen=True, slots=True)
 class QueryTerms:
-    """Per-query constants of the fused sum, in the kernels' layout.
+    """Per-query constants of the fused sum, in the kernels' layout (the point and the radius apart).
 
     ``params`` (float64, :data:`~.kernels.PARAM_NAMES`) and ``bits`` (int64,
-    :data:`~.kernels.BIT_NAMES`) carry the point, the squared radius, the
-    slack, the inside and event weights and the query's bit masks;
-    ``code_table``, ``slot_table`` and ``slot_table_max`` are the rows of
-    the scorer's tables for this query; ``key`` picks each table's block bests.
+    :data:`~.kernels.BIT_NAMES`) carry the slack, the inside and event
+    weights and the query's bit masks; ``code_table``, ``slot_table`` and
+    ``slot_table_max`` are the rows of the scorer's tables for this query;
+    ``key`` picks each table's block bests.  Read-only: shared by every query
+    with the same asks.
     """
 
-    context: QueryContext
     key: int
     params: np.ndarray
     bits: np.ndarray
@@ -147,14 +149,17 @@ class FusedScorer:
         self.scales = scales
         self.slack = self.terms.slack
         self._bound: dict[int, tuple[BlockTable, np.ndarray, np.ndarray]] = {}
+        self._prepared: dict[tuple[int, ...], QueryTerms] = {}
         for table in tables:
             self.bind(table)
 
     def bind(self, table: BlockTable) -> None:
         """Compute ``table``'s provider codes and its blocks' best attribute score for every query key."""
         codes = self.terms.provider_codes(table)
+        best = self.terms.block_best(table, codes)
         # The table itself is kept beside its arrays, so its id is never reused meanwhile.
-        self._bound[id(table)] = (table, codes, self.terms.block_best(table, codes))
+        self._bound[id(table)] = (table, codes, best)
+        self._prepared.clear()
 
     def codes(self, table: BlockTable) -> np.ndarray:
         """Per-slot attribute codes of a bound table."""
@@ -164,14 +169,23 @@ class FusedScorer:
         """Per block of a bound table, the best attribute score present (with the intercept), for this query."""
         return self._bound[id(table)][2][prepared.key]
 
-    def prepare(self, context: QueryContext, radius_m: float = 0.0, role_column: int = 0) -> QueryTerms:
-        """The per-query constants (tables are rows of the scorer's, shared; nothing is copied)."""
+    def prepare(self, context: QueryContext, role_column: int = 0) -> QueryTerms:
+        """The per-query constants: everything but the point and the radius, cached by what they depend on."""
+        cache_key = (context.level, context.role_index, context.mode, context.n_slots, context.event_bits, context.group_bits,
+                     context.slot_bits, role_column)  # fmt: skip
+        prepared = self._prepared.get(cache_key)
+        if prepared is None:
+            prepared = self._prepare(context, role_column)
+            if len(self._prepared) >= PREPARED_CACHED:
+                self._prepared.clear()
+            self._prepared[cache_key] = prepared  # a dict store is atomic; a race only computes it twice
+        return prepared
+
+    def _prepare(self, context: QueryContext, role_column: int) -> QueryTerms:
         terms = self.terms
         key = terms.key_of(context.level, context.role_index, context.mode)
         events = terms.event_values if context.event_bits else (0.0, 0.0, 0.0)
-        params = np.array(
-            [context.x, context.y, radius_m * radius_m, self.slack, terms.inside_weight, events[0], events[1], events[2]]
-        )
+        params = np.array([self.slack, terms.inside_weight, events[0], events[1], events[2]])
         bits = np.array(
             [
                 context.event_bits,
@@ -183,8 +197,10 @@ class FusedScorer:
             dtype=np.int64,
         )
         assert len(params) == len(PARAM_NAMES) and len(bits) == len(BIT_NAMES)
+        for array in (params, bits):
+            array.flags.writeable = False
         return QueryTerms(
-            context, key, params, bits, terms.code_tables[key], terms.slot_tables[context.n_slots], terms.slot_tables_max[context.n_slots]
+            key, params, bits, terms.code_tables[key], terms.slot_tables[context.n_slots], terms.slot_tables_max[context.n_slots]
         )
 
     def scores(

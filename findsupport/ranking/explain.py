@@ -208,7 +208,8 @@ class Explainer:
         # Related features (share and "all" of availability, say) make one reason;
         # a reason is offered only when its features raised the score enough.
         if self.event:
-            exact_text, missing_text = _event_words(provider.events, self.event)
+            words = _EVENT_WORDS.get((provider.events, self.event))  # the memo first: no call on a hit
+            exact_text, missing_text = words if words is not None else _event_words(provider.events, self.event)
             if f[_EVENT_EXACT]:
                 if c[_EVENT_EXACT] >= MIN_CONTRIBUTION:
                     candidates.append((c[_EVENT_EXACT], exact_text))
@@ -219,7 +220,8 @@ class Explainer:
             else:
                 missing.append(missing_text)
         if self.slots:
-            free_text, not_free_text = _slot_words(provider.availability, self.slots)
+            words = _SLOT_WORDS.get((provider.availability, self.slots))
+            free_text, not_free_text = words if words is not None else _slot_words(provider.availability, self.slots)
             if free_text is not None:
                 total = c[_AVAILABILITY] + c[_AVAILABILITY_ALL]
                 if total >= MIN_CONTRIBUTION:

@@ -18,19 +18,22 @@ __all__ = ["SearchResult", "SearchResponse"]
 _QUERY_FIELDS = tuple(f.name for f in fields(SearchQuery))
 #: round(v, 4) of the values most features take (k/n: shares of asked-for slots,
 #: spare places over the capacity scale, qualification gaps, 0 and 1 handled
-#: apart), worked out once: Python's round is ~0.5 µs a call.
+#: apart), worked out once: Python's round is ~0.5 µs a call.  No entry is 0.0
+#: but the key 0.0 itself (|k/n| >= 1/24 otherwise), which _rounded_features never
+#: looks up (integral values are kept as they are).
 _ROUNDED4 = {k / n: round(k / n, 4) for n in range(1, 25) for k in range(-n, n + 1)}
 
 
-def _round4(value: Any) -> Any:
-    """``round(value, 4)``, faster for the usual feature values (same result, sign included)."""
-    if type(value) is float:
-        if value.is_integer():
-            return value  # round() returns an integral float unchanged
-        rounded = _ROUNDED4.get(value)
-        if rounded is not None:
-            return rounded
-    return round(value, 4)
+def _rounded_features(features: dict[str, float]) -> dict[str, Any]:
+    """``{name: round(value, 4)}``: integral floats as they are, the usual fractions from a table."""
+    if set(map(type, features.values())) != _ONLY_FLOATS:
+        return {k: round(v, 4) for k, v in features.items()}
+    # One comprehension, no call per value (0.0 and 1.0 are most of them).
+    get = _ROUNDED4.get
+    return {k: v if v.is_integer() else (get(v) or round(v, 4)) for k, v in features.items()}
+
+
+_ONLY_FLOATS = {float}
 
 
 def _provider_fields(p: PublicProvider) -> dict[str, Any]:
@@ -53,7 +56,21 @@ def _provider_fields(p: PublicProvider) -> dict[str, Any]:
 
 
 def _location(p: PublicProvider) -> dict[str, float]:
-    return {"lat": round(p.lat, 6), "lon": round(p.lon, 6)}
+    """The public location rounded to 6 decimals (memoised: providers share their sector's centroid)."""
+    key = (p.lat, p.lon)
+    rounded = _LOCATIONS.get(key)
+    if rounded is None or type(p.lat) is not float or type(p.lon) is not float:
+        rounded = (round(p.lat, 6), round(p.lon, 6))
+        if type(p.lat) is float and type(p.lon) is float and p.lat and p.lon:  # 0.0 and -0.0 are equal keys
+            if len(_LOCATIONS) >= _LOCATIONS_CACHED:
+                _LOCATIONS.clear()
+            _LOCATIONS[key] = rounded
+    return {"lat": rounded[0], "lon": rounded[1]}
+
+
+#: Rounded locations kept (about one per postcode sector in use).
+_LOCATIONS_CACHED = 16384
+_LOCATIONS: dict[tuple[float, float], tuple[float, float]] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +101,7 @@ class SearchResult:
             "score": round(self.score, 4),
             "reasons": list(self.reasons),
             "missing": list(self.missing),
-            "features": {k: _round4(v) for k, v in self.features.items()},
+            "features": _rounded_features(self.features),
         }
 
     def to_feature(self) -> dict[str, Any]:

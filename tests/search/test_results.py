@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from findsupport.search.engine import Engine
-from findsupport.search.results import _round4
+from findsupport.search.results import _rounded_features
 
 RESULT_KEYS = [
     "id", "name", "roles", "events", "availability", "online", "qualification", "club", "bio", "area", "travel_km",
@@ -39,10 +39,18 @@ def test_query_echo_is_the_querys_own_dict(engine: Engine, params: dict) -> None
     assert set(echo) - set(expected) == {"location", "resolved"}
 
 
+values = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([0.0, -0.0, 1.0, -1.0, 1 / 3, 2 / 3, 0.25, -0.75, 5e-5, 1 / 21]),
+    st.integers(-3, 3),
+)
+
+
 @settings(max_examples=300, deadline=None)
-@given(st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([0.0, -0.0, 1 / 3, 2 / 3, 0.25, -0.75, 5e-5])))
-def test_round4_is_round(value: float) -> None:
-    assert repr(_round4(value)) == repr(round(value, 4))
+@given(st.dictionaries(st.sampled_from("abcdefgh"), values, max_size=8))
+def test_rounded_features_are_round(features: dict) -> None:
+    """Same values, same types, same signs (so the same JSON) as round(v, 4) of each."""
+    assert repr(_rounded_features(features)) == repr({k: round(v, 4) for k, v in features.items()})
 
 
 @pytest.mark.parametrize("mode", ["in_person", "online", "any"])
