@@ -63,7 +63,9 @@ class BlockTable:
     ``start``, ``end``, the points' box ``minx``..``maxy``, the service
     areas' box ``sa_minx``..``sa_maxy``, ``has_polygon``, ``min_reach2``,
     ``max_reach2`` (``-inf``/``+inf`` when the block holds a polygon), ``role_counts`` and ``online_role_counts`` (shape
-    ``(n_blocks, ROLE_COLUMNS)``), ``event_or``, ``slot_or``,
+    ``(n_blocks, ROLE_COLUMNS)``), ``event_or``, ``slot_or``, ``event_slot_or``
+    (shape ``(n_blocks, len(EVENTS))``: the free slots of the block's providers
+    who coach each event, so a bound can pair an event with its coaches' slots),
     ``primary_or``, ``min_spare``, ``max_spare``, ``min_level``,
     ``max_level``, ``online_any``, ``online_all``.  Tiles (runs of consecutive blocks of one partition):
     ``tile_start``, ``tile_end`` (block numbers) and their service-area box
@@ -77,10 +79,11 @@ class BlockTable:
     IN_PERSON_BLOCK_COLUMNS = (
         "start", "end", "minx", "miny", "maxx", "maxy", "sa_minx", "sa_miny", "sa_maxx", "sa_maxy",
         "has_polygon", "min_reach2", "max_reach2", "role_counts", "online_role_counts", "event_or", "slot_or",
+        "event_slot_or",
     )  # fmt: skip
     ONLINE_BLOCK_COLUMNS = (
         "start", "end", "minx", "miny", "maxx", "maxy", "sa_minx", "sa_miny", "sa_maxx", "sa_maxy",
-        "role_counts", "event_or", "slot_or",
+        "role_counts", "event_or", "slot_or", "event_slot_or",
     )  # fmt: skip
     IN_PERSON_SLOT_COLUMNS = ("x", "y", "reach2", "role_mask", "area_id", "event_mask", "slot_mask", "online", "order")
     ONLINE_SLOT_COLUMNS = ("x", "y", "reach2", "role_mask", "area_id", "event_mask", "slot_mask", "order")
@@ -238,6 +241,16 @@ class BlockTable:
             role_counts=role_counts.astype(np.int32),
             online_role_counts=online_role_counts.astype(np.int32),
             event_or=reduce(np.bitwise_or, catalog.event_mask[order]),
+            event_slot_or=np.ascontiguousarray(
+                np.column_stack(
+                    [
+                        reduce(np.bitwise_or, np.where((catalog.event_mask[order] >> np.uint32(k)) & np.uint32(1), catalog.slot_mask[order], np.uint32(0)))
+                        for k in range(len(taxonomy.EVENTS))
+                    ]
+                ).astype(np.uint32)
+                if n
+                else np.zeros((0, len(taxonomy.EVENTS)), dtype=np.uint32)
+            ),
             slot_or=reduce(np.bitwise_or, catalog.slot_mask[order]),
             primary_or=reduce(np.bitwise_or, primary_bits),
             min_spare=reduce(np.minimum, spare),

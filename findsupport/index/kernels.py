@@ -27,10 +27,17 @@ cases (a provider exactly at the radius, exactly at the edge of their reach)
 are decided exactly as the brute-force checks decide them.
 
 The entry points take plain arrays and scalars; :mod:`.scoring` and
-:mod:`.matching` assemble them.  They compile on first call (seconds) and
-are cached under ``__pycache__``; the engine calls them once when it is built
-(:meth:`~findsupport.index.scoring.FusedScorer.warm_up`), never first inside
-a request.
+:mod:`.matching` assemble them.  They compile on first call (about 12 s cold
+on the project's 2-core machine) and are cached under ``__pycache__`` (0.3 s
+to load); the engine calls them once when it is built
+(:func:`~findsupport.index.matching.warm_up`), never first inside a request.
+
+Why one module of some 600 lines: numba's on-disk cache of a function is
+invalidated when *its own* source file changes, not when a compiled helper
+it calls from another file does, so splitting the helpers out would let a
+stale compiled loop survive an edit.  The sections below are the ideas:
+small helpers (scores, bounds, candidate tests), the exact top k, the
+best-first block order, in-person search, online search, counts and checks.
 """
 
 from __future__ import annotations
@@ -113,13 +120,18 @@ def _proximity(d, dist):  # type: ignore[no-untyped-def]
 
 
 @njit(**_INLINE)
-def _block_bound(b, mind2, maxd2, possible, certain, block_best, event_or, slot_or, params, bits, slot_table_max, dist):  # type: ignore[no-untyped-def]
+def _block_bound(b, mind2, maxd2, possible, certain, block_best, event_or, slot_or, event_slot_or, params, bits,  # type: ignore[no-untyped-def]
+                 exact_events, group_events, slot_table_max, dist):
     """A score no provider of block ``b`` can exceed, from its summaries.
 
     Attribute terms: the best code present (exact).  Distance terms: the
     nearest (positive weight) or farthest (negative) point of the block's
-    box.  Inside, event and availability terms: the best state the block's
-    flags and unions of events and free slots allow.
+    box.  Inside terms: the best the block's flags allow.  Event and
+    availability terms together: for each match state a provider of the
+    block can be in (exact, same group only, none), its event value plus the
+    best availability the free slots of the providers who could be in that
+    state allow (for exact and group, the union of the slots of the block's
+    coaches of those events), whichever is largest.
     """
     bound = block_best[b]
     if dist.shape[0]:
@@ -133,15 +145,21 @@ def _block_bound(b, mind2, maxd2, possible, certain, block_best, event_or, slot_
         bound += weight
     elif weight < 0 and certain:
         bound += weight
+    asked = bits[_SLOT_BITS]
     events = np.int64(event_or[b])
-    best = params[_EV_NONE]
+    # Anyone may be in the "no match" state (an upper bound needs no more).
+    best = params[_EV_NONE] + slot_table_max[_popcount32(np.int64(slot_or[b]) & asked)]
     if events & bits[_GROUP_BITS]:
-        best = max(best, params[_EV_GROUP])
+        slots = np.int64(0)
+        for e in group_events:
+            slots |= np.int64(event_slot_or[b, e])
+        best = max(best, params[_EV_GROUP] + slot_table_max[_popcount32(slots & asked)])
     if events & bits[_EVENT_BITS]:
-        best = max(best, params[_EV_EXACT])
-    bound += best
-    bound += slot_table_max[_popcount32(np.int64(slot_or[b]) & bits[_SLOT_BITS])]
-    return bound
+        slots = np.int64(0)
+        for e in exact_events:
+            slots |= np.int64(event_slot_or[b, e])
+        best = max(best, params[_EV_EXACT] + slot_table_max[_popcount32(slots & asked)])
+    return bound + best
 
 
 @njit(**_INLINE)
@@ -378,10 +396,10 @@ def count_in_person(tiles, tile_start, tile_end,  # type: ignore[no-untyped-def]
 @njit(**_JIT)
 def rank_in_person(tiles, tile_start, tile_end,  # type: ignore[no-untyped-def]
                    start, end, minx, miny, maxx, maxy, sa_minx, sa_miny, sa_maxx, sa_maxy, has_polygon, min_reach2, max_reach2,
-                   role_counts, online_role_counts, event_or, slot_or,
+                   role_counts, online_role_counts, event_or, slot_or, event_slot_or,
                    sx, sy, reach2, role_mask, area_id, event_mask, slot_mask, online, order,
-                   codes, block_best, area_inside, x, y, r2, params, bits, code_table, slot_table, slot_table_max, dist, prox_bound,
-                   rest_budget, hs, hp, hd, hi, size):
+                   codes, block_best, area_inside, x, y, r2, params, bits, exact_events, group_events,
+                   code_table, slot_table, slot_table_max, dist, prox_bound, rest_budget, hs, hp, hd, hi, size):
     """Rank the in-person candidates into the heap and count them; returns ``(size, counts)`` (:data:`COUNT_NAMES`)."""
     slack = params[_SLACK]
     role_bit, column = bits[_ROLE_BIT], bits[_COLUMN]
@@ -394,7 +412,8 @@ def rank_in_person(tiles, tile_start, tile_end,  # type: ignore[no-untyped-def]
     bounds = np.empty(n)
     for i in range(n):
         # Every in-person candidate has the coach inside their service area.
-        bounds[i] = _block_bound(blocks[i], mind2[i], maxd2[i], True, True, block_best, event_or, slot_or, params, bits, slot_table_max, dist)
+        bounds[i] = _block_bound(blocks[i], mind2[i], maxd2[i], True, True, block_best, event_or, slot_or, event_slot_or, params, bits,
+                                 exact_events, group_events, slot_table_max, dist)
     heap = _by_bound(bounds)
     read = np.zeros(n, np.bool_)
     last_cell = len(prox_bound) - 1
@@ -467,9 +486,9 @@ def collect_in_person(tiles, tile_start, tile_end,  # type: ignore[no-untyped-de
 # ---------------------------------------------------------------------- online
 @njit(**_JIT)
 def rank_online(start, end, minx, miny, maxx, maxy, sa_minx, sa_miny, sa_maxx, sa_maxy, role_counts, event_or, slot_or,  # type: ignore[no-untyped-def]
-                sx, sy, reach2, role_mask, area_id, event_mask, slot_mask, order,
-                codes, block_best, area_inside, x, y, r2, params, bits, code_table, slot_table, slot_table_max, dist, prox_bound,
-                exclude, hs, hp, hd, hi, size):
+                event_slot_or, sx, sy, reach2, role_mask, area_id, event_mask, slot_mask, order,
+                codes, block_best, area_inside, x, y, r2, params, bits, exact_events, group_events,
+                code_table, slot_table, slot_table_max, dist, prox_bound, exclude, hs, hp, hd, hi, size):
     """Rank the online candidates (Great Britain wide) into the heap; returns ``(size, blocks read, scored)``."""
     slack = params[_SLACK]
     role_bit, column = bits[_ROLE_BIT], bits[_COLUMN]
@@ -483,7 +502,8 @@ def rank_online(start, end, minx, miny, maxx, maxy, sa_minx, sa_miny, sa_maxx, s
         near2, far2 = _box_distances2(x, y, minx[b], miny[b], maxx[b], maxy[b])
         possible = sa_minx[b] <= x and x <= sa_maxx[b] and sa_miny[b] <= y and y <= sa_maxy[b]
         blocks[n] = b
-        bounds[n] = _block_bound(b, near2, far2, possible, False, block_best, event_or, slot_or, params, bits, slot_table_max, dist)
+        bounds[n] = _block_bound(b, near2, far2, possible, False, block_best, event_or, slot_or, event_slot_or, params, bits,
+                                 exact_events, group_events, slot_table_max, dist)
         n += 1
     bounds = bounds[:n]
     heap = _by_bound(bounds)
@@ -612,10 +632,11 @@ def score_slots(slots, distance, inside, codes, event_mask, slot_mask, code_tabl
 
 
 @njit(**_JIT)
-def block_bounds(blocks, mind2, maxd2, possible, certain, block_best, event_or, slot_or, params, bits, slot_table_max, dist):  # type: ignore[no-untyped-def]
+def block_bounds(blocks, mind2, maxd2, possible, certain, block_best, event_or, slot_or, event_slot_or, params, bits,  # type: ignore[no-untyped-def]
+                 exact_events, group_events, slot_table_max, dist):
     """Bounds of given blocks (the ranking loops' own arithmetic; tests)."""
     bounds = np.empty(len(blocks))
     for i in range(len(blocks)):
         bounds[i] = _block_bound(blocks[i], mind2[i], maxd2[i], possible[i], certain[i], block_best, event_or, slot_or,
-                                 params, bits, slot_table_max, dist)
+                                 event_slot_or, params, bits, exact_events, group_events, slot_table_max, dist)
     return bounds

@@ -90,7 +90,8 @@ def _fused(index: SearchIndex, scorer: FusedScorer, context: QueryContext, radiu
         budget = len(index.sites) if index.sites is not None else len(main) + 1
         size, counts = rank_in_person(
             index.tiles_at(x, y), main.tile_start, main.tile_end, *main.in_person_blocks, *main.in_person_slots,
-            scorer.codes(main), scorer.block_best(main, query), flags, x, y, r2, query.params, query.bits, query.code_table,
+            scorer.codes(main), scorer.block_best(main, query), flags, x, y, r2, query.params, query.bits,
+            query.exact_events, query.group_events, query.code_table,
             query.slot_table, query.slot_table_max, terms.distance, terms.proximity_bound, budget, hs, hp, hd, hi, size,
         )  # fmt: skip
         count, count_online = _in_person_total(index, counts, x, y, radius_m, column)
@@ -101,7 +102,7 @@ def _fused(index: SearchIndex, scorer: FusedScorer, context: QueryContext, radiu
         online = index.online
         size, online_read, online_scored = rank_online(
             *online.online_blocks, *online.online_slots, scorer.codes(online), scorer.block_best(online, query), flags, x, y, r2,
-            query.params, query.bits, query.code_table, query.slot_table, query.slot_table_max, terms.distance,
+            query.params, query.bits, query.exact_events, query.group_events, query.code_table, query.slot_table, query.slot_table_max, terms.distance,
             terms.proximity_bound, mode == "any", hs, hp, hd, hi, size,
         )  # fmt: skip
         total += index.online_total(role)

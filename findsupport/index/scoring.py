@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from .. import taxonomy
 from ..catalog.public import PublicCatalog
 from ..ranking.features import FEATURE_NAMES, FEATURES_VERSION, FeatureScales, QueryContext, compute_features
 from .blocks import BlockTable
@@ -115,7 +116,8 @@ class QueryTerms:
 
     ``params`` (float64, :data:`~.kernels.PARAM_NAMES`) and ``bits`` (int64,
     :data:`~.kernels.BIT_NAMES`) carry the slack, the inside and event
-    weights and the query's bit masks; ``code_table``, ``slot_table`` and
+    weights and the query's bit masks; ``exact_events``/``group_events`` list
+    the event numbers behind the masks; ``code_table``, ``slot_table`` and
     ``slot_table_max`` are the rows of the scorer's tables for this query;
     ``key`` picks each table's block bests.  Read-only: shared by every query
     with the same asks.
@@ -124,6 +126,8 @@ class QueryTerms:
     key: int
     params: np.ndarray
     bits: np.ndarray
+    exact_events: np.ndarray  # event numbers of the asked-for event (or group)
+    group_events: np.ndarray  # event numbers of its group that are not asked for
     code_table: np.ndarray
     slot_table: np.ndarray
     slot_table_max: np.ndarray
@@ -197,10 +201,13 @@ class FusedScorer:
             dtype=np.int64,
         )
         assert len(params) == len(PARAM_NAMES) and len(bits) == len(BIT_NAMES)
-        for array in (params, bits):
+        exact_events = np.flatnonzero([(int(bits[0]) >> k) & 1 for k in range(len(taxonomy.EVENTS))]).astype(np.int64)
+        group_events = np.flatnonzero([(int(bits[1]) >> k) & 1 for k in range(len(taxonomy.EVENTS))]).astype(np.int64)
+        for array in (params, bits, exact_events, group_events):
             array.flags.writeable = False
         return QueryTerms(
-            key, params, bits, terms.code_tables[key], terms.slot_tables[context.n_slots], terms.slot_tables_max[context.n_slots]
+            key, params, bits, exact_events, group_events, terms.code_tables[key], terms.slot_tables[context.n_slots],
+            terms.slot_tables_max[context.n_slots],
         )
 
     def scores(
@@ -250,8 +257,11 @@ class FusedScorer:
             self.block_best(table, prepared),
             table.event_or,
             table.slot_or,
+            table.event_slot_or,
             prepared.params,
             prepared.bits,
+            prepared.exact_events,
+            prepared.group_events,
             prepared.slot_table_max,
             self.terms.distance,
         )

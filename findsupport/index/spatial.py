@@ -23,7 +23,7 @@ reach class (so a block's service-area box is not blown up by one provider
 who travels 150 km) and polygon-or-circle, and is indexed by a
 :class:`BlockTree` (R-tree).  The *online* table holds the online providers
 only, along the same curve, and needs no tree: an online search orders its
-blocks by how good they could possibly be (see :mod:`.topk`).
+blocks by how good they could possibly be (see :mod:`.kernels`).
 
 Examples
 --------
