@@ -10,6 +10,10 @@ computed here from the public columns only, exactly as the engine does:
 * the coach is inside a provider's service area when that distance is at most
   the provider's ``travel_km`` (the circle), or, for a provider with an
   explicit polygon, when the polygon covers the point (its edge included).
+
+The arithmetic is the index's own, so boundary cases agree exactly: the
+squared distance ``dx * dx + dy * dy`` is compared with the squared reach or
+radius, and the distance is its square root.
 """
 
 from __future__ import annotations
@@ -39,14 +43,22 @@ def candidate_geometry(
     >>> float(d[0]), bool(inside[0])
     (5000.0, True)
     """
-    positions = np.asarray(positions, dtype=np.intp)
-    distance = np.hypot(catalog.x[positions] - x, catalog.y[positions] - y)
-    inside = distance <= catalog.reach_m[positions]
+    d2, inside = _geometry(catalog, np.asarray(positions, dtype=np.intp), x, y)
+    return np.sqrt(d2), inside
+
+
+def _geometry(catalog: PublicCatalog, positions: np.ndarray, x: float, y: float) -> tuple[np.ndarray, np.ndarray]:
+    """Squared distances and inside flags, with the index's expressions (see the module docstring)."""
+    dx = catalog.x[positions] - x
+    dy = catalog.y[positions] - y
+    d2 = dx * dx + dy * dy
+    reach = catalog.reach_m[positions]
+    inside = d2 <= reach * reach
     with_area = np.flatnonzero(catalog.has_area[positions])
     if len(with_area):
         areas = [catalog.providers[i].service_area for i in positions[with_area]]
         inside[with_area] = shapely.intersects_xy(np.asarray(areas, dtype=object), x, y)
-    return distance, inside
+    return d2, inside
 
 
 def scan_candidates(
@@ -66,10 +78,11 @@ def scan_candidates(
     distance; ``any`` — both.  ``role`` is a hard filter.
     """
     everyone = np.arange(len(catalog), dtype=np.intp)
-    distance, inside = candidate_geometry(catalog, everyone, x, y)
+    d2, inside = _geometry(catalog, everyone, x, y)
+    distance = np.sqrt(d2)
     keep = np.zeros(len(catalog), dtype=bool)
     if mode in ("in_person", "any"):
-        keep |= inside & (distance <= radius_m)
+        keep |= inside & (d2 <= radius_m * radius_m)
     if mode in ("online", "any"):
         keep |= catalog.online
     if role is not None:

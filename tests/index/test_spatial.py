@@ -154,3 +154,23 @@ def test_index_arrays_are_read_only(grid_catalog: PublicCatalog) -> None:
         index.main.x[0] = 0.0
     assert index.nbytes > 0 and len(index) == len(grid_catalog)
     assert np.array_equal(np.sort(index.main.order), np.arange(len(grid_catalog)))
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenario=scenarios(), block_size=st.sampled_from([1, 4, 64]))
+def test_ranking_package_scan_agrees_with_the_index_exactly(scenario, block_size) -> None:
+    """ranking.scan_candidates (training, simulation) finds the index's candidates, at bit-identical distances."""
+    from findsupport.ranking.candidates import scan_candidates
+
+    catalog, query = scenario
+    index = SearchIndex.build(catalog, block_size=block_size, online_block_size=block_size)
+    ranker = MatchRanker().use_parameter_weights()
+    scorer = make_scorer(ranker, catalog, (index.main, index.online), FeatureScales())
+    positions, distance, inside = scan_candidates(
+        catalog, query["x"], query["y"], role=query["role"], mode=query["mode"], radius_m=query["radius_km"] * 1000.0
+    )
+    matches = run(index, scorer, dict(query, k=len(catalog) + 1))
+    assert matches.total == len(positions)
+    assert sorted(matches.ranked.positions.tolist()) == sorted(positions.tolist())
+    mine = dict(zip(matches.ranked.positions.tolist(), zip(matches.ranked.distance_m.tolist(), matches.ranked.inside.tolist())))
+    assert all(mine[p] == (d, f) for p, d, f in zip(positions.tolist(), distance.tolist(), inside.tolist()))
