@@ -64,10 +64,11 @@ def format_distance(distance_km: float) -> str:
     return text
 
 
-# The phrases below depend on the query and on one provider attribute only (a
-# distance, their events, their free slots), which few distinct values cover:
-# memoised in plain dictionaries (cleared when full), so a page of results costs
-# a few look-ups rather than string building.
+# The phrases below depend on the query and on little of the provider (a distance,
+# their own event of the asked-for group, which asked-for slots they are free in),
+# which few distinct values cover: memoised (plain dictionaries cleared when full,
+# lru caches, and each Explainer's own), so a page of results costs a few look-ups
+# rather than string building.
 _PHRASES_CACHED = 4096
 _DISTANCE_TEXTS: dict[float, str] = {}
 
@@ -96,24 +97,6 @@ def _slots_phrase(slots: Sequence[str]) -> str:
     return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
 
 
-def _event_words(events: Sequence[str], asked: str) -> tuple[str, str]:
-    """(specialism reason, missing phrase) for an asked-for event or group, given the provider's events."""
-    key = (events if type(events) is tuple else tuple(events), asked)
-    words = _EVENT_WORDS.get(key)
-    if words is None:
-        members = _GROUP_MEMBERS.get(asked)
-        # For a group, the reason names the provider's own (first) event of it.
-        mine = next((event for event in events if event in members), None) if members is not None else None
-        words = _event_phrases(asked, mine)
-        if len(_EVENT_WORDS) >= _PHRASES_CACHED:
-            _EVENT_WORDS.clear()
-        _EVENT_WORDS[key] = words
-    return words
-
-
-_EVENT_WORDS: dict[tuple[Sequence[str], str], tuple[str, str]] = {}
-
-
 #: Groups of more than one event, as sets (a single-event group is just that event).
 _GROUP_MEMBERS = {group: frozenset(events) for group, events in taxonomy.EVENT_GROUPS.items() if len(events) > 1}
 
@@ -126,21 +109,6 @@ def _event_phrases(asked: str, mine: str | None) -> tuple[str, str]:
         return f"{shown} specialist", f"not a {label} specialist"
     label = taxonomy.EVENT_LABELS[taxonomy.expand_event(asked)[0]].lower()
     return f"{label} specialist", f"not a {label} specialist"
-
-
-def _slot_words(availability: Sequence[str], asked: tuple[str, ...]) -> tuple[str | None, str | None]:
-    """(availability reason or None, missing phrase or None) for the asked-for slots, given the provider's free slots."""
-    key = (availability if type(availability) is tuple else tuple(availability), asked)
-    words = _SLOT_WORDS.get(key)
-    if words is None:
-        words = _slot_phrases(tuple([s for s in asked if s in availability]), asked)
-        if len(_SLOT_WORDS) >= _PHRASES_CACHED:
-            _SLOT_WORDS.clear()
-        _SLOT_WORDS[key] = words
-    return words
-
-
-_SLOT_WORDS: dict[tuple[Sequence[str], tuple[str, ...]], tuple[str | None, str | None]] = {}
 
 
 @lru_cache(maxsize=_PHRASES_CACHED)
@@ -170,7 +138,10 @@ class Explainer:
     Gives exactly what :func:`explain` gives.
     """
 
-    __slots__ = ("event", "slots", "role", "mode", "level", "max_reasons", "_group_text", "_role_text", "_lead_with_distance")
+    __slots__ = (
+        "event", "slots", "role", "mode", "level", "max_reasons", "_group_text", "_role_text", "_lead_with_distance",
+        "_members", "_event_words", "_group_words", "_slot_words",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -189,6 +160,10 @@ class Explainer:
         self.level = level
         self.max_reasons = max_reasons
         self._group_text = None
+        self._members = _GROUP_MEMBERS.get(event) if event else None
+        self._event_words = _event_phrases(event, None) if event and self._members is None else None
+        self._group_words: dict[str | None, tuple[str, str]] = {}
+        self._slot_words: dict[tuple[str, ...], tuple[str | None, str | None]] = {}
         if event:
             group = taxonomy.group_of(taxonomy.expand_event(event)[0])
             self._group_text = f"coaches {taxonomy.EVENT_GROUP_LABELS[group].lower()}"
@@ -208,8 +183,16 @@ class Explainer:
         # Related features (share and "all" of availability, say) make one reason;
         # a reason is offered only when its features raised the score enough.
         if self.event:
-            words = _EVENT_WORDS.get((provider.events, self.event))  # the memo first: no call on a hit
-            exact_text, missing_text = words if words is not None else _event_words(provider.events, self.event)
+            members = self._members
+            if members is None:  # an event, or a one-event group: the same words for everyone
+                exact_text, missing_text = self._event_words
+            else:
+                # The reason names the provider's own (first) event of the group.
+                mine = next((event for event in provider.events if event in members), None)
+                words = self._group_words.get(mine)
+                if words is None:
+                    words = self._group_words[mine] = _event_phrases(self.event, mine)
+                exact_text, missing_text = words
             if f[_EVENT_EXACT]:
                 if c[_EVENT_EXACT] >= MIN_CONTRIBUTION:
                     candidates.append((c[_EVENT_EXACT], exact_text))
@@ -220,8 +203,13 @@ class Explainer:
             else:
                 missing.append(missing_text)
         if self.slots:
-            words = _SLOT_WORDS.get((provider.availability, self.slots))
-            free_text, not_free_text = words if words is not None else _slot_words(provider.availability, self.slots)
+            free = provider.availability
+            # The words depend only on which asked-for slots are free (few combinations).
+            key = tuple([slot for slot in self.slots if slot in free])
+            words = self._slot_words.get(key)
+            if words is None:
+                words = self._slot_words[key] = _slot_phrases(key, self.slots)
+            free_text, not_free_text = words
             if free_text is not None:
                 total = c[_AVAILABILITY] + c[_AVAILABILITY_ALL]
                 if total >= MIN_CONTRIBUTION:
