@@ -28,8 +28,10 @@ import json
 import multiprocessing
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
+
+import orjson
 
 from .. import taxonomy
 from ..config import Settings
@@ -212,8 +214,7 @@ def _answer_chunk(chunk: list[tuple[int, str]]) -> tuple[str, int]:
 def _answer(engine: Any, numbered: Iterable[tuple[int, str]], out: IO[str], *, log: bool) -> int:
     failed = 0
     write = out.write
-    # json.dumps(..., ensure_ascii=False) builds an encoder per call; one serves them all.
-    encode = json.JSONEncoder(ensure_ascii=False).encode
+    encode = _encode_line
     for number, line in numbered:
         if not line.strip():
             continue
@@ -232,6 +233,24 @@ def _answer(engine: Any, numbered: Iterable[tuple[int, str]], out: IO[str], *, l
         write("\n")
     out.flush()
     return failed
+
+
+def _encode_line(body: dict[str, Any]) -> str:
+    """One compact JSON line (without the newline).
+
+    orjson writes a ten-result line in a quarter of the time of the standard
+    library's C encoder (measured in benchmarks/search.py's batch loop), which
+    is a fifth of a batch query's cost.  The few things it refuses (an ``id``
+    integer beyond 64 bits, say) fall back to the standard library, written as
+    compactly, so every line is JSON either way.
+    """
+    try:
+        return orjson.dumps(body).decode()
+    except (orjson.JSONEncodeError, TypeError):
+        return _FALLBACK(body)
+
+
+_FALLBACK: Callable[[Any], str] = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def _error_extra(error: FindSupportError) -> dict[str, Any]:

@@ -139,3 +139,18 @@ def test_run_batch_in_process(engine) -> None:
     failed = run_batch(engine, [json.dumps({"id": i, "postcode": "NE21 4LZ", "limit": 1}) for i in range(5)], out)
     assert failed == 0
     assert [json.loads(line)["id"] for line in out.getvalue().splitlines()] == [0, 1, 2, 3, 4]
+
+
+def test_batch_lines_are_json_whatever_the_id(engine) -> None:
+    """orjson writes the lines; what it refuses (an id beyond 64 bits) falls back to the standard library."""
+    huge = 10**30
+    ids = [huge, "Zoë ✓", -1, None]
+    out = io.StringIO()
+    failed = run_batch(engine, [json.dumps({"id": i, "postcode": "NE21 4LZ", "limit": 2}) for i in ids], out)
+    assert failed == 0
+    lines = out.getvalue().splitlines()
+    bodies = [json.loads(line) for line in lines]
+    assert [body["id"] for body in bodies] == ids
+    assert "Zoë ✓" in lines[1]  # written as UTF-8 text, not \u escapes
+    # Every line is the same response, whichever encoder wrote it.
+    assert all(body["results"] == bodies[0]["results"] for body in bodies)
