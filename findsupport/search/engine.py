@@ -39,6 +39,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from .. import taxonomy
 from ..catalog.public import PublicCatalog, PublicProvider
 from ..config import Settings
@@ -433,9 +435,14 @@ class Engine:
             explainer = self._explainers[asks] = Explainer(event=query.event, slots=query.slots, role=query.role, mode=query.mode)
         providers = snapshot.catalog.providers
         feature_rows = features.tolist()
+        # The JSON shape's 4 decimals, for the whole page in one call: numpy's
+        # rounding (scale, round half to even, unscale) equals Python's round()
+        # except on values within an ulp of a tie, which no feature takes
+        # (tests/search/test_results.py checks both on every feature).
+        rounded_rows = np.round(features, 4).tolist()
         results = []
-        for i, (position, metres, score, row, contribution) in enumerate(
-            zip(positions.tolist(), distance.tolist(), ranked.scores[offset:].tolist(), feature_rows, contributions.tolist())
+        for i, (position, metres, score, row, rounded, contribution) in enumerate(
+            zip(positions.tolist(), distance.tolist(), ranked.scores[offset:].tolist(), feature_rows, rounded_rows, contributions.tolist())
         ):
             provider = providers[position]
             distance_km = round(metres / 1000.0, 1)
@@ -449,6 +456,7 @@ class Engine:
                     features=dict(zip(FEATURE_NAMES, row)),
                     reasons=reasons,
                     missing=missing,
+                    rounded_features=dict(zip(FEATURE_NAMES, rounded)),
                 )
             )
         return results

@@ -89,6 +89,10 @@ class SearchResult:
     features: dict[str, float]
     reasons: tuple[str, ...]
     missing: tuple[str, ...] = ()
+    #: ``features`` rounded to 4 decimals for the JSON shape, when the engine
+    #: rounded a whole page at once (one numpy call instead of a ``round`` per
+    #: value); ``None`` rounds here.  Internal: not part of the result's value.
+    rounded_features: dict[str, float] | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The API's result object."""
@@ -101,7 +105,7 @@ class SearchResult:
             "score": round(self.score, 4),
             "reasons": list(self.reasons),
             "missing": list(self.missing),
-            "features": _rounded_features(self.features),
+            "features": self.rounded_features if self.rounded_features is not None else _rounded_features(self.features),
         }
 
     def to_feature(self) -> dict[str, Any]:
