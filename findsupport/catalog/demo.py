@@ -30,8 +30,10 @@ import shapely
 from .. import taxonomy
 from ..config import Settings
 from ..geo import PostcodeDirectory
+from ..geo.grammar import directory_key
 from .importer import ImportReport, import_rows
-from .model import LIST_SEPARATOR
+from .locate import _postcode_counts
+from .model import LIST_SEPARATOR, MIN_POSTCODES_IN_PUBLIC_AREA
 from .readers import RawRow
 from .store import CatalogStore
 
@@ -205,6 +207,33 @@ def _service_area(rng: np.random.Generator, postcodes: _PostcodesByEasting, e0: 
     return shapely.union_all(circles).simplify(SERVICE_AREA_SIMPLIFY_M)
 
 
+def _bases(directory: PostcodeDirectory, arrays: dict[str, np.ndarray], rng: np.random.Generator, providers: int) -> np.ndarray:
+    """Distinct postcode rows to base providers at, none in a district the import would refuse.
+
+    A postcode whose district has fewer than ``MIN_POSTCODES_IN_PUBLIC_AREA``
+    located postcodes (PO box districts such as AB99) has no public location
+    that would not give it away, so the import rejects it; the few drawn there
+    are drawn again, so the demo imports every row it generates.
+    """
+    n = len(arrays["keys"])
+    bases = rng.choice(n, size=providers, replace=False)
+    refused = _refused(directory, arrays["keys"], bases)
+    while refused.any():
+        taken = set(bases.tolist())
+        spare = np.array([i for i in rng.choice(n, size=4 * int(refused.sum()) + 8, replace=False).tolist() if i not in taken])
+        bases[np.flatnonzero(refused)[: len(spare)]] = spare[: int(refused.sum())]
+        refused = _refused(directory, arrays["keys"], bases)
+    return bases
+
+
+def _refused(directory: PostcodeDirectory, keys: np.ndarray, bases: np.ndarray) -> np.ndarray:
+    """Whether each base's district is too small to hold a public location."""
+    districts = np.array([directory.postcode_at(int(b)).split(" ")[0] for b in bases])
+    unique, inverse = np.unique(districts, return_inverse=True)
+    sizes = _postcode_counts(keys, [directory_key(str(d)) for d in unique])
+    return (sizes < MIN_POSTCODES_IN_PUBLIC_AREA)[inverse]
+
+
 def generate_demo_rows(directory: PostcodeDirectory, *, seed: int, providers: int) -> list[RawRow]:
     """The demo catalogue as rows, exactly as a CSV file would give them.
 
@@ -221,7 +250,7 @@ def generate_demo_rows(directory: PostcodeDirectory, *, seed: int, providers: in
         raise ValueError(f"providers must be zero or more; got {providers}")
     rng = np.random.default_rng(seed)
     arrays = directory.located_arrays()
-    bases = rng.choice(len(arrays["keys"]), size=providers, replace=False)
+    bases = _bases(directory, arrays, rng, providers)
     roles = list(ROLE_WEIGHTS)
     role_p = np.array([ROLE_WEIGHTS[r] for r in roles])
     postcodes: _PostcodesByEasting | None = None  # built on first use: small demos may need none

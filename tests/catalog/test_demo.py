@@ -85,3 +85,22 @@ def test_some_are_unconsented_and_some_cover_a_county(demo):
     assert all(1000 < p.service_area.area / 1e6 < 5000 for p in with_area)  # county-sized, km²
     catalog = store.public_catalog()
     assert len(catalog) == counts.consented and catalog.has_area.sum() >= 1
+
+
+def test_demo_bases_avoid_districts_too_small_to_hide_a_postcode(directory):
+    """PO-box districts (AB99, BD98, ...) would be refused by the import; the demo draws again instead."""
+    import numpy as np
+
+    from findsupport.catalog.demo import _bases, _refused
+
+    arrays = directory.located_arrays()
+    keys = arrays["keys"]
+    # A plain draw of this size lands in a few of them (so this test can fail) ...
+    plain = np.random.default_rng(3).choice(len(keys), size=60_000, replace=False)
+    assert _refused(directory, keys, plain).any()
+    # ... the demo's draw never does, and keeps the rows a plain draw had right.
+    bases = _bases(directory, arrays, np.random.default_rng(3), 60_000)
+    assert not _refused(directory, keys, bases).any()
+    assert len(set(bases.tolist())) == len(bases)
+    kept = ~_refused(directory, keys, plain)
+    assert (bases[kept] == plain[kept]).all()
