@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed-$(notdir $(VENV))
 
-.PHONY: run test venv demo benchmarks clean
+.PHONY: run test venv demo benchmarks screenshots clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "findsupport needs Python 3.11 or newer; set PYTHON=python3.11")'
@@ -35,6 +35,10 @@ benchmarks: $(STAMP)
 	$(BIN)/python benchmarks/search.py
 	$(BIN)/python benchmarks/ranking_quality.py
 	$(BIN)/python benchmarks/web_load.py
+
+# The README's screenshots (a real chromium: apt-get install chromium); generated, not committed.
+screenshots: $(STAMP)
+	$(BIN)/python benchmarks/screenshots.py docs/screenshots
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info
