@@ -58,8 +58,9 @@ def test_search_by_postcode_shows_list_and_markers(page, live_server, tmp_path):
     assert page.evaluate(count_markers) == 10
     # Each result shows distance, reasons and availability; the query is in the URL.
     first = results.first
-    assert " km" in first.locator(".meta").inner_text()
-    assert first.locator(".reasons li").count() >= 1
+    # In person, the first reason is the distance, and the meta line does not repeat it.
+    assert first.locator(".reasons li").first.inner_text().endswith(" km away")
+    assert " km" not in first.locator(".meta").inner_text()
     assert first.locator(".availability").inner_text().startswith("Free")
     assert "postcode=NE1+4ST" in page.url
     # Tiles cannot load here: the page says so, and everything else works.
@@ -241,3 +242,13 @@ def test_phone_layout(browser, live_server, tmp_path):
         page.screenshot(path=str(tmp_path / "phone.png"), full_page=False)
     finally:
         context.close()
+
+
+def test_online_results_show_their_distance_once(page, live_server):
+    """Found online, the reasons do not lead with the distance, so the meta line carries it."""
+    page.goto(live_server.url + "/?postcode=NE1+4ST&mode=online&limit=5")
+    page.wait_for_selector(".result", timeout=WAIT_MS)
+    first = page.locator(".result").first
+    assert " km" in first.locator(".meta").inner_text()
+    assert not any(text.endswith(" km away") for text in first.locator(".reasons li").all_inner_texts())
+    assert_clean(page)

@@ -407,7 +407,11 @@ function renderResult(result, searchId) {
   heading.append(el("span", { class: "position", text: `${result.position}. ` }), result.name);
   card.append(heading);
   const roles = result.roles.map((r) => label("roles", r)).join(", ");
-  card.append(el("p", { class: "meta", text: `${roles} · ${result.area} · ${result.distance_km.toFixed(1)} km` }));
+  // The reasons lead with the distance ("4.2 km away") except for online support found
+  // online; the meta line carries it only then, so a card never says it twice.
+  const distanceInReasons = result.reasons.length > 0 && result.reasons[0].endsWith(" km away");
+  const meta = distanceInReasons ? [roles, result.area] : [roles, result.area, `${result.distance_km.toFixed(1)} km`];
+  card.append(el("p", { class: "meta", text: meta.join(" · ") }));
   if (result.reasons.length) {
     const reasons = el("ul", { class: "reasons", "aria-label": "Why this match" });
     for (const reason of result.reasons) reasons.append(el("li", { text: reason }));
