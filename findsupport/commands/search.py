@@ -29,6 +29,7 @@ import multiprocessing
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from typing import IO, Any
 
 import orjson
@@ -94,6 +95,7 @@ def _query_params(args: argparse.Namespace) -> dict[str, Any]:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from ..cli import progress_printer
     from ..search.engine import Engine
+    from ..search.query import parse_query
 
     if args.batch is None and not (args.postcode or args.lon or args.lat):
         raise InvalidQuery("Give a postcode (e.g. findsupport search NE21 4LZ), --lon/--lat, or --batch FILE.", field="postcode")
@@ -101,13 +103,18 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         raise InvalidQuery("--batch takes its queries from the file; leave out the postcode and query flags.", field="batch")
     if args.workers is not None and (args.batch is None or args.workers < 1):
         raise InvalidQuery("--workers takes a whole number of at least 1, with --batch.", field="workers")
+    # Everything that can be checked without the catalogue is checked before the
+    # (seconds-long, at scale) engine start-up, so a mistake is reported at once.
+    query = parse_query(_query_params(args)) if args.batch is None else None
+    source = _open_batch_file(args.batch) if args.batch is not None else None
     say = progress_printer(args)
     engine = Engine.open(settings, progress=say, feedback=args.log_feedback, reverse=False)
     if len(engine.catalog) == 0 and say:
         say("the catalogue is empty: add providers with `findsupport import FILE` or `findsupport demo`")
-    if args.batch is not None:
-        return _run_batch_file(engine, args.batch, log=args.log_feedback, workers=args.workers)
-    response = engine.search(_query_params(args), log=args.log_feedback)
+    if source is not None:
+        with source as lines:
+            return _run_batch(engine, lines, log=args.log_feedback, workers=args.workers)
+    response = engine.search(query, log=args.log_feedback)
     if args.json:
         print(json.dumps(response.to_dict(), ensure_ascii=False, indent=2))
     else:
@@ -133,17 +140,19 @@ def default_workers() -> int:
         return max(os.cpu_count() or 1, 1)
 
 
-def _run_batch_file(engine: Any, path: str, *, log: bool, workers: int | None) -> int:
-    workers = default_workers() if workers is None else workers
+def _open_batch_file(path: str) -> AbstractContextManager[IO[str]]:
+    """The batch file to read in a ``with`` (``-``: standard input, left open), or a clear error."""
     if path == "-":
-        failed = run_batch(engine, sys.stdin, sys.stdout, log=log, workers=workers)
-    else:
-        try:
-            source = open(path, encoding="utf-8")
-        except OSError as exc:
-            raise InvalidQuery(f"Cannot read the batch file {path}: {exc.strerror}.", field="batch") from None
-        with source:
-            failed = run_batch(engine, source, sys.stdout, log=log, workers=workers)
+        return nullcontext(sys.stdin)
+    try:
+        return open(path, encoding="utf-8")
+    except OSError as exc:
+        raise InvalidQuery(f"Cannot read the batch file {path}: {exc.strerror}.", field="batch") from None
+
+
+def _run_batch(engine: Any, source: IO[str], *, log: bool, workers: int | None) -> int:
+    workers = default_workers() if workers is None else workers
+    failed = run_batch(engine, source, sys.stdout, log=log, workers=workers)
     print(ATTRIBUTION, file=sys.stderr)
     return 1 if failed else 0
 

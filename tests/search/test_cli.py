@@ -66,6 +66,23 @@ def test_errors_exit_2_with_a_message(stocked_cli, capsys, argv, words) -> None:
     assert words in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["search", "NE21 4LZ", "--mode", "video"],
+        ["search", "NE21 4LZ", "--radius-km", "-3"],
+        ["search", "NE21", "--slots", "someday"],
+        ["search", "--batch", "no-such-file.jsonl"],
+    ],
+)
+def test_mistakes_are_reported_before_the_catalogue_is_indexed(stocked_cli, capsys, argv) -> None:
+    """Nothing that can be checked up front waits for the engine's start-up (seconds at scale)."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "indexing" not in err and "providers" not in err
+    assert "findsupport: " in err
+
+
 BATCH = "\n".join(
     [
         json.dumps({"id": "first", "postcode": "NE21 4LZ", "limit": 2}),
