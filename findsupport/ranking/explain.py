@@ -208,6 +208,9 @@ class Explainer:
             key = tuple([slot for slot in self.slots if slot in free])
             words = self._slot_words.get(key)
             if words is None:
+                # Asking for many slots, the combinations can run into thousands: bounded.
+                if len(self._slot_words) >= _PHRASES_CACHED:
+                    self._slot_words.clear()
                 words = self._slot_words[key] = _slot_phrases(key, self.slots)
             free_text, not_free_text = words
             if free_text is not None:
