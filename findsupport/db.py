@@ -10,10 +10,17 @@ touching them.
 SQLite is opened in WAL mode (readers never block the writer, so a server can
 keep answering while an import commits) with foreign keys enforced and a busy
 timeout, so two processes importing and serving share the file safely.
+
+Forked processes (``gunicorn --preload`` workers, ``search --batch`` workers)
+must not use the connections pooled by the process they were forked from: two
+processes on one SQLite handle or one PostgreSQL socket corrupt each other's
+state.  A fork handler makes every engine in a child forget its inherited pool
+(without closing what is the parent's), as SQLAlchemy's documentation advises.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
@@ -69,3 +76,16 @@ def engine_for(url: str) -> Engine:
         if engine is None:
             engine = _engines[url] = create_db_engine(url)
         return engine
+
+
+def _forget_inherited_connections() -> None:
+    """In a forked child: a fresh pool for every engine; the parent's connections stay the parent's."""
+    global _engines_lock
+    # The lock may have been held by another thread of the parent at the fork.
+    _engines_lock = threading.Lock()
+    for engine in list(_engines.values()):
+        engine.dispose(close=False)
+
+
+if hasattr(os, "register_at_fork"):  # POSIX; no fork elsewhere
+    os.register_at_fork(after_in_child=_forget_inherited_connections)
