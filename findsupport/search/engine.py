@@ -62,7 +62,7 @@ Progress = Callable[[str], None]
 
 #: Model version reported while the default (hand-set) weights serve.
 DEFAULT_MODEL_VERSION = "default"
-#: Distinct asks (event, slots, role, mode) whose explainers are kept; each holds a
+#: Distinct asks (event, slots, role, mode, level) whose explainers are kept; each holds a
 #: few phrases, so this bounds memory, not speed.
 EXPLAINERS_CACHED = 4096
 _KIND_WORDS = {"sector": "sector", "outcode": "postcode district"}
@@ -179,7 +179,7 @@ class Engine:
         self._feedback = feedback
         self._follow_active_model = follow_active_model
         self._reload_lock = threading.Lock()
-        #: Explainers by the asks they phrase (event, slots, role, mode): their memos carry over.
+        #: Explainers by the asks they phrase (event, slots, role, mode, level): their memos carry over.
         self._explainers: dict[tuple[Any, ...], Explainer] = {}
 
     # ------------------------------------------------------------------ construction
@@ -426,13 +426,15 @@ class Engine:
         distance = ranked.distance_m[offset:]
         features = compute_features(context, snapshot.catalog, positions, distance, ranked.inside[offset:], snapshot.scales)
         contributions = snapshot.ranker.contributions(features)
-        asks = (query.event, query.slots, query.role, query.mode)
+        asks = (query.event, query.slots, query.role, query.mode, query.level)
         explainer = self._explainers.get(asks)
         if explainer is None:
             if len(self._explainers) >= EXPLAINERS_CACHED:
                 self._explainers.clear()
             # A dict store is atomic; concurrent searches at worst build one twice.
-            explainer = self._explainers[asks] = Explainer(event=query.event, slots=query.slots, role=query.role, mode=query.mode)
+            explainer = self._explainers[asks] = Explainer(
+                event=query.event, slots=query.slots, role=query.role, mode=query.mode, level=query.level
+            )
         providers = snapshot.catalog.providers
         feature_rows = features.tolist()
         # The JSON shape's 4 decimals, for the whole page in one call: numpy's

@@ -90,8 +90,18 @@ def test_page_reasons_are_explains(engine: Engine, params: dict) -> None:
     for result in response.results:
         row = np.array([result.features[name] for name in FEATURE_NAMES])
         why = explain(result.provider, row, engine.ranker.contributions(row[None, :])[0], result.distance_km,
-                      event=query.event, slots=query.slots, role=query.role, mode=query.mode)  # fmt: skip
+                      event=query.event, slots=query.slots, role=query.role, mode=query.mode, level=query.level)  # fmt: skip
         assert (result.reasons, result.missing) == (why.reasons, why.missing)
+
+
+def test_reasons_speak_to_the_coachs_own_level(engine: Engine) -> None:
+    """A coach who gives their level reads which providers are qualified above it."""
+    plain = engine.search({"postcode": "NE1 1AD", "mode": "any", "limit": 50})
+    leveled = engine.search({"postcode": "NE1 1AD", "mode": "any", "limit": 50, "level": "assistant_coach"})
+    assert not any("above your level" in reason for r in plain.results for reason in r.reasons)
+    above = [r for r in leveled.results if r.features["qualified_above"]]
+    assert above
+    assert any(reason.endswith(", above your level") for r in above for reason in r.reasons)
 
 
 def test_score_is_the_rankers_score(engine: Engine) -> None:
