@@ -6,17 +6,35 @@ Nothing is read at import time: call :func:`load_settings` (the CLI and
 Every tunable number of the service lives here with the reason for its
 default, never as a bare literal in the code that uses it.
 
+Relative paths (``data_dir``, ``cache_dir``, ``outbox_dir``, the config file)
+are made absolute when the settings are loaded, against ``base_dir``: the
+current directory by default, which is what a command typed in a shell means.
+A notebook's kernel runs in the notebook's own folder, where ``instance``
+would name ``notebooks/instance``; the notebooks therefore load their settings
+with ``base_dir=project_root()``, the folder of the checkout (the one holding
+findsupport's ``setup.cfg``), so ``FINDSUPPORT_DATA_DIR=instance`` means the
+project's ``instance`` there as it does in the shell.
+
+The data directory holds personal data (the database, e-mails in the outbox):
+:func:`open_data_dir` creates it readable by its owner only (``0700``) and
+announces a new one loudly, naming its absolute path and how to fill it.
+
 Examples
 --------
 >>> s = load_settings({"data_dir": "/tmp/fs"}, environ={})
 >>> str(s.data_dir), s.default_radius_km
 ('/tmp/fs', 25.0)
+>>> str(load_settings({"data_dir": "instance"}, environ={}, base_dir="/srv/findsupport").data_dir)
+'/srv/findsupport/instance'
 """
 
 from __future__ import annotations
 
+import configparser
 import dataclasses
+import logging
 import os
+import stat
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,9 +42,31 @@ from typing import Any, get_type_hints
 
 from .errors import ConfigError
 
-__all__ = ["Settings", "load_settings", "ENV_PREFIX"]
+__all__ = [
+    "Settings",
+    "load_settings",
+    "project_root",
+    "open_data_dir",
+    "ensure_private_dir",
+    "ENV_PREFIX",
+    "PROJECT_MARKER",
+    "PRIVATE_DIR_MODE",
+    "PRIVATE_FILE_MODE",
+    "DATABASE_FILE_NAME",
+]
+
+log = logging.getLogger(__name__)
 
 ENV_PREFIX = "FINDSUPPORT_"
+#: The file that marks a findsupport checkout (its ``[metadata] name`` is ``findsupport``).
+PROJECT_MARKER = "setup.cfg"
+#: The data directory when findsupport creates it: only its owner may list or enter it
+#: (it holds the database, the outbox of e-mails and the models).
+PRIVATE_DIR_MODE = 0o700
+#: Files holding personal data (the SQLite database and its side files): owner only.
+PRIVATE_FILE_MODE = 0o600
+#: The SQLite database inside the data directory (when no database URL is set).
+DATABASE_FILE_NAME = "findsupport.sqlite3"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,7 +74,8 @@ class Settings:
     """Every setting findsupport reads.  Immutable; derive a changed copy with ``replace``."""
 
     # --- where things live -------------------------------------------------------
-    #: Catalogue database, models, outbox and caches live here.
+    #: Catalogue database, models, outbox and caches live here.  Relative to the
+    #: ``base_dir`` of :func:`load_settings` (the current directory by default).
     data_dir: Path = Path("instance")
     #: Generated caches (the postcode directory); defaults to ``<data_dir>/cache``.
     #: Point several data dirs (or test runs) at one cache to build it once.
@@ -92,6 +133,28 @@ class Settings:
     outbox_dir: Path | None = None
     #: Message length limit: long enough for an introduction, short enough to read.
     max_message_chars: int = 2000
+    #: One reminder to a provider who has not answered: volunteers read mail weekly-ish,
+    #: three days is a nudge, not nagging.
+    introduction_reminder_days: float = 3.0
+    #: A request unanswered this long expires and the coach is told (issue 11: "after a week").
+    introduction_expiry_days: float = 7.0
+    #: The "did you meet? was it helpful?" check-in goes this long after acceptance:
+    #: long enough for a first session to have happened.
+    introduction_outcome_days: float = 28.0
+    #: Closed introductions and their messages are deleted after this long (personal data:
+    #: keep it no longer than a season's follow-up needs); per-provider aggregates stay.
+    introduction_retention_days: float = 180.0
+    #: "Usually replies within N days" shows only once a provider has answered this many
+    #: requests: fewer would make a coarse figure out of one lucky or unlucky week.
+    responsiveness_min_answered: int = 5
+    #: A listing pauses itself after this many requests in a row expire unanswered: the
+    #: provider has most likely stopped reading the mail, and coaches should not wait on them.
+    pause_after_expiries: int = 3
+    #: A manage link works this long: long enough to find the e-mail again, short enough
+    #: that an old forwarded e-mail stops controlling the listing.
+    manage_link_days: float = 14.0
+    #: Outcome check-in links work this long after they are sent.
+    outcome_link_days: float = 30.0
 
     # --- demo data ---------------------------------------------------------------------
     demo_seed: int = 20261129
@@ -109,7 +172,7 @@ class Settings:
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
-        return f"sqlite:///{(self.data_dir / 'findsupport.sqlite3').resolve()}"
+        return f"sqlite:///{(self.data_dir / DATABASE_FILE_NAME).resolve()}"
 
     @property
     def resolved_outbox_dir(self) -> Path:
@@ -166,7 +229,17 @@ def _coerce(name: str, value: Any, source: str) -> Any:
         raise ConfigError(f"Setting {name} from {source} has value {value!r}: {exc}.", field=name) from None
 
 
-def _build(raw: Mapping[str, Any], source: str) -> Settings:
+_PATH_FIELDS = tuple(name for name, kind in _TYPES.items() if Path in (kind, *getattr(kind, "__args__", ())))
+
+
+def _absolute(path: Path, base_dir: str | os.PathLike[str] | None) -> Path:
+    """``path`` itself when absolute, else ``path`` inside ``base_dir`` (the current directory by default)."""
+    if path.is_absolute():
+        return path
+    return Path(base_dir if base_dir is not None else os.getcwd()).absolute() / path
+
+
+def _build(raw: Mapping[str, Any], source: str, base_dir: str | os.PathLike[str] | None = None) -> Settings:
     values: dict[str, Any] = {}
     for name, value in raw.items():
         if name not in _FIELDS:
@@ -174,6 +247,9 @@ def _build(raw: Mapping[str, Any], source: str) -> Settings:
             raise ConfigError(f"Unknown setting {name!r} from {source}; known settings: {known}.", field=name)
         values[name] = _coerce(name, value, source)
     settings = Settings(**values)
+    # Absolute now: a later change of directory (a server daemonising, a notebook kernel) cannot move them.
+    paths = {name: getattr(settings, name) for name in _PATH_FIELDS if getattr(settings, name) is not None}
+    settings = dataclasses.replace(settings, **{name: _absolute(path, base_dir) for name, path in paths.items()})
     _validate(settings)
     return settings
 
@@ -194,6 +270,19 @@ def _validate(s: Settings) -> None:
         raise ConfigError(f"reload_check_seconds must be 0 (off) or positive; got {s.reload_check_seconds}.")
     if s.max_message_chars < 1:
         raise ConfigError(f"max_message_chars must be positive; got {s.max_message_chars}.")
+    if not 0 < s.introduction_reminder_days < s.introduction_expiry_days:
+        raise ConfigError(
+            "Introduction settings must satisfy 0 < introduction_reminder_days < introduction_expiry_days; "
+            f"got {s.introduction_reminder_days}, {s.introduction_expiry_days}."
+        )
+    for name in ("introduction_outcome_days", "introduction_retention_days", "manage_link_days", "outcome_link_days"):
+        if getattr(s, name) <= 0:
+            raise ConfigError(f"{name} must be positive; got {getattr(s, name)}.")
+    if s.responsiveness_min_answered < 1 or s.pause_after_expiries < 1:
+        raise ConfigError(
+            "responsiveness_min_answered and pause_after_expiries must be at least 1; "
+            f"got {s.responsiveness_min_answered}, {s.pause_after_expiries}."
+        )
 
 
 def _read_file(path: Path) -> dict[str, Any]:
@@ -208,11 +297,46 @@ def _read_file(path: Path) -> dict[str, Any]:
     return dict(data.get("findsupport", data))
 
 
+def project_root(start: str | os.PathLike[str] | None = None) -> Path | None:
+    """The findsupport checkout holding ``start``: the nearest folder up from it with findsupport's ``setup.cfg``.
+
+    The notebooks pass it as ``load_settings(base_dir=project_root())`` so that
+    a relative data directory means the same there as in a shell at the top of
+    the checkout.
+
+    Parameters
+    ----------
+    start : path, optional
+        Where to start looking (the current directory by default).
+
+    Returns
+    -------
+    Path or None
+        ``None`` outside a checkout (findsupport installed from a wheel, a
+        notebook copied elsewhere): relative paths then stay relative to the
+        current directory.
+    """
+    here = _absolute(Path(start) if start is not None else Path(), None)
+    for folder in (here, *here.parents):
+        marker = folder / PROJECT_MARKER
+        if not marker.is_file():
+            continue
+        parser = configparser.ConfigParser(interpolation=None)
+        try:
+            parser.read(marker, encoding="utf-8")
+        except (configparser.Error, OSError, UnicodeDecodeError):
+            continue  # somebody else's setup.cfg that we cannot read is not ours
+        if parser.get("metadata", "name", fallback="").strip() == "findsupport":
+            return folder
+    return None
+
+
 def load_settings(
     overrides: Mapping[str, Any] | None = None,
     *,
     config_file: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
+    base_dir: str | os.PathLike[str] | None = None,
 ) -> Settings:
     """Build :class:`Settings` from all sources, later ones winning.
 
@@ -225,6 +349,10 @@ def load_settings(
         A TOML file of settings; defaults to ``$FINDSUPPORT_CONFIG`` when set.
     environ : mapping, optional
         The environment to read ``FINDSUPPORT_*`` variables from (``os.environ``).
+    base_dir : path, optional
+        What relative paths (the data directory, the cache and outbox folders,
+        the config file) are relative to; the current directory by default.
+        Notebooks pass :func:`project_root`.
 
     Raises
     ------
@@ -235,7 +363,7 @@ def load_settings(
     raw: dict[str, Any] = {}
     file_name = config_file or env.get(f"{ENV_PREFIX}CONFIG")
     if file_name:
-        path = Path(file_name)
+        path = _absolute(Path(os.path.expanduser(str(file_name))), base_dir)
         raw.update({k: _coerce(k, v, str(path)) if k in _FIELDS else v for k, v in _read_file(path).items()})
         raw["config_file"] = path
     for key, value in env.items():
@@ -246,4 +374,73 @@ def load_settings(
     for key, value in (overrides or {}).items():
         if value is not None:
             raw[key] = value
-    return _build(raw, source="settings")
+    return _build(raw, source="settings", base_dir=base_dir)
+
+
+def ensure_private_dir(path: str | os.PathLike[str]) -> bool:
+    """Create the folder ``path`` (and its parents) when missing, the folder itself ``0700``.
+
+    An existing folder is left as it is (it may be the operator's own choice).
+
+    Returns
+    -------
+    bool
+        Whether the folder was created now.
+
+    Raises
+    ------
+    ConfigError
+        When the folder cannot be created.
+    """
+    folder = Path(path)
+    if folder.is_dir():
+        return False
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=PRIVATE_DIR_MODE)
+    except FileExistsError:
+        return False  # another process made it first (or it is a file: the caller's open will say so)
+    except OSError as exc:
+        raise ConfigError(f"The folder {folder.absolute()} cannot be created: {exc.strerror}.") from None
+    # mkdir's mode passes through the umask, which can only remove bits: set it exactly.
+    os.chmod(folder, PRIVATE_DIR_MODE)
+    return True
+
+
+def open_data_dir(settings: Settings) -> Path:
+    """The absolute data directory of ``settings``, created private (``0700``) and announced when new.
+
+    A new data directory is never used silently: a warning names its absolute
+    path and how to fill it, so a relative ``FINDSUPPORT_DATA_DIR`` that
+    resolved somewhere unexpected is noticed at once.  An existing data
+    directory that holds findsupport's database and that others may enter
+    (made by an older version) is made ``0700``, with a log line; any other
+    existing folder is left as the operator made it.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from findsupport.config import load_settings
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     folder = open_data_dir(load_settings({"data_dir": f"{tmp}/instance"}, environ={}))
+    ...     oct(folder.stat().st_mode & 0o777)
+    '0o700'
+    """
+    folder = Path(settings.data_dir).absolute()
+    if ensure_private_dir(folder):
+        log.warning(
+            "new data directory %s created (private to this account); it lists no providers until "
+            "`findsupport --data-dir %s demo` (synthetic providers) or `findsupport --data-dir %s import FILE` fills it",
+            folder, folder, folder,
+        )
+    elif (folder / DATABASE_FILE_NAME).exists():
+        mode = stat.S_IMODE(folder.stat().st_mode)
+        if mode & 0o077:
+            try:
+                os.chmod(folder, mode & PRIVATE_DIR_MODE)
+            except OSError as exc:
+                log.warning("data directory %s is mode %s and cannot be made private: %s", folder, oct(mode), exc.strerror)
+            else:
+                log.warning("data directory %s holds personal data: its mode was %s, now %s (owner only)",
+                            folder, oct(mode), oct(mode & PRIVATE_DIR_MODE))
+    return folder

@@ -16,11 +16,22 @@ must not use the connections pooled by the process they were forked from: two
 processes on one SQLite handle or one PostgreSQL socket corrupt each other's
 state.  A fork handler makes every engine in a child forget its inherited pool
 (without closing what is the parent's), as SQLAlchemy's documentation advises.
+
+The database holds personal data (providers' home postcodes and e-mails,
+introduction messages, the key that hashes client addresses), so it is private
+to the account that runs findsupport, like every other file it writes: the
+data directory is created ``0700``, and the SQLite file is created ``0600``
+before SQLite opens it (SQLite gives its ``-wal``, ``-shm`` and ``-journal``
+files the mode of the database file), so no other account can read it at any
+moment.  A database left readable by an older version is tightened to ``0600``
+when it is opened, with a log line.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import stat
 import threading
 from pathlib import Path
 
@@ -28,14 +39,25 @@ from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError
 
+from .config import PRIVATE_FILE_MODE, ensure_private_dir
 from .errors import CatalogError
 
-__all__ = ["metadata", "create_db_engine", "engine_for"]
+__all__ = [
+    "metadata",
+    "create_db_engine",
+    "engine_for",
+    "SQLITE_SIDE_FILES",
+]
+
+log = logging.getLogger(__name__)
 
 metadata = MetaData()
 
 #: Milliseconds SQLite waits for a lock held by another process before failing.
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+#: Files SQLite keeps beside the database (WAL mode uses the first two; rollback mode the last).
+SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
 
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
@@ -50,19 +72,62 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # pragma: no cover - ex
     cursor.close()
 
 
+def _tighten(path: Path) -> None:
+    """Take group and world access away from an existing file, saying so."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        return
+    if not mode & 0o077:
+        return
+    private = mode & PRIVATE_FILE_MODE  # the owner keeps what they had (a read-only copy stays read-only)
+    try:
+        os.chmod(path, private)
+    except OSError as exc:
+        log.warning("%s holds personal data and is mode %s, but it cannot be made private: %s", path, oct(mode), exc.strerror)
+        return
+    log.warning("%s holds personal data: its mode was %s, now %s (owner only)", path, oct(mode), oct(private))
+
+
+def _prepare_sqlite_file(database: str) -> None:
+    """Create the SQLite file ``0600`` before SQLite opens it, or tighten an existing one and its side files."""
+    path = Path(database).absolute()
+    if ensure_private_dir(path.parent):
+        log.info("created the database folder %s (private to this account)", path.parent)
+    try:
+        # O_EXCL: never touch a file that appeared meanwhile; an empty file is a valid empty database.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
+    except FileExistsError:
+        for candidate in (path, *(path.with_name(path.name + suffix) for suffix in SQLITE_SIDE_FILES)):
+            _tighten(candidate)
+        return
+    except OSError as exc:
+        raise CatalogError(f"The database {path} cannot be created: {exc.strerror}.") from None
+    os.close(fd)
+    log.info("created a new, empty database %s (private to this account)", path)
+
+
 def create_db_engine(url: str) -> Engine:
     """A new SQLAlchemy engine for ``url`` with findsupport's connection settings.
 
-    For SQLite the parent directory is created.  Raises :class:`CatalogError`
-    when the URL cannot be used.
+    For a SQLite file, its folder is created ``0700`` and the file ``0600``
+    when missing, and an existing file readable by others is made ``0600``.
+
+    Raises
+    ------
+    CatalogError
+        When the URL cannot be used or the database file cannot be created.
+    ConfigError
+        When the database's folder cannot be created.
     """
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
         raise CatalogError(f"The database URL {url!r} is not valid: {exc}") from None
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        # A "file:" URI (uri=true) names its file in SQLite's own syntax: SQLite opens it as it is.
+        if parsed.database and parsed.database != ":memory:" and not parsed.query.get("uri"):
+            _prepare_sqlite_file(parsed.database)
         engine = create_engine(parsed, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine

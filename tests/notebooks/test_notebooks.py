@@ -3,22 +3,29 @@
 They are committed without outputs, import only the public API and hold no
 helper code; here they run in the ``python3`` kernel of this environment with
 a non-interactive matplotlib backend, pointed at a temporary data dir through
-``FINDSUPPORT_DATA_DIR``.
+``FINDSUPPORT_DATA_DIR``.  Their first cell is also run the way a coach
+developer starts them (the kernel inside ``notebooks/``, a data dir relative to
+the top of the checkout), and on an empty data dir, which must stop at once
+with a clear error.
 """
 
 from __future__ import annotations
 
 import ast
 import json
+import os
+import re
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
 
 from findsupport.cli import main
 
-NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+REPO = Path(__file__).resolve().parents[2]
+NOTEBOOKS = REPO / "notebooks"
 NAMES = ("tune_weights.ipynb", "explore_matches.ipynb")
 #: Small data so both notebooks run in seconds.
 DEMO_PROVIDERS = 500
@@ -27,7 +34,7 @@ SESSIONS = 1500
 CELL_TIMEOUT_S = 300
 #: What a notebook may import: the findsupport public API and the usual analysis libraries.
 ALLOWED_IMPORTS = {
-    "findsupport", "findsupport.ranking", "findsupport.catalog", "findsupport.geo", "findsupport.search",
+    "findsupport", "findsupport.config", "findsupport.ranking", "findsupport.catalog", "findsupport.geo", "findsupport.search",
     "os", "pathlib", "json", "numpy", "pandas", "matplotlib.pyplot", "geopandas", "shapely.geometry", "sklearn",
     "sklearn.model_selection",
 }
@@ -82,8 +89,12 @@ def kernel_env(demo_data: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
     return demo_data
 
 
-def run(name: str, workdir: Path) -> nbformat.NotebookNode:
+def run(name: str, workdir: Path, *, code_cells: int | None = None) -> nbformat.NotebookNode:
+    """Execute notebook ``name`` in a kernel started in ``workdir`` (only its first ``code_cells`` code cells if given)."""
     notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
+    if code_cells is not None:
+        last = [i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code"][code_cells - 1]
+        notebook.cells = notebook.cells[: last + 1]
     client = NotebookClient(notebook, timeout=CELL_TIMEOUT_S, kernel_name="python3", resources={"metadata": {"path": str(workdir)}})
     client.execute()
     return notebook
@@ -123,3 +134,24 @@ def test_explore_matches_runs_and_maps_the_results(kernel_env: Path, tmp_path: P
     text = text_of(notebook)
     assert "providers match" in text and "km away" in text
     assert images_in(notebook) >= 2  # the map and the contributions
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_relative_data_dir_means_the_projects_one(name, kernel_env: Path, monkeypatch: pytest.MonkeyPatch):
+    # `FINDSUPPORT_DATA_DIR=<relative> jupyter lab notebooks/`: the kernel runs inside notebooks/,
+    # and the relative path is read from the top of the checkout, as in the shell there.
+    relative = os.path.relpath(kernel_env, REPO)
+    monkeypatch.setenv("FINDSUPPORT_DATA_DIR", relative)
+    text = text_of(run(name, NOTEBOOKS, code_cells=1))
+    listed = re.search(r"(\d[\d,]*) providers", text)
+    assert listed and 0 < int(listed.group(1).replace(",", "")) <= DEMO_PROVIDERS, text
+    assert not (NOTEBOOKS / relative).exists()  # nothing made inside notebooks/
+
+
+def test_an_empty_data_dir_stops_at_once_with_a_clear_error(kernel_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    empty = tmp_path / "empty-instance"
+    monkeypatch.setenv("FINDSUPPORT_DATA_DIR", str(empty))
+    with pytest.raises(CellExecutionError) as raised:
+        run("explore_matches.ipynb", tmp_path, code_cells=1)
+    assert "EmptyCatalog" in str(raised.value)
+    assert f"findsupport --data-dir {empty} demo" in str(raised.value)
