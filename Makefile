@@ -15,7 +15,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): $(BIN)/python setup.cfg pyproject.toml
-	$(BIN)/python -m pip install --quiet -e '.[test,notebooks]'
+	$(BIN)/python -m pip install --quiet -e '.[test,notebooks,postgres]'
 	@touch $@
 
 venv: $(STAMP)
@@ -25,8 +25,18 @@ run: $(STAMP)
 	$(BIN)/findsupport demo --if-empty
 	$(BIN)/findsupport serve --host $(HOST) --port $(PORT)
 
+# The whole suite on SQLite; then, when FINDSUPPORT_TEST_POSTGRES_URL names a throwaway
+# server (`eval "$$(.ci/postgres start)"`, as .ci/run does), the tests of everything kept
+# in the database (catalogue, web, introductions) again on PostgreSQL + PostGIS.
+POSTGRES_TESTS ?= tests/catalog tests/web tests/introductions
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@if [ -n "$$FINDSUPPORT_TEST_POSTGRES_URL" ]; then \
+	  echo "== the storage, web and introduction tests on PostgreSQL =="; \
+	  FINDSUPPORT_TEST_BACKEND=postgresql $(BIN)/python -m pytest $(PYTEST_ARGS) $(wildcard $(POSTGRES_TESTS)); \
+	elif [ "$$CI" = "true" ]; then \
+	  echo "CI must run the storage tests on PostgreSQL: FINDSUPPORT_TEST_POSTGRES_URL is not set (see .ci/postgres)"; exit 1; \
+	fi
 
 # Long measurements, run on purpose (not part of `make test`); results go into BENCHMARKS.md.
 benchmarks: $(STAMP)
@@ -36,7 +46,8 @@ benchmarks: $(STAMP)
 	$(BIN)/python benchmarks/ranking_quality.py
 	$(BIN)/python benchmarks/web_load.py
 
-# The README's screenshots (a real chromium: apt-get install chromium); generated, not committed.
+# The README's screenshots (a real chromium: apt-get install chromium): small palette PNGs in
+# docs/screenshots/, committed so the README shows them on the forge; rerun after changing the pages.
 screenshots: $(STAMP)
 	$(BIN)/python benchmarks/screenshots.py docs/screenshots
 

@@ -129,16 +129,15 @@ class PostgisQuery:
     """One PostGIS query per search: GiST ``ST_DWithin`` then the ranker's weighted sum in SQL.
 
     Only in-person searches without polygons are expressed (the benchmark's
-    default query).  Needs ``psycopg2`` and a DSN of a database where the
+    default query).  Needs ``psycopg`` (the ``postgres`` extra) and a DSN of a database where the
     PostGIS extension can be created.
     """
 
     def __init__(self, catalog: PublicCatalog, directory: PostcodeDirectory, ranker: Any, dsn: str) -> None:
-        import psycopg2
+        import psycopg
 
         self.catalog, self.directory, self.ranker = catalog, directory, ranker
-        self.connection = psycopg2.connect(dsn)
-        self.connection.autocommit = True
+        self.connection = psycopg.connect(dsn, autocommit=True)
         started = time.perf_counter()
         with self.connection.cursor() as cursor:
             # As an OLTP deployment sets them: the planner's (mis)estimate of the
@@ -157,9 +156,8 @@ class PostgisQuery:
                 f"{int(catalog.spare[i])}\t{int(catalog.level[i])}\tSRID=27700;POINT({catalog.x[i]} {catalog.y[i]})"
                 for i in range(len(catalog))
             )
-            import io
-
-            cursor.copy_from(io.StringIO(rows), "bench_providers")
+            with cursor.copy("COPY bench_providers FROM STDIN") as copy:
+                copy.write(rows)
             cursor.execute("CREATE INDEX ON bench_providers USING gist (geom)")
             cursor.execute("ANALYZE bench_providers")
         self.load_seconds = time.perf_counter() - started

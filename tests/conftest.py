@@ -8,6 +8,7 @@ first time) and shared by every test through ``cache_dir``.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -39,9 +40,28 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def settings(data_dir: Path, cache_dir: Path) -> Settings:
-    """Settings for one test: its own data dir, the shared postcode cache, no rate limits."""
-    return load_settings({"data_dir": data_dir, "cache_dir": cache_dir, "rate_limits": "off"}, environ={})
+def database_url(data_dir: Path) -> Iterator[str | None]:
+    """This test's own database: ``None`` (SQLite in its data dir) or a fresh PostgreSQL one.
+
+    See ``tests/databases.py``: ``FINDSUPPORT_TEST_BACKEND=postgresql`` runs the
+    storage tests on a throwaway PostgreSQL server.
+    """
+    from databases import ACTIVE, database
+
+    with database(data_dir / "findsupport.sqlite3") as url:
+        if url is not None:
+            ACTIVE[data_dir.parent] = url
+        yield url
+        ACTIVE.pop(data_dir.parent, None)
+
+
+@pytest.fixture
+def settings(data_dir: Path, cache_dir: Path, database_url: str | None) -> Settings:
+    """Settings for one test: its own data dir and database, the shared postcode cache, no rate limits."""
+    values = {"data_dir": data_dir, "cache_dir": cache_dir, "rate_limits": "off"}
+    if database_url is not None:
+        values["database_url"] = database_url
+    return load_settings(values, environ={})
 
 
 @pytest.fixture

@@ -25,6 +25,8 @@ from findsupport.config import Settings, load_settings
 from findsupport.geo import PostcodeDirectory
 from findsupport.web import create_app
 
+from databases import ACTIVE, database
+
 #: Where the sample catalogue lives: around Newcastle, plus a few in London.
 NEWCASTLE = "NE1 4ST"
 LONDON = "SW1A 2AA"
@@ -116,8 +118,13 @@ def write_sample_csv(path: Path, directory: PostcodeDirectory) -> SampleCatalog:
     )
 
 
+#: The PostgreSQL database of a session-wide data dir (empty on SQLite runs).
+SESSION_DATABASE: dict[Path, str] = {}
+
+
 def web_settings(data_dir: Path, cache_dir: Path, **overrides) -> Settings:
     values = {
+        **({"database_url": SESSION_DATABASE[data_dir]} if data_dir in SESSION_DATABASE else {}),
         "data_dir": data_dir,
         "cache_dir": cache_dir,
         "rate_limits": "off",
@@ -130,14 +137,23 @@ def web_settings(data_dir: Path, cache_dir: Path, **overrides) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def web_data_dir(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path, directory: PostcodeDirectory) -> tuple[Path, SampleCatalog]:
-    """A data dir with the sample catalogue imported (shared by the session's apps)."""
+def web_data_dir(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path, directory: PostcodeDirectory) -> Iterator[tuple[Path, SampleCatalog]]:
+    """A data dir with the sample catalogue imported (shared by the session's apps).
+
+    On the PostgreSQL run (``tests/databases.py``) its catalogue lives in a
+    database of the session's own, which :func:`web_settings` names for every
+    later caller through :data:`SESSION_DATABASE`.
+    """
     data_dir = tmp_path_factory.mktemp("web-instance")
-    settings = web_settings(data_dir, cache_dir)
-    sample = write_sample_csv(data_dir / "providers.csv", directory)
-    report = import_file(sample.csv_path, CatalogStore.open(settings), directory, settings)
-    assert report.ok, report.summary()
-    return data_dir, sample
+    with database(data_dir / "findsupport.sqlite3") as url:
+        if url is not None:
+            SESSION_DATABASE[data_dir] = url
+        settings = web_settings(data_dir, cache_dir)
+        sample = write_sample_csv(data_dir / "providers.csv", directory)
+        report = import_file(sample.csv_path, CatalogStore.open(settings), directory, settings)
+        assert report.ok, report.summary()
+        yield data_dir, sample
+        SESSION_DATABASE.pop(data_dir, None)
 
 
 @pytest.fixture(scope="session")
@@ -154,7 +170,14 @@ def web_engine(web_data_dir: tuple[Path, SampleCatalog], cache_dir: Path):
 
 
 def make_app(
-    web_data_dir: tuple[Path, SampleCatalog], cache_dir: Path, engine, tmp_path: Path, *, background: bool = False, **overrides
+    web_data_dir: tuple[Path, SampleCatalog],
+    cache_dir: Path,
+    engine,
+    tmp_path: Path,
+    *,
+    background: bool = False,
+    database_url: str | None = None,
+    **overrides,
 ) -> Flask:
     """An app on the shared engine, with its own introductions database and outbox folder.
 
@@ -163,14 +186,21 @@ def make_app(
     are off unless asked for: tests deliver the outbox themselves.
     """
     shared = web_settings(web_data_dir[0], cache_dir)
-    values = {"database_url": f"sqlite:///{tmp_path / 'web.sqlite3'}", "outbox_dir": tmp_path / "outbox", **overrides}
+    database_url = database_url or ACTIVE.get(tmp_path) or f"sqlite:///{tmp_path / 'web.sqlite3'}"
+    values = {"database_url": database_url, "outbox_dir": tmp_path / "outbox", **overrides}
     settings = web_settings(web_data_dir[0], cache_dir, **values)
     return create_app(settings, engine=engine, contacts=CatalogStore.open(shared).contact_for, background=background)
 
 
+@pytest.fixture(autouse=True)
+def _own_database(database_url: str | None) -> str | None:
+    """Every web test has a database of its own (a fresh PostgreSQL one on that run)."""
+    return database_url
+
+
 @pytest.fixture
-def app(web_data_dir, cache_dir, web_engine, tmp_path) -> Iterator[Flask]:
-    application = make_app(web_data_dir, cache_dir, web_engine, tmp_path)
+def app(web_data_dir, cache_dir, web_engine, tmp_path, database_url) -> Iterator[Flask]:
+    application = make_app(web_data_dir, cache_dir, web_engine, tmp_path, database_url=database_url)
     application.testing = True
     yield application
     application.extensions["findsupport"].close()
