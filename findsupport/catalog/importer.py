@@ -29,7 +29,7 @@ from .model import Problem, Provider
 from .readers import PROGRESS_EVERY_ROWS, RawRow, read_source
 from .spreadsheet import neutralise
 from .store import CatalogStore, ImportRecord
-from .validation import ParsedRow, cell_text, parse_row, withdraws_consent
+from .validation import ParsedRow, cell_text, is_provider_id, parse_row_for_import, withdraws_consent
 
 __all__ = ["Rejection", "ImportReport", "import_file", "import_rows", "write_report"]
 
@@ -52,6 +52,10 @@ class ImportReport:
 
     ``unit`` is what ``Rejection.number`` counts: ``line`` (CSV, as an editor
     shows it: the header is line 1), ``feature`` (spatial files) or ``row``.
+    ``listed`` is how many providers the catalogue lists after the import
+    (consented and not paused: what a search can find).  ``unremoved`` holds the
+    numbers of unreadable rows whose id could not be told: a ``--replace``
+    import then removes no one, since it cannot know whose row they are.
     """
 
     source: str
@@ -61,6 +65,8 @@ class ImportReport:
     rejections: tuple[Rejection, ...]
     rejected_rows: int
     record: ImportRecord
+    listed: int
+    unremoved: tuple[int, ...] = ()
 
     @property
     def imported(self) -> int:
@@ -88,9 +94,17 @@ class ImportReport:
             if r.kept:
                 text += f", {r.kept:,} kept because their rows were rejected"
         text += ")"
+        if self.unremoved:
+            shown = ", ".join(str(n) for n in self.unremoved[:3]) + (", ..." if len(self.unremoved) > 3 else "")
+            text += (
+                f"; --replace removed no one: {self.unit} {shown} could not be read, so whose rows they are "
+                "is unknown (fix them and import again)"
+            )
         if r.withdrawn:
             text += f"; {r.withdrawn:,} unlisted because their rejected rows withdraw consent"
-        text += f"; the catalogue now lists {r.providers:,} providers"
+        text += f"; the catalogue now lists {self.listed:,} providers"
+        if r.providers > self.listed:
+            text += f" ({r.providers - self.listed:,} more are stored but not listed: no consent, or paused)"
         if self.rejected_rows:
             text += f"; {self.rejected_rows:,} {self.unit}s rejected"
         return text
@@ -167,11 +181,17 @@ def _import_rows(
     parsed: list[tuple[int, ParsedRow]] = []
     first_seen: dict[str, int] = {}
     ids: list[str | None] = []
+    unidentified: list[int] = []
     for k, row in enumerate(rows):
         provider_id = cell_text(row.values.get("id"))
         ids.append(provider_id)
-        result = parse_row(row.values, settings, point=row.point, service_area=row.area)
-        found = [*row.problems, *(result if isinstance(result, list) else [])]
+        if not row.readable:  # nothing to validate: the reader said why
+            problems[k] = list(row.problems)
+            if not is_provider_id(provider_id):  # read leniently: only an id-shaped guess is trusted
+                unidentified.append(row.number)
+            continue
+        result, own = parse_row_for_import(row.values, settings, point=row.point, service_area=row.area)
+        found = [*row.problems, *own]
         if provider_id is not None:
             if provider_id in first_seen:
                 found.append(
@@ -181,8 +201,9 @@ def _import_rows(
                 first_seen[provider_id] = row.number
         if found:
             problems[k] = found
-        else:
-            parsed.append((k, result))  # type: ignore[arg-type]
+        if result is not None:
+            # A row with other problems is still located, so all of its problems are reported.
+            parsed.append((k, result))
         if progress and (k + 1) % PROGRESS_EVERY_ROWS == 0:
             progress(f"checked {k + 1:,} of {len(rows):,} {unit}s")
     if progress and len(rows) >= PROGRESS_EVERY_ROWS:
@@ -190,8 +211,9 @@ def _import_rows(
     good: list[Provider] = []
     for (k, _), located in zip(parsed, locate_rows([p for _, p in parsed], directory, settings)):
         if isinstance(located, list):
-            problems[k] = located
-        else:
+            if located:
+                problems.setdefault(k, []).extend(located)
+        elif k not in problems:
             good.append(located)
     rejections = tuple(
         Rejection(rows[k].number, problem.column, problem.reason, ids[k])
@@ -200,11 +222,14 @@ def _import_rows(
     )
     keep_ids = {ids[k] for k in problems if ids[k] is not None}
     withdraw_ids = {ids[k] for k in problems if ids[k] is not None and withdraws_consent(rows[k].values)}
+    # With --replace, an unreadable row whose id is unknown could be anyone's:
+    # removing "everyone not in the file" could then remove them.
+    unremoved = tuple(unidentified) if replace else ()
     record = store.write(
         good,
         source=source,
         format=format,
-        replace=replace,
+        replace=replace and not unremoved,
         rows=len(rows),
         rejected=len(problems),
         keep_ids=keep_ids,
@@ -219,6 +244,8 @@ def _import_rows(
         rejections=rejections,
         rejected_rows=len(problems),
         record=record,
+        listed=store.listed_count(),
+        unremoved=unremoved,
     )
 
 

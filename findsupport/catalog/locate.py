@@ -73,6 +73,9 @@ def locate_rows(
 ) -> list[Provider | list[Problem]]:
     """Providers (or location problems) for parsed rows, in their order.
 
+    A row whose ``fields`` is ``None`` (it has other problems) is only located:
+    its result is its location problems, ``[]`` when there are none.
+
     Parameters
     ----------
     rows : sequence of ParsedRow
@@ -171,6 +174,8 @@ def locate_rows(
     results: list[Provider | list[Problem]] = [[problems[i]] if i in problems else [] for i in range(n)]
     for k, i in enumerate(good):
         row = rows[i]
+        if row.fields is None:
+            continue  # a row with other problems, located only to report every problem: [] (none here)
         results[i] = Provider(
             **row.fields,
             area=areas[k],

@@ -59,6 +59,7 @@ from .model import (
     MAX_EMAIL_CHARS,
     MAX_ID_CHARS,
     MAX_NAME_CHARS,
+    MAX_SERVICE_AREA_VERTICES,
     MAX_TRAVEL_KM,
     SERVICE_AREA_COLUMN,
     Problem,
@@ -68,10 +69,32 @@ from .model import (
 from .service_area import ServiceAreaError, clean_service_area, parse_service_area_wkt
 from .spreadsheet import restore
 
-__all__ = ["ParsedRow", "parse_row", "validate_row", "cell_text", "withdraws_consent", "ECHO_CHARS"]
+__all__ = [
+    "ParsedRow",
+    "parse_row",
+    "parse_row_for_import",
+    "validate_row",
+    "cell_text",
+    "withdraws_consent",
+    "is_provider_id",
+    "ECHO_CHARS",
+    "MAX_CELL_CHARS",
+    "MAX_COORDINATE_CHARS",
+    "MAX_SERVICE_AREA_WKT_CHARS",
+]
 
 #: How much of a bad value an error message repeats (enough to find it, not a page).
 ECHO_CHARS = 40
+#: The longest text any other cell may hold before it is refused unread: the longest
+#: sensible list (every event code and group, separated by ';') is about 300 characters,
+#: and numbers, booleans and postcodes are far shorter.  Reading a megabyte "roles"
+#: cell would only make a megabyte error message.
+MAX_CELL_CHARS = 1000
+#: ``lat``/``lon``: a float written with every digit it holds is under 30 characters.
+MAX_COORDINATE_CHARS = 64
+#: ``service_area`` WKT: up to ``MAX_SERVICE_AREA_VERTICES`` vertices, each two numbers
+#: of up to about 20 characters with a space and a comma (64 is generous).
+MAX_SERVICE_AREA_WKT_CHARS = MAX_SERVICE_AREA_VERTICES * 64
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 # Deliberately simple (as in the introductions form): one @, no spaces or
@@ -101,13 +124,14 @@ class ParsedRow:
     """A row whose own values are valid, waiting for its location to be resolved.
 
     ``fields`` holds every :class:`Provider` field that does not depend on the
-    postcode directory.  Exactly one of ``postcode`` and ``lonlat`` may be
+    postcode directory, or is ``None`` for a row with other problems that is
+    located only so that every problem is reported (no provider is made of it).  Exactly one of ``postcode`` and ``lonlat`` may be
     ``None``; when both are set, the postcode gives the public sector and the
     coordinates are the private base.  ``location_column`` names the column to
     blame for a location problem (``postcode``, ``lat`` or ``geometry``).
     """
 
-    fields: dict[str, Any]
+    fields: dict[str, Any] | None
     postcode: ParsedPostcode | None
     lonlat: tuple[float, float] | None
     location_column: str
@@ -152,13 +176,20 @@ def _required(text: str | None, column: str, what: str) -> str:
     return text
 
 
+def _too_long(column: str, length: int, limit: int) -> str:
+    return f"{column} is {length:,} characters long; at most {limit:,} are allowed"
+
+
 def _line_text(text: str | None, column: str, limit: int) -> str | None:
     if text is None:
         return None
+    wrong = []
     if len(text) > limit:
-        raise _Bad(f"{column} is {len(text):,} characters long; at most {limit} are allowed")
+        wrong.append(_too_long(column, len(text), limit))
     if _CONTROL.search(text):
-        raise _Bad(f"{column} {_echo(text)} contains a control character (a line break or tab?)")
+        wrong.append(f"{column} {_echo(text)} contains a control character (a line break or tab?)")
+    if wrong:
+        raise _Bad("; ".join(wrong))
     return text
 
 
@@ -170,6 +201,11 @@ def _provider_id(value: object) -> str:
             "starting with a letter or digit (ids appear in web addresses)"
         )
     return text
+
+
+def is_provider_id(text: str | None) -> bool:
+    """True when ``text`` has the form of a provider id (whether or not such a provider exists)."""
+    return text is not None and len(text) <= MAX_ID_CHARS and _ID.match(text) is not None
 
 
 def _normal_code(item: str) -> str:
@@ -296,7 +332,7 @@ def _whole(value: object, column: str, default: int, low: int, high: int) -> int
 
 def _email(value: object) -> str:
     text = _required(cell_text(value), "email", "introductions are sent to it; it is never shown")
-    if len(text) > MAX_EMAIL_CHARS or not _EMAIL.match(text):
+    if len(text) > MAX_EMAIL_CHARS or not _EMAIL.match(text) or _CONTROL.search(text):
         raise _Bad(f"email {_echo(text)} is not a plausible e-mail address (like name@example.org)")
     local, _, domain = text.rpartition("@")
     return f"{local}@{domain.lower()}"
@@ -306,10 +342,13 @@ def _bio(value: object) -> str | None:
     text = cell_text(value)
     if text is None:
         return None
+    wrong = []
     if len(text) > MAX_BIO_CHARS:
-        raise _Bad(f"bio is {len(text):,} characters long; at most {MAX_BIO_CHARS} are allowed")
+        wrong.append(_too_long("bio", len(text), MAX_BIO_CHARS))
     if _CONTROL_EXCEPT_NEWLINES.search(text):
-        raise _Bad("bio contains a control character other than a line break")
+        wrong.append("bio contains a control character other than a line break")
+    if wrong:
+        raise _Bad("; ".join(wrong))
     return text
 
 
@@ -326,6 +365,35 @@ _FIELD_PARSERS = {
     "consent": lambda v: _boolean(v, "consent", None),
     "bio": _bio,
 }
+
+
+#: The longest text a column may hold before it is refused without being read, where
+#: that differs from ``MAX_CELL_CHARS``.
+_CELL_LIMITS: dict[str, int] = {
+    **dict.fromkeys(COORDINATE_COLUMNS, MAX_COORDINATE_CHARS),
+    SERVICE_AREA_COLUMN: MAX_SERVICE_AREA_WKT_CHARS,
+}
+#: Columns whose parser checks their length itself (and echoes a truncated value):
+#: their own message, with their own limit, is the clearer one.
+_OWN_LENGTH_CHECK = frozenset({"id", "name", "club", "bio", "email"})
+_SHORTEST_CELL_LIMIT = min(MAX_CELL_CHARS, *_CELL_LIMITS.values())
+
+
+def _oversized(values: Mapping[str, object], problems: list[Problem]) -> frozenset[str]:
+    """Columns whose text is too long to read at all (each reported once, with its limit)."""
+    try:  # CSV rows are all text: one pass in C decides nearly every row
+        if max(map(len, values.values()), default=0) <= _SHORTEST_CELL_LIMIT:
+            return frozenset()
+    except TypeError:  # a number, boolean or None from a spatial file: look cell by cell
+        pass
+    found = []
+    for column, value in values.items():
+        if isinstance(value, str) and len(value) > _SHORTEST_CELL_LIMIT and column not in _OWN_LENGTH_CHECK:
+            limit = _CELL_LIMITS.get(column, MAX_CELL_CHARS)
+            if len(value) > limit and len(value.strip()) > limit:
+                problems.append(Problem(column, _too_long(column, len(value.strip()), limit)))
+                found.append(column)
+    return frozenset(found)
 
 
 def _location(values: Mapping[str, object], point: tuple[float, float] | None, problems: list[Problem]):
@@ -404,9 +472,40 @@ def parse_row(
     ParsedRow or list of Problem
         Every problem of the row, not just the first.
     """
+    parsed, problems = parse_row_for_import(values, settings, point=point, service_area=service_area)
+    return problems if problems or parsed is None else parsed
+
+
+def parse_row_for_import(
+    values: Mapping[str, object],
+    settings: Settings,
+    *,
+    point: tuple[float, float] | None = None,
+    service_area: Any = None,
+) -> tuple[ParsedRow | None, list[Problem]]:
+    """Like :func:`parse_row`, but a row with problems may still be located, to report those too.
+
+    Returns
+    -------
+    parsed : ParsedRow or None
+        Without problems, the complete parsed row.  With problems, a row whose
+        location parsed cleanly is still returned with ``fields=None``:
+        :func:`~findsupport.catalog.locate.locate_rows` then only checks its
+        location, so an unknown postcode is reported beside a misspelt role.
+        ``None`` when there is nothing to locate.
+    problems : list of Problem
+        Every problem of the row's own values.
+    """
     problems: list[Problem] = []
     fields: dict[str, Any] = {}
+    oversized = _oversized(values, problems)
+    if oversized:
+        # Read as empty from here on: a giant travel_km or capacity then only fills in a
+        # default in a row that is rejected anyway, and is not reported twice.
+        values = {column: value for column, value in values.items() if column not in oversized}
     for column, parse in _FIELD_PARSERS.items():
+        if column in oversized:
+            continue
         try:
             fields[column] = parse(values.get(column))
         except _Bad as exc:
@@ -430,11 +529,18 @@ def parse_row(
             )
     except _Bad as exc:
         problems.append(Problem("active_coaches", str(exc)))
-    postcode, lonlat, location_column = _location(values, point, problems)
+    before = len(problems)
+    if oversized & {"postcode", *COORDINATE_COLUMNS}:
+        postcode, lonlat, location_column = None, None, "postcode"
+    else:
+        postcode, lonlat, location_column = _location(values, point, problems)
+    location_ok = len(problems) == before and (postcode is not None or lonlat is not None)
     area = _service_area(values, service_area, problems)
     if problems:
-        return problems
-    return ParsedRow(fields=fields, postcode=postcode, lonlat=lonlat, location_column=location_column, service_area=area)
+        if not location_ok:
+            return None, problems
+        return ParsedRow(fields=None, postcode=postcode, lonlat=lonlat, location_column=location_column), problems
+    return ParsedRow(fields=fields, postcode=postcode, lonlat=lonlat, location_column=location_column, service_area=area), []
 
 
 def withdraws_consent(values: Mapping[str, object]) -> bool:
@@ -464,7 +570,10 @@ def validate_row(
     >>> provider.area, provider.public().area                          # doctest: +SKIP
     ('NE21 4', 'NE21 4')
     """
-    parsed = parse_row(values, settings, point=point, service_area=service_area)
-    if isinstance(parsed, list):
-        return parsed
-    return locate_rows([parsed], directory, settings)[0]
+    parsed, problems = parse_row_for_import(values, settings, point=point, service_area=service_area)
+    if parsed is None:
+        return problems
+    located = locate_rows([parsed], directory, settings)[0]
+    if problems or isinstance(located, list):
+        return [*problems, *(located if isinstance(located, list) else [])]
+    return located

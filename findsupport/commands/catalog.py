@@ -1,10 +1,15 @@
 """``findsupport import``, ``export`` and ``demo``: filling and reading the provider catalogue.
 
 ``findsupport import FILE [--replace] [--report FILE] [--layer NAME]``
-    CSV, GeoJSON or GeoPackage.  Each rejected row is printed to stderr as
-    ``FILE:LINE: column: reason`` (``FILE: feature N: ...`` for spatial files),
-    the good rows are committed in one transaction, and the exit status is 1
-    if any row was rejected (2 if the file as a whole could not be read).
+    CSV, GeoJSON or GeoPackage.  Every problem of every rejected row is printed
+    to stderr as ``FILE:LINE: column: reason`` (``FILE: feature N: ...`` for
+    spatial files; a row with three problems gives three lines, and ``--report``
+    the same three rows).  Whatever is wrong with one row (a huge value, bytes
+    that are not UTF-8, a quote left open) is that row's problem; the good rows
+    are committed in one transaction, and the exit status is 1 if any row was
+    rejected (2 if the file as a whole could not be read: no header, unknown
+    columns, no CRS).  The summary counts the providers the catalogue lists
+    (consented and not paused).
 ``findsupport export FILE [--private]``
     CSV or GeoJSON of the public view; ``--private`` for everything.
 ``findsupport demo [--if-empty] [--replace] [--seed N] [--providers N]``
@@ -33,8 +38,9 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         "import",
         parents=[common],
         help="import providers from CSV, GeoJSON or GeoPackage",
-        description="Import providers. Rejected rows are reported with their line (CSV; the header is line 1) "
-        "or feature number, column and reason; the good rows are imported; exit status 1 if any row was rejected.",
+        description="Import providers. Every problem of a rejected row is reported with its line (CSV; the header "
+        "is line 1) or feature number, column and reason; the good rows are imported; exit status 1 if any row was "
+        "rejected, 2 if the file as a whole cannot be read.",
     )
     parser.add_argument("file", metavar="FILE", help="a .csv, .geojson/.json or .gpkg file")
     parser.add_argument(
@@ -121,8 +127,7 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
     store = CatalogStore.open(settings)
     if store.has_catalog():
         if args.if_empty:
-            counts = store.counts()
-            print(f"the catalogue already lists {counts.providers:,} providers; demo data not loaded")
+            print(f"the catalogue already lists {store.listed_count():,} providers; demo data not loaded")
             return 0
         if not args.replace:
             raise CatalogError(

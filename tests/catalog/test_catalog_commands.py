@@ -72,9 +72,42 @@ def test_demo_command(cli_env, capsys):
     assert main(["demo", "--providers", "40", "--seed", "3", "-q"]) == 0
     assert "40 of 40 rows imported from demo (seed 3, 40 providers)" in capsys.readouterr().out
     assert main(["demo", "--if-empty", "-q"]) == 0
-    assert "already lists 40 providers; demo data not loaded" in capsys.readouterr().out
+    # issue 10: it counted every stored provider (40), not those listed (the demo has some without consent)
+    listed = len(store_for(cli_env).public_catalog().providers)
+    assert listed < 40 and f"already lists {listed} providers; demo data not loaded" in capsys.readouterr().out
     assert main(["demo", "--providers", "10", "-q"]) == 2
     assert "already has a catalogue" in capsys.readouterr().err
     assert main(["demo", "--replace", "--providers", "10", "--seed", "3", "-q"]) == 0
     assert store_for(cli_env).counts().providers == 10
     assert main(["demo", "--providers", "-1"]) == 2
+
+
+def test_import_prints_and_reports_every_problem_of_every_row(cli_env, tmp_path, capsys):
+    # issue 10: a long bio stopped the file; a row with several problems showed only the first.
+    rows = [
+        good_row(id="a"),
+        good_row(id="b", roles="boss", postcode="NE21 4ZZ"),
+        good_row(id="c", bio="b" * 200_000),
+        good_row(id="d", email="d@example.org"),
+    ]
+    path = write_csv(tmp_path / "mixed.csv", rows)
+    report = tmp_path / "rejections.csv"
+    assert main(["import", str(path), "--report", str(report), "--quiet"]) == 1
+    out, err = capsys.readouterr()
+    lines = err.splitlines()
+    assert [line[len(str(path)) :].split(" ")[:2] for line in lines] == [[":3:", "roles:"], [":3:", "postcode:"], [":4:", "bio:"]]
+    assert lines[2] == f"{path}:4: bio: bio is 200,000 characters long; at most 1,000 are allowed"
+    assert "2 of 4 lines imported" in out and "2 lines rejected" in out
+    assert "the catalogue now lists 2 providers" in out
+    with report.open(newline="", encoding="utf-8") as fh:
+        assert [row[:3] for row in csv.reader(fh)] == [
+            ["line", "column", "id"], ["3", "roles", "b"], ["3", "postcode", "b"], ["4", "bio", "c"],
+        ]
+
+
+def test_import_summary_counts_only_listed_providers(cli_env, tmp_path, capsys):
+    rows = catalogue_rows(5)
+    rows[0]["consent"] = "no"
+    assert main(["import", str(write_csv(tmp_path / "p.csv", rows)), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "the catalogue now lists 4 providers (1 more are stored but not listed" in out

@@ -117,7 +117,7 @@ BAD = [
     ({"email": "s" * 250 + "@example.org"}, "email", "not a plausible"),
     ({"consent": ""}, "consent", "consent is required: true or false"),
     ({"consent": "maybe"}, "consent", "'maybe' must be true or false"),
-    ({"bio": "b" * (MAX_BIO_CHARS + 1)}, "bio", f"at most {MAX_BIO_CHARS}"),
+    ({"bio": "b" * (MAX_BIO_CHARS + 1)}, "bio", f"at most {MAX_BIO_CHARS:,}"),
     ({"bio": "null\x00byte"}, "bio", "control character"),
     ({"postcode": ""}, "postcode", "postcode is required (or lat and lon"),
     ({"postcode": "hello"}, "postcode", "'hello' is not a UK postcode"),
@@ -209,3 +209,58 @@ def test_any_row_gives_a_provider_or_problems_never_an_exception(directory, sett
         assert 0 <= result.active_coaches <= result.capacity
     else:
         assert result and all(p.column and p.reason for p in result)
+
+
+# ---------------------------------------------------------------------- issue 10: every problem, any size
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        # A row with a bad role and an unknown (well-formed) postcode: the postcode used to go unreported.
+        ({"roles": "boss", "postcode": "NE21 4ZZ"}, [("roles", "'boss'"), ("postcode", "NE21 4ZZ is not a postcode we know")]),
+        ({"capacity": "-1", "postcode": "", "lat": "53.35", "lon": "-6.26"}, [("capacity", "whole number"), ("lat", "Great Britain only")]),
+        ({"name": "N" * 150 + "\x07N"}, [("name", "152")]),
+        ({"bio": "b" * 2000 + "\x07"}, [("bio", "2,001 characters long; at most 1,000")]),
+    ],
+)
+def test_every_problem_of_a_row_is_reported_including_its_location(directory, settings, changes, expected):
+    problems = validate(directory, settings, **changes)
+    assert [p.column for p in problems] == [column for column, _ in expected], problems
+    for problem, (_, fragment) in zip(problems, expected):
+        assert fragment in problem.reason
+
+
+def test_several_problems_in_one_value_are_all_said(directory, settings):
+    (problem,) = validate(directory, settings, name="N" * 150 + "\x07N")
+    assert "at most 100" in problem.reason and "control character" in problem.reason
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "fragment"),
+    [
+        ("bio", "x" * 200_000, "bio is 200,000 characters long; at most 1,000 are allowed"),
+        ("roles", "mentor;" * 30_000, "roles is 210,000 characters long; at most 1,000"),
+        ("events", "x" * 5_000, "events is 5,000 characters long"),
+        ("postcode", "N" * 100_000, "postcode is 100,000 characters long"),
+        ("lat", "5" * 100_000, "lat is 100,000 characters long; at most 64"),
+        ("travel_km", "1" * 100_000, "travel_km is 100,000 characters long"),
+        ("service_area", "POLYGON ((" + "1 2, " * 400_000 + "))", "service_area is 2,000,012 characters long; at most 1,280,000"),
+        ("name", "n" * 200_000, "name is 200,000 characters long; at most 100"),
+        ("id", "i" * 200_000, "must be 1-64 letters"),
+        ("email", "e" * 200_000 + "@example.org", "not a plausible e-mail address"),
+    ],
+)
+def test_a_huge_value_is_that_columns_problem_with_a_short_message(directory, settings, column, value, fragment):
+    changes = {column: value}
+    if column == "lat":
+        changes.update(postcode="", lon="-1.7")
+    problems = validate(directory, settings, **changes)
+    assert isinstance(problems, list)
+    assert [p.column for p in problems] == [column], problems
+    assert fragment in problems[0].reason
+    assert len(problems[0].reason) < 400  # the value is never echoed whole
+
+
+@pytest.mark.parametrize("email", ["sam\x00@example.org", "sam@exa\x00mple.org", "sam@example.or\x7fg"])
+def test_control_characters_in_an_email_are_refused(directory, settings, email):
+    problems = validate(directory, settings, email=email)
+    assert [p.column for p in problems] == ["email"]
