@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
-from .config import Settings, load_settings
+from .config import Settings, load_settings, open_data_dir
 from .errors import FindSupportError
 
 __all__ = ["main", "build_parser", "settings_from_args"]
@@ -27,7 +27,7 @@ EXIT_PARTIAL = 1
 EXIT_ERROR = 2
 
 # Sub-command modules, in the order `findsupport --help` lists them.
-COMMAND_MODULES = ("postcode", "catalog", "search", "serve", "ranking")
+COMMAND_MODULES = ("postcode", "catalog", "search", "serve", "ranking", "introductions")
 
 
 def _common_options() -> argparse.ArgumentParser:
@@ -82,6 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = settings_from_args(args)
         logging.getLogger("findsupport").setLevel(settings.log_level.upper())
+        # Before any command writes into it: created private, and announced when new.
+        open_data_dir(settings)
         return int(args.handler(args, settings) or EXIT_OK)
     except FindSupportError as exc:
         print(f"findsupport: {exc.message}", file=sys.stderr)

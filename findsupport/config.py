@@ -113,14 +113,23 @@ class Settings:
     #: Public base URL used in e-mails and the widget snippet; empty = the request's own.
     public_url: str = ""
     #: ``"off"`` or ``name=N/period`` pairs separated by ``;``.  Searches are cheap; an
-    #: introduction sends an e-mail to a volunteer, so it is limited hard.
-    rate_limits: str = "search=120/minute;postcodes=120/minute;introductions=5/hour"
+    #: introduction sends an e-mail to a volunteer, so it is limited hard.  ``views``
+    #: counts profile views recorded as feedback (the ranking learns from them): a coach
+    #: opens a few profiles per search, so 60 an hour is generous, while a script that
+    #: views one provider after every search (issue 12: 1,250 in 14 minutes) gets 60 an
+    #: hour recorded; the profile itself is still shown beyond the limit.
+    rate_limits: str = "search=120/minute;postcodes=120/minute;introductions=5/hour;views=60/hour"
     #: Trust one ``X-Forwarded-For`` hop (behind a reverse proxy) for client addresses.
     trust_proxy: bool = False
     #: Each web worker asks the engine to reload (a cheap version check of the catalogue
     #: and the active model; a rebuild only when one changed) this often; 0 turns it off.
     #: Half a minute keeps an import visible quickly without polling the store per request.
     reload_check_seconds: float = 30.0
+    #: Serve an active model that was not learnt from real feedback only (simulated,
+    #: mixed or unknown provenance) even when it was activated without
+    #: ``--force-simulated``.  Off: a demo's or notebook's simulated model must never
+    #: rank real coaches' searches by accident (issue 12).
+    serve_simulated_models: bool = False
 
     # --- introductions ---------------------------------------------------------------
     #: Without an SMTP host, e-mails are written as .eml files into ``outbox_dir``.

@@ -33,6 +33,12 @@ __all__ = [
     "ImportRejected",
     "ModelError",
     "RateLimited",
+    "IntroductionError",
+    "DuplicateIntroduction",
+    "ProviderFull",
+    "TokenInvalid",
+    "TokenExpired",
+    "AlreadyAnswered",
 ]
 
 
@@ -175,3 +181,49 @@ class RateLimited(FindSupportError):
     http_status = 429
     title = "Too many requests"
     code = "rate-limited"
+
+
+class IntroductionError(FindSupportError):
+    """An introduction cannot go ahead as asked (the subclasses say why)."""
+
+    http_status = 409
+    title = "Introduction not possible"
+    code = "introduction-conflict"
+
+
+class DuplicateIntroduction(IntroductionError):
+    """The same coach already has a pending request to this provider."""
+
+    title = "Already requested"
+    code = "introduction-duplicate"
+
+
+class ProviderFull(IntroductionError):
+    """The provider has no spare place (pending requests count as held places)."""
+
+    title = "No places left"
+    code = "provider-full"
+
+
+class TokenInvalid(FindSupportError, LookupError):
+    """A signed link that is not one of ours, or whose introduction no longer exists (a 404)."""
+
+    http_status = 404
+    title = "Link not found"
+    code = "link-not-found"
+
+
+class TokenExpired(FindSupportError):
+    """A genuine signed link past its lifetime (a 410)."""
+
+    http_status = 410
+    title = "Link expired"
+    code = "link-expired"
+
+
+class AlreadyAnswered(FindSupportError):
+    """A single-use link already used, or an introduction no longer pending (a 409)."""
+
+    http_status = 409
+    title = "Already answered"
+    code = "already-answered"

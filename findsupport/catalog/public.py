@@ -88,11 +88,17 @@ class PublicProvider:
     lon: float
     lat: float
     service_area: Any = field(default=None, compare=False, repr=False)  # shapely geometry or None
+    #: Places taken or held through introductions (see :mod:`findsupport.catalog.places`).
+    places_taken: int = 0
 
     @property
     def spare(self) -> int:
-        """How many more coaches the provider can take on (never negative)."""
-        return max(self.capacity - self.active_coaches, 0)
+        """How many more coaches the provider can take on (never negative).
+
+        Pending introductions hold places, so a provider is not offered to more
+        coaches than they have room for.
+        """
+        return max(self.capacity - self.active_coaches - self.places_taken, 0)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready public fields (the API's provider shape, without search-specific fields)."""
@@ -133,6 +139,7 @@ class PublicCatalog:
     ``primary_role`` (int8)
         Index into ``ROLES`` of the provider's first-listed role.
     ``capacity``, ``active``, ``spare`` (int32)
+        ``spare`` also counts places taken or held through introductions.
     ``level`` (int8)
         Qualification level 0-4 (0: none given).
     ``has_area`` (bool)
@@ -195,6 +202,7 @@ class PublicCatalog:
 
         capacity = np.fromiter((p.capacity for p in items), dtype=np.int32, count=n)
         active = np.fromiter((p.active_coaches for p in items), dtype=np.int32, count=n)
+        taken = np.fromiter((p.places_taken for p in items), dtype=np.int32, count=n)
         columns = dict(
             x=np.fromiter((p.easting for p in items), dtype=np.float64, count=n),
             y=np.fromiter((p.northing for p in items), dtype=np.float64, count=n),
@@ -206,7 +214,7 @@ class PublicCatalog:
             primary_role=np.fromiter((role_index[p.roles[0]] if p.roles else -1 for p in items), dtype=np.int8, count=n),
             capacity=capacity,
             active=active,
-            spare=np.maximum(capacity - active, 0).astype(np.int32),
+            spare=np.maximum(capacity - active - taken, 0).astype(np.int32),
             level=np.fromiter((taxonomy.qualification_level(p.qualification) for p in items), dtype=np.int8, count=n),
             has_area=np.fromiter((p.service_area is not None for p in items), dtype=bool, count=n),
         )

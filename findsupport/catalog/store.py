@@ -33,6 +33,8 @@ from ..db import engine_for, metadata
 from ..errors import CatalogError, ProviderNotFound
 from .bulk import collector_paused
 from .model import Contact, Provider, join_list
+from .places import PLACES_TABLES, occupied_and_paused
+from .places import revision as places_revision
 from .public import PublicCatalog, PublicProvider
 from .service_area import from_wkb_many, to_wkb
 from .tables import CATALOG_TABLES, VERSION_CHARS, imports_table, providers_table
@@ -189,7 +191,7 @@ class CatalogStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        metadata.create_all(engine, tables=list(CATALOG_TABLES))
+        metadata.create_all(engine, tables=[*CATALOG_TABLES, *PLACES_TABLES])
         self._check_schema()
 
     def _check_schema(self) -> None:
@@ -214,12 +216,18 @@ class CatalogStore:
     def version(self) -> str:
         """Digest of the catalogue's content; changes whenever a committed import changes it.
 
-        One indexed single-row query: cheap enough to call before every reload decision.
+        Places taken, held or paused through introductions change it too (the
+        places revision is folded in once it is not 0), so every server's reload
+        check sees them.  Two indexed single-row queries: cheap enough to call
+        before every reload decision.
         """
         query = sa.select(imports_table.c.catalog_version).order_by(imports_table.c.id.desc()).limit(1)
         with self.engine.connect() as conn:
-            version = conn.execute(query).scalar()
-        return version or EMPTY_VERSION
+            version = conn.execute(query).scalar() or EMPTY_VERSION
+            places = places_revision(conn)
+        if places:
+            version = hashlib.sha256(f"{version}:{places}".encode()).hexdigest()[:VERSION_CHARS]
+        return version
 
     def public_catalog(self) -> PublicCatalog:
         """The public view of every consented provider (ordered by id).
@@ -236,7 +244,10 @@ class CatalogStore:
         version = self.version()
         query = sa.select(*_PUBLIC_COLUMNS).where(_P.consent == sa.true()).order_by(_P.id)
         with self.engine.connect() as conn:
+            occupied, paused = occupied_and_paused(conn)
             rows = conn.execute(query).all()
+        if paused:  # a paused listing is not listed at all (the same 404 as an unknown id)
+            rows = [row for row in rows if row[0] not in paused]
         areas = from_wkb_many([row[17] for row in rows])
         cache: dict[str, tuple[str, ...]] = {}
         providers = [
@@ -259,6 +270,7 @@ class CatalogStore:
                 lon=row[15],
                 lat=row[16],
                 service_area=area,
+                places_taken=occupied.get(row[0], 0),
             )
             for row, area in zip(rows, areas)
         ]
@@ -273,6 +285,20 @@ class CatalogStore:
         with self.engine.connect() as conn:
             row = conn.execute(query).first()
         return Contact(id=row[0], name=row[1], email=row[2]) if row else None
+
+    def provider_ids_for_email(self, email: str) -> list[str]:
+        """Ids of *consented* providers listed with this e-mail address (any case), for sending manage links only.
+
+        Whoever asks gets the same answer either way (the links go to the
+        address, not to them), so this never tells anyone whether an address is listed.
+        """
+        query = (
+            sa.select(_P.id)
+            .where(sa.func.lower(_P.email) == email.strip().lower(), _P.consent == sa.true())
+            .order_by(_P.id)
+        )
+        with self.engine.connect() as conn:
+            return list(conn.execute(query).scalars())
 
     def get_private(self, provider_id: str) -> Provider:
         """Everything stored about one provider, consented or not (administration and export only).
@@ -339,6 +365,16 @@ class CatalogStore:
         with self.engine.connect() as conn:
             total, yes, on, area = conn.execute(sa.select(sa.func.count(), consented, online, with_area)).one()
         return CatalogCounts(providers=total, consented=yes, unconsented=total - yes, online=on, with_service_area=area)
+
+    def listed_count(self) -> int:
+        """How many providers :meth:`public_catalog` lists: consented, and not paused."""
+        listed = sa.select(sa.func.count()).where(_P.consent == sa.true())
+        with self.engine.connect() as conn:
+            _occupied, paused = occupied_and_paused(conn)
+            count = conn.execute(listed).scalar_one()
+            if paused:
+                count -= conn.execute(listed.where(_P.id.in_(sorted(paused)))).scalar_one()
+        return count
 
     def history(self, limit: int | None = 20) -> list[ImportRecord]:
         """Committed imports, newest first."""

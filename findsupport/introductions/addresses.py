@@ -1,0 +1,69 @@
+"""The one safe path for an e-mail address into a mail header.
+
+Headers carry no text a person typed, except an address that passed
+:func:`safe_addr_spec`: a bare ``local@domain`` (no display name, no comment,
+no quoting), with an ASCII dot-atom local part and a domain that is ASCII or
+converts to ASCII by IDNA.  Anything else cannot reach a header, so no name
+or encoded word (``=?utf-8?q?Sam=0D=0ABcc:...?=``) can add a header or a
+recipient.  Names appear only in the body.
+
+Examples
+--------
+>>> safe_addr_spec(" Sam.Kestrel@Example.ORG ")
+'Sam.Kestrel@example.org'
+>>> safe_addr_spec("coach@bücher.example")
+'coach@xn--bcher-kva.example'
+>>> safe_addr_spec("sam@example.org\\r\\nBcc: x@y.example")
+Traceback (most recent call last):
+...
+findsupport.introductions.addresses.UnsafeAddress: That e-mail address cannot be used (it must look like name@example.org).
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["safe_addr_spec", "UnsafeAddress", "MAX_ADDRESS_CHARS", "MAX_LOCAL_CHARS"]
+
+#: RFC 5321: a forward path holds at most 254 characters of address ...
+MAX_ADDRESS_CHARS = 254
+#: ... and a local part at most 64.
+MAX_LOCAL_CHARS = 64
+
+# RFC 5322 dot-atom of atext: no spaces, quotes, angle brackets, commas, colons or controls.
+_LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
+# One DNS label, letters, digits and inner hyphens (after IDNA).
+_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+class UnsafeAddress(ValueError):
+    """An address that cannot go into a header as it is (the message to its owner is undeliverable)."""
+
+
+def safe_addr_spec(address: object) -> str:
+    """``address`` as a plain ASCII ``local@domain`` safe for any header, or :class:`UnsafeAddress`.
+
+    The domain is lower-cased and IDNA-encoded; the local part is kept as given
+    (it may be case-sensitive) but must be ASCII: an SMTPUTF8 local part is
+    refused rather than sent to a relay that may not support it.
+    """
+    problem = UnsafeAddress("That e-mail address cannot be used (it must look like name@example.org).")
+    if not isinstance(address, str):
+        raise problem
+    address = address.strip()
+    if not 3 <= len(address) <= MAX_ADDRESS_CHARS or address.count("@") != 1:
+        raise problem
+    local, domain = address.split("@")
+    if len(local) > MAX_LOCAL_CHARS or not _LOCAL.match(local):
+        raise problem
+    try:
+        ascii_domain = domain.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        raise problem from None
+    labels = ascii_domain.split(".")
+    if len(labels) < 2 or not all(_LABEL.match(label) for label in labels) or labels[-1].isdigit():
+        raise problem
+    result = f"{local}@{ascii_domain}"
+    if len(result) > MAX_ADDRESS_CHARS:
+        raise problem
+    return result
