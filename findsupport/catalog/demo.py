@@ -10,7 +10,10 @@ What *is* real is the geography: each provider is based at a real postcode,
 drawn uniformly from every located postcode in Code-Point Open, so density
 follows postcode density (cities have more providers, the Highlands fewer).
 A few coach developers cover a county-sized area: the union of circles around
-populated postcodes near them, built with shapely.
+populated postcodes near their *public* location (the sector centroid the
+import will show, never their home postcode, which an area's outline could
+otherwise give away), built with shapely; the import then coarsens it to the
+public grid like any declared area.
 
 The mixes (roles, events, availability, capacity, qualifications) are the
 weights below; ``data/README.md`` describes them for people.  The same seed
@@ -32,7 +35,7 @@ from ..config import Settings
 from ..geo import PostcodeDirectory
 from ..geo.grammar import directory_key
 from .importer import ImportReport, import_rows
-from .locate import _postcode_counts
+from .locate import _area_centroids, _postcode_counts
 from .model import LIST_SEPARATOR, MIN_POSTCODES_IN_PUBLIC_AREA
 from .readers import RawRow
 from .store import CatalogStore
@@ -198,8 +201,25 @@ class _PostcodesByEasting:
         return near[np.hypot(self.easting[near] - e0, self.northing[near] - n0) <= reach]
 
 
+def _public_location(directory: PostcodeDirectory, keys: np.ndarray, postcode: str) -> tuple[float, float]:
+    """Where the import will show a provider based at ``postcode``: their public location.
+
+    Their sector's centroid, or their district's when the sector is too small to
+    hide a postcode in: the rule of :mod:`.locate`, with its own helpers.
+    """
+    sector = postcode[:-2]
+    district = sector[:-2]
+    (size,) = _postcode_counts(keys, [directory_key(district, sector[-1])])
+    easting, northing = _area_centroids(directory, [sector if size >= MIN_POSTCODES_IN_PUBLIC_AREA else district])
+    return float(easting[0]), float(northing[0])
+
+
 def _service_area(rng: np.random.Generator, postcodes: _PostcodesByEasting, e0: float, n0: float) -> Any:
-    """A county-sized polygon (EPSG:27700) following the populated places around a base."""
+    """A county-sized polygon (EPSG:27700) following the populated places around a public location.
+
+    ``(e0, n0)`` must be the provider's public location, never their base: the
+    outline is published (coarsened) and must not depend on where they live.
+    """
     near = postcodes.within(e0, n0, SERVICE_AREA_REACH_M)
     sample = rng.choice(near, size=min(SERVICE_AREA_SAMPLES, len(near)), replace=False)
     centres = shapely.points(postcodes.easting[sample], postcodes.northing[sample])
@@ -297,7 +317,11 @@ def generate_demo_rows(directory: PostcodeDirectory, *, seed: int, providers: in
         if role == "coach_developer" and rng.random() < SERVICE_AREA_SHARE:
             if postcodes is None:
                 postcodes = _PostcodesByEasting(arrays)
-            area = _service_area(rng, postcodes, float(arrays["easting"][base]), float(arrays["northing"][base]))
+            public_e, public_n = _public_location(directory, arrays["keys"], values["postcode"])
+            # The area draws from its own generator (one draw from the catalogue's), so
+            # how many postcodes lie around someone never shifts the rows after theirs.
+            area_rng = np.random.default_rng(int(rng.integers(np.iinfo(np.int64).max)))
+            area = _service_area(area_rng, postcodes, public_e, public_n)
         rows.append(RawRow(number=number, values=values, area=area))
     return rows
 

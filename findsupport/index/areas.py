@@ -10,6 +10,16 @@ circle), never the geometry itself.
 A point on a polygon's boundary counts as inside (``intersects``, not
 ``contains``), matching the ``<=`` of the circles.
 
+Whether a coach is inside is public ("travels to you"), so the polygons held
+here must be no finer than the public location: the catalogue coarsens every
+declared area to whole national grid squares at import, and again on reading
+anything older from the store
+(:mod:`findsupport.catalog.service_area`), so an index built from a
+catalogue answers the same everywhere inside a grid square.
+:attr:`ServiceAreas.on_public_grid` says whether that holds for the areas
+given (catalogues built by hand, in tests and notebooks, may hold any
+polygon).
+
 GEOS prepared geometries build part of their index lazily on first use,
 which is not thread-safe (libgeos/geos#825).  Preparation and one warm-up
 test per geometry happen at build time, and :class:`ServiceAreas` guards
@@ -32,6 +42,7 @@ from typing import Any
 import numpy as np
 import shapely
 
+from ..catalog.service_area import on_public_grid
 from .kernels import areas_at
 
 __all__ = ["ServiceAreas"]
@@ -60,6 +71,8 @@ class ServiceAreas:
         self._lock = threading.Lock()
         self.bounds: np.ndarray = np.ascontiguousarray(shapely.bounds(geoms) if len(geoms) else np.empty((0, 4)), dtype=np.float64)
         self.bounds.flags.writeable = False
+        #: True when every area is a union of whole public grid squares (as every imported area is).
+        self.on_public_grid: bool = bool(on_public_grid(geoms).all())
 
     @classmethod
     def deduplicated(cls, geometries: Sequence[Any]) -> tuple["ServiceAreas", np.ndarray]:

@@ -104,3 +104,33 @@ def test_demo_bases_avoid_districts_too_small_to_hide_a_postcode(directory):
     assert len(set(bases.tolist())) == len(bases)
     kept = ~_refused(directory, keys, plain)
     assert (bases[kept] == plain[kept]).all()
+
+
+def test_demo_service_areas_are_drawn_around_the_public_location_never_the_home(directory, settings, monkeypatch):
+    """Issue 10: the demo built each county around the provider's home, and its outline gave the home away."""
+    from findsupport.catalog import demo as demo_module
+    from findsupport.catalog import validate_row
+
+    centres = []
+    draw = demo_module._service_area
+
+    def spy(rng, postcodes, e0, n0):
+        centres.append((e0, n0))
+        return draw(rng, postcodes, e0, n0)
+
+    monkeypatch.setattr(demo_module, "_service_area", spy)
+    rows = [row for row in generate_demo_rows(directory, seed=11, providers=800) if row.area is not None]
+    assert len(rows) == len(centres) >= 3
+    for row, (e0, n0) in zip(rows, centres):
+        provider = validate_row(row.values, directory, settings, service_area=row.area)
+        assert (e0, n0) == (provider.easting, provider.northing)  # the public location the import shows
+        assert (e0, n0) != (provider.base_easting, provider.base_northing)
+
+
+def test_demo_service_areas_are_stored_at_public_granularity(demo):
+    from findsupport.catalog.service_area import on_public_grid
+
+    store, _, providers = demo
+    stored = [p.service_area for p in providers if p.service_area is not None]
+    public = [p.service_area for p in store.public_catalog().providers if p.service_area is not None]
+    assert stored and on_public_grid(stored).all() and on_public_grid(public).all()
