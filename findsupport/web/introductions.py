@@ -8,9 +8,18 @@ revealed, and neither is their e-mail address.  The e-mail itself is sent
 afterwards by the outbox (:mod:`findsupport.web.outbox`), so the answer also
 takes the same time for every id.
 
+Anything answered ``202`` can really be sent: names may not hold ``=?``,
+control characters or line separators, and an address must be plain ASCII
+before the ``@`` (its domain is stored IDNA-encoded); both rules come from
+:mod:`findsupport.web.mail`, which composes the e-mail with the same ones.
+
 A per-client limit (``introductions=N/period`` in ``settings.rate_limits``) is
 counted in this table, so it holds across every worker process and server
-sharing the database.  The client's address is stored only as a keyed hash.
+sharing the database.  Counting and storing happen in one transaction that
+holds a per-client lock (``BEGIN IMMEDIATE`` on SQLite, a transaction-scoped
+advisory lock on PostgreSQL), so parallel requests cannot all pass the count
+before any of them is stored.  The client's address is stored only as a
+keyed hash.
 
 When a ``search_id`` is given, the introduction is also recorded as a
 ``requested`` action on that search's feedback session.
@@ -21,7 +30,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import re
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -34,6 +42,7 @@ from flask import Blueprint, jsonify, request
 from ..config import Settings
 from ..db import metadata
 from ..errors import InvalidInput
+from .mail import normalise_address, unsafe_text
 from .ratelimit import RateRule, rate_limited
 
 __all__ = [
@@ -98,12 +107,6 @@ web_secrets_table = sa.Table(
     sa.Column("value", sa.String(128), nullable=False),
 )
 
-# Deliberately simple: one @, no spaces or header-breaking characters, a dot in the
-# domain.  The real test of an address is whether the provider's reply arrives.
-_EMAIL = re.compile(r"^[^@\s<>()\[\],;:\"\\]+@[^@\s<>()\[\],;:\"\\]+\.[^@\s<>()\[\],;:\"\\.]+$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_CONTROL_EXCEPT_NEWLINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
 
 def utcnow() -> datetime:
     """Naive UTC now (SQLite keeps no time zones; every timestamp here is UTC)."""
@@ -134,14 +137,17 @@ def _text(body: dict[str, Any], field: str, limit: int, *, label: str, multiline
     value = value.strip()
     if len(value) > limit:
         raise _field_error(field, f"{label[0].upper() + label[1:]} must be at most {limit} characters; got {len(value)}.")
-    control = _CONTROL_EXCEPT_NEWLINES if multiline else _CONTROL
-    if control.search(value):
-        raise _field_error(field, f"{label[0].upper() + label[1:]} contains control characters.")
+    problem = unsafe_text(value, multiline=multiline)
+    if problem is not None:
+        raise _field_error(field, f"{label[0].upper() + label[1:]} {problem}; please remove it.")
     return value
 
 
 def parse_introduction(body: Any, settings: Settings) -> IntroductionRequest:
     """Validate the JSON body of ``POST /api/v1/introductions``.
+
+    Everything accepted can be sent (:mod:`findsupport.web.mail`): the e-mail
+    address comes back with its domain IDNA-encoded, as it is stored.
 
     Raises
     ------
@@ -159,15 +165,22 @@ def parse_introduction(body: Any, settings: Settings) -> IntroductionRequest:
         )
     provider_id = _text(body, "provider_id", MAX_PROVIDER_ID_CHARS, label="the provider_id")
     name = _text(body, "name", MAX_NAME_CHARS, label="your name")
+    if "=?" in name:
+        # E-mail software reads "=?...?=" as encoded text, so the name would not arrive as written.
+        raise _field_error("name", "Your name cannot contain '=?'; please write it as plain text.")
     email = _text(body, "email", MAX_EMAIL_CHARS, label="your e-mail address")
-    if not _EMAIL.match(email):
-        raise _field_error("email", "That does not look like an e-mail address (e.g. sam@example.org).")
+    try:
+        email = normalise_address(email)
+    except InvalidInput as exc:
+        raise _field_error("email", exc.message) from None
+    if len(email) > MAX_EMAIL_CHARS:  # an IDNA-encoded domain is longer than the one typed
+        raise _field_error("email", f"Your e-mail address must be at most {MAX_EMAIL_CHARS} characters once its domain is encoded.")
     message = _text(body, "message", settings.max_message_chars, label="a short message", multiline=True)
     search_id = body.get("search_id")
     if search_id is not None:
         if not isinstance(search_id, str) or not 0 < len(search_id) <= MAX_SEARCH_ID_CHARS:
             raise _field_error("search_id", f"search_id must be the text id of a search (at most {MAX_SEARCH_ID_CHARS} characters).")
-        if _CONTROL.search(search_id):
+        if unsafe_text(search_id) is not None:
             raise _field_error("search_id", "search_id contains control characters.")
     return IntroductionRequest(provider_id, name, email, message, search_id)
 
@@ -210,32 +223,43 @@ class IntroductionStore:
         """Keyed hash of a client address (hex)."""
         return hmac.new(self._key, address.encode(), hashlib.sha256).hexdigest()
 
-    def check_rate(self, client_key: str, rule: RateRule | None, now: datetime | None = None) -> None:
-        """Raise :class:`RateLimited` when ``client_key`` already sent ``rule.limit`` in the period."""
-        if rule is None:
-            return
-        now = now or utcnow()
-        since = now - timedelta(seconds=rule.period_s)
-        t = introductions_table
-        with self.db.connect() as conn:
-            rows = conn.execute(
-                sa.select(t.c.created_at)
-                .where(t.c.client_key == client_key, t.c.created_at > since)
-                .order_by(t.c.created_at)
-                .limit(rule.limit)
-            ).all()
-        if len(rows) >= rule.limit:
-            oldest = rows[0].created_at
-            wait = max(1, int((oldest + timedelta(seconds=rule.period_s) - now).total_seconds()) + 1)
-            raise rate_limited(rule, wait)
+    def add(
+        self,
+        intro: IntroductionRequest,
+        client_key: str,
+        rule: RateRule | None = None,
+        now: datetime | None = None,
+    ) -> str:
+        """Store a request as ``pending`` unless ``client_key`` is over ``rule``; return its id.
 
-    def add(self, intro: IntroductionRequest, client_key: str, now: datetime | None = None) -> str:
-        """Store a request as ``pending``; return its id."""
+        The count and the insert are one transaction holding a per-client lock
+        (:meth:`_lock_client`), so ``N`` parallel requests store at most
+        ``rule.limit`` whatever their timing.
+
+        Raises
+        ------
+        RateLimited
+            When the client already stored ``rule.limit`` requests in ``rule.period_s``.
+        """
         now = now or utcnow()
         introduction_id = uuid.uuid4().hex
-        with self.db.begin() as conn:
+        t = introductions_table
+        with self.db.connect() as conn:
+            self._lock_client(conn, client_key)
+            if rule is not None:
+                since = now - timedelta(seconds=rule.period_s)
+                recent = conn.execute(
+                    sa.select(t.c.created_at)
+                    .where(t.c.client_key == client_key, t.c.created_at > since)
+                    .order_by(t.c.created_at)
+                    .limit(rule.limit)
+                ).all()
+                if len(recent) >= rule.limit:
+                    conn.rollback()
+                    wait = max(1, int((recent[0].created_at + timedelta(seconds=rule.period_s) - now).total_seconds()) + 1)
+                    raise rate_limited(rule, wait)
             conn.execute(
-                sa.insert(introductions_table).values(
+                sa.insert(t).values(
                     id=introduction_id,
                     created_at=now,
                     provider_id=intro.provider_id,
@@ -249,7 +273,27 @@ class IntroductionStore:
                     next_attempt_at=now,
                 )
             )
+            conn.commit()
         return introduction_id
+
+    @staticmethod
+    def _lock_client(conn: sa.Connection, client_key: str) -> None:
+        """Begin the transaction of ``conn`` holding the lock that serialises one client's requests.
+
+        SQLite: ``BEGIN IMMEDIATE`` takes the database's write lock before the
+        count (a plain ``BEGIN`` would let two transactions count, then both
+        insert).  PostgreSQL: ``pg_advisory_xact_lock`` on a number derived
+        from the client key, released at commit or rollback; other clients are
+        not blocked.  Other databases get an ordinary transaction.
+        """
+        dialect = conn.dialect.name
+        if dialect == "sqlite":
+            # The sqlite3 module would only BEGIN (deferred) before the INSERT; begin now, immediately.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        elif dialect == "postgresql":
+            # Advisory locks are named by a signed 64-bit number: the first 8 bytes of a hash of the key.
+            lock_id = int.from_bytes(hashlib.sha256(client_key.encode()).digest()[:8], "big", signed=True)
+            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(lock_id)))
 
     def get(self, introduction_id: str) -> dict[str, Any] | None:
         """One stored introduction as a dict (for the outbox and tests)."""
@@ -257,11 +301,14 @@ class IntroductionStore:
             row = conn.execute(sa.select(introductions_table).where(introductions_table.c.id == introduction_id)).first()
         return dict(row._mapping) if row else None
 
-    def claim_due(self, now: datetime, stale_after: timedelta, batch: int) -> list[dict[str, Any]]:
+    def claim_due(self, now: datetime, stale_after: timedelta, batch: int, *, max_attempts: int) -> list[dict[str, Any]]:
         """Claim pending introductions whose time has come (and abandoned claims) for delivery.
 
         A claim is one conditional UPDATE per row, so several workers polling
-        the same table never deliver one introduction twice.
+        the same table never deliver one introduction twice.  Each claim counts
+        as an attempt: an abandoned claim (its worker died) that already used
+        ``max_attempts`` is marked ``failed`` instead of being claimed again,
+        so a row that kills its worker cannot be retried forever.
         """
         t = introductions_table
         due = sa.or_(
@@ -272,6 +319,14 @@ class IntroductionStore:
         with self.db.begin() as conn:
             candidates = conn.execute(sa.select(t).where(due).order_by(t.c.created_at).limit(batch)).all()
             for row in candidates:
+                if row.attempts >= max_attempts:
+                    conn.execute(
+                        sa.update(t)
+                        .where(t.c.id == row.id, t.c.status == row.status, t.c.attempts == row.attempts)
+                        .values(status="failed", claimed_at=None, last_error=f"abandoned after {row.attempts} attempts")
+                    )
+                    log.error("introduction %s failed: abandoned after %d attempts", row.id, row.attempts)
+                    continue
                 result = conn.execute(
                     sa.update(t)
                     .where(t.c.id == row.id, t.c.status == row.status, t.c.attempts == row.attempts)
@@ -320,8 +375,7 @@ def request_introduction():
                            '{"provider_id": "...", "name": "...", "email": "...", "message": "..."}.', field="body")
     intro = parse_introduction(body, state.settings)
     client_key = state.introductions.client_key(state.client_address())
-    state.introductions.check_rate(client_key, state.rate_rules.get("introductions"))
-    state.introductions.add(intro, client_key)
+    state.introductions.add(intro, client_key, state.rate_rules.get("introductions"))
     if state.background:
         state.outbox.wake()
     if intro.search_id is not None:

@@ -12,10 +12,19 @@ worker process then claims pending rows and delivers them:
   login when configured), retried with a growing back-off on failure;
   without it, each message is written as an ``.eml`` file into
   ``settings.resolved_outbox_dir`` for an operator (or another mail tool) to send;
-* the coach's address is the ``Reply-To``, so the provider answers the coach
-  directly; the coach never learns the provider's address unless they reply.
+* the e-mail is composed and verified by :mod:`findsupport.web.mail` (the
+  coach's address is the ``Reply-To``, so the provider answers the coach
+  directly; the coach never learns the provider's address unless they reply).
 
-Log lines name introductions by id only, never by address.
+A failure belongs to its own introduction: whatever goes wrong while one is
+looked up, composed or sent marks that row (``undeliverable`` when it can
+never be composed, otherwise retried up to :data:`MAX_ATTEMPTS` times, then
+``failed``) and the pass goes on with the others.  A claim abandoned by a
+worker that died counts as an attempt too, so not even a row that kills its
+worker is claimed forever.
+
+Log lines name introductions by id only, never by address (nor by any stored
+text: an error's message stays in the database, the log gets its type).
 """
 
 from __future__ import annotations
@@ -26,19 +35,29 @@ import smtplib
 import ssl
 import tempfile
 import threading
+import traceback
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
-from email.headerregistry import Address
+from datetime import datetime, timedelta
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from ..config import Settings
 from ..errors import FindSupportError
 from .introductions import IntroductionStore, utcnow
+from .mail import INTRODUCTION_HEADER, ComposeError, Contact, compose_introduction
 
-__all__ = ["Contact", "ContactLookup", "compose_email", "SmtpMailer", "FolderMailer", "Outbox", "mailer_for"]
+__all__ = [
+    "Contact",
+    "ContactLookup",
+    "compose_email",
+    "SmtpMailer",
+    "FolderMailer",
+    "Outbox",
+    "mailer_for",
+    "MAX_ATTEMPTS",
+    "STALE_CLAIM",
+]
 
 log = logging.getLogger(__name__)
 
@@ -56,39 +75,10 @@ BATCH = 20
 SMTP_TIMEOUT_S = 30.0
 
 
-class Contact(Protocol):
-    """What the outbox needs of a provider: ``name`` and ``email`` (never shown publicly)."""
-
-    name: str
-    email: str
-
-
 ContactLookup = Callable[[str], "Contact | None"]
 
-
-def compose_email(introduction: dict[str, Any], contact: Contact, settings: Settings) -> EmailMessage:
-    """The e-mail to a provider for one stored introduction."""
-    message = EmailMessage()
-    coach = introduction["coach_name"]
-    message["Subject"] = f"Introduction request from {coach} (findsupport)"
-    message["From"] = settings.mail_from
-    message["To"] = Address(display_name=contact.name, addr_spec=contact.email)
-    message["Reply-To"] = Address(display_name=coach, addr_spec=introduction["coach_email"])
-    message["Date"] = format_datetime(introduction["created_at"].replace(tzinfo=UTC))
-    message["Message-ID"] = make_msgid(idstring=introduction["id"], domain="findsupport.invalid")
-    message["X-Findsupport-Introduction"] = introduction["id"]
-    site = settings.public_url.rstrip("/") or "findsupport"
-    quoted = "\n".join(f"> {line}" for line in introduction["message"].splitlines())
-    message.set_content(
-        f"Hello {contact.name},\n\n"
-        f"{coach} found you on {site} and would like an introduction.\n\n"
-        f"Their message:\n\n{quoted}\n\n"
-        f"To answer, reply to this e-mail: your reply goes to {coach} at {introduction['coach_email']}.\n"
-        "If you cannot help at the moment, no reply is needed. Your own e-mail address has not "
-        "been shared with them.\n\n"
-        "-- \nSent by findsupport on behalf of the coach named above.\n"
-    )
-    return message
+#: The composer of a provider's introduction e-mail (kept under its old name for callers).
+compose_email = compose_introduction
 
 
 class SmtpMailer:
@@ -118,7 +108,7 @@ class FolderMailer:
 
     def send(self, message: EmailMessage) -> Path:
         self.folder.mkdir(parents=True, exist_ok=True)
-        name = f"{utcnow():%Y%m%d-%H%M%S}-{message['X-Findsupport-Introduction']}.eml"
+        name = f"{utcnow():%Y%m%d-%H%M%S}-{message[INTRODUCTION_HEADER]}.eml"
         # Write then rename, so a reader of the folder never sees half a message.
         fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-", suffix=".eml")
         try:
@@ -132,6 +122,16 @@ class FolderMailer:
 
     def describe(self) -> str:
         return f"files in {self.folder}"
+
+
+def _describe(exc: BaseException) -> str:
+    """An error as stored on its row (the database may hold addresses; the log may not)."""
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _stack(exc: BaseException) -> str:
+    """The frames an error passed through, without its message (which may quote stored text)."""
+    return "\n" + "".join(traceback.format_tb(exc.__traceback__)).rstrip()
 
 
 def mailer_for(settings: Settings) -> SmtpMailer | FolderMailer:
@@ -163,48 +163,66 @@ class Outbox:
 
     # ------------------------------------------------------------------ delivery
     def deliver_due(self, now: datetime | None = None) -> dict[str, int]:
-        """Deliver every due introduction now; return counts by outcome."""
+        """Deliver every due introduction now; return counts by outcome.
+
+        One introduction's failure is recorded on its own row and never stops
+        the others (see the module docstring).
+        """
         outcome = {"sent": 0, "undeliverable": 0, "retry": 0, "failed": 0}
         while True:
-            claimed = self.store.claim_due(now or utcnow(), STALE_CLAIM, BATCH)
+            claimed = self.store.claim_due(now or utcnow(), STALE_CLAIM, BATCH, max_attempts=MAX_ATTEMPTS)
             for introduction in claimed:
                 outcome[self._deliver(introduction)] += 1
             if len(claimed) < BATCH:
                 return outcome
 
     def _deliver(self, introduction: dict[str, Any]) -> str:
+        """Deliver one claimed introduction; whatever happens is recorded on its row."""
         introduction_id = introduction["id"]
         try:
             contact = self.contacts(introduction["provider_id"])
         except FindSupportError as exc:
             return self._retry(introduction, f"catalogue unavailable: {exc.message}")
+        except Exception as exc:  # noqa: BLE001 - recorded on the row, logged with its stack; the pass goes on
+            return self._retry(introduction, _describe(exc), exc)
         if contact is None:
             self.store.finish(introduction_id, "undeliverable", error="no listed provider with that id")
             log.info("introduction %s: no listed provider; not sent", introduction_id)
             return "undeliverable"
         try:
-            message = compose_email(introduction, contact, self.settings)
-        except (ValueError, TypeError) as exc:  # an address the e-mail library cannot encode
-            self.store.finish(introduction_id, "undeliverable", error=f"cannot compose: {type(exc).__name__}")
-            log.warning("introduction %s: cannot compose the e-mail (%s)", introduction_id, type(exc).__name__)
+            message = compose_introduction(introduction, contact, self.settings)
+        except ComposeError as exc:  # its message names what was wrong, never the text itself
+            self.store.finish(introduction_id, "undeliverable", error=f"cannot compose: {exc.message}")
+            log.warning("introduction %s: not sent: %s", introduction_id, exc.message)
+            return "undeliverable"
+        except Exception as exc:  # noqa: BLE001 - a bug, logged with its stack; composing again would fail again
+            self.store.finish(introduction_id, "undeliverable", error=f"cannot compose: {_describe(exc)}")
+            log.error("introduction %s: unexpected %s while composing; not sent%s", introduction_id,
+                      type(exc).__name__, _stack(exc))
             return "undeliverable"
         try:
             self.mailer.send(message)
         except (OSError, smtplib.SMTPException) as exc:
-            return self._retry(introduction, f"{type(exc).__name__}: {exc}")
+            return self._retry(introduction, _describe(exc))
+        except Exception as exc:  # noqa: BLE001 - recorded on the row, logged with its stack; the pass goes on
+            return self._retry(introduction, _describe(exc), exc)
         self.store.finish(introduction_id, "sent")
         log.info("introduction %s sent (%s)", introduction_id, self.mailer.describe())
         return "sent"
 
-    def _retry(self, introduction: dict[str, Any], error: str) -> str:
+    def _retry(self, introduction: dict[str, Any], error: str, unexpected: BaseException | None = None) -> str:
+        """Schedule another attempt with a growing back-off, or mark the row failed at the cap."""
         attempts = introduction["attempts"]
+        # The error text may quote an address (an SMTP 550 does): keep it in the database only.
+        if unexpected is not None:
+            log.error("introduction %s: unexpected %s during delivery attempt %d%s", introduction["id"],
+                      type(unexpected).__name__, attempts, _stack(unexpected))
         if attempts >= MAX_ATTEMPTS:
             self.store.finish(introduction["id"], "failed", error=error)
             log.error("introduction %s failed after %d attempts", introduction["id"], attempts)
             return "failed"
         delay = RETRY_BASE_SECONDS * 2 ** (attempts - 1)
         self.store.finish(introduction["id"], "pending", error=error, retry_at=utcnow() + timedelta(seconds=delay))
-        # The error text may quote an address (an SMTP 550 does): keep it in the database only.
         log.warning("introduction %s: delivery attempt %d failed; retrying in %.0f s", introduction["id"], attempts, delay)
         return "retry"
 

@@ -240,3 +240,153 @@ def test_client_hash_key_is_shared_by_every_worker(tmp_path):
     db = create_db_engine(f"sqlite:///{tmp_path / 'x.sqlite3'}")
     a, b = IntroductionStore(db), IntroductionStore(db)
     assert a.client_key("203.0.113.9") == b.client_key("203.0.113.9") != a.client_key("203.0.113.10")
+
+
+# ---------------------------------------------------------------------------------------------- issue 10: mail
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"name": "=?utf-8?q?Sam=0D=0AContent-Type:_text/html=0D=0ABcc:_list@victim.example?="}, "name"),
+        ({"name": "Sam\u2028Bcc: list@victim.example"}, "name"),
+        ({"name": "Sam\u0085Bcc: list@victim.example"}, "name"),
+        ({"name": "Sam\x00"}, "name"),
+        ({"name": "Sam\ud800"}, "name"),  # an unpaired surrogate, which JSON can spell
+        ({"email": "josé@example.org"}, "email"),
+        ({"email": "=?utf-8?q?a=0D=0ABcc=3A_x=40y.z?=@example.org"}, "email"),
+        ({"email": "a..b@example.org"}, "email"),
+        ({"message": "Hello\u0085there"}, "message"),
+        ({"message": "Hello\u2028there"}, "message"),
+        ({"message": "Hello \ud83d"}, "message"),
+    ],
+)
+def test_what_cannot_be_sent_is_refused_at_once(client, app, sample, changes, field):
+    """Never "on its way" and then not sent: a 400 naming the field, and nothing stored."""
+    response = introduce(client, sample.ids[0], **changes)
+    assert response.status_code == 400
+    assert response.mimetype == "application/problem+json"
+    assert response.get_json()["field"] == field
+    assert app.extensions["findsupport"].introductions.counts() == {}
+
+
+@pytest.mark.parametrize(
+    ("changes", "reply_to"),
+    [
+        ({"email": "bob@bücher.example"}, "bob@xn--bcher-kva.example"),
+        ({"name": "Zoë (club) \"Z\" O'Neill ?= 😀", "message": "Line one\rline two\r\n.\nFrom me\t!"}, COACH["email"]),
+    ],
+)
+def test_what_is_accepted_is_sent(client, app, sample, changes, reply_to):
+    assert introduce(client, sample.ids[0], **changes).status_code == 202
+    assert app.extensions["findsupport"].outbox.deliver_due()["sent"] == 1
+    (eml,) = outbox_files(app)
+    message = email.message_from_bytes(eml.read_bytes(), policy=policy.default)
+    assert message["Reply-To"].addresses[0].addr_spec == reply_to
+    assert {name.lower() for name in message.keys()} == {
+        "subject", "from", "to", "reply-to", "date", "message-id", "x-findsupport-introduction",
+        "content-type", "content-transfer-encoding", "mime-version"}
+
+
+def _store_directly(state, provider_id: str, minute: int, **changes) -> str:
+    """A row written past request validation (stored by an older version, or another tool)."""
+    from datetime import timedelta
+
+    from findsupport.web.introductions import IntroductionRequest, utcnow
+
+    intro = IntroductionRequest(provider_id, changes.get("name", COACH["name"]), changes.get("email", COACH["email"]),
+                                changes.get("message", COACH["message"]))
+    client_key = state.introductions.client_key("192.0.2.1")
+    return state.introductions.add(intro, client_key, now=utcnow() - timedelta(minutes=60 - minute))
+
+
+def test_a_poisoned_introduction_does_not_stall_the_others(app, sample, caplog):
+    state = app.extensions["findsupport"]
+    lookup = state.outbox.contacts
+
+    def contacts(provider_id):
+        if provider_id == "fs-explodes":
+            raise IndexError("list index out of range")
+        return lookup(provider_id)
+
+    state.outbox.contacts = contacts
+    poisoned = [
+        _store_directly(state, "fs-explodes", 0),  # the catalogue lookup raises for it
+        _store_directly(state, sample.ids[0], 1, email="josé@example.org"),  # cannot be composed
+        _store_directly(state, sample.ids[0], 2, name="=?utf-8?q?Sam=0D=0ABcc:_list@victim.example?="),
+        _store_directly(state, sample.ids[0], 3, name="Sam\u2028Bcc: list@victim.example", message="x\x0b"),
+    ]
+    genuine = [_store_directly(state, sample.ids[k], 10 + k) for k in range(1, 4)]
+    outcome = state.outbox.deliver_due()
+    statuses = {i: state.introductions.get(i)["status"] for i in poisoned + genuine}
+    assert all(statuses[i] == "sent" for i in genuine), statuses
+    assert "sending" not in statuses.values(), "no claim is left behind"
+    assert statuses[poisoned[0]] == "pending" and outcome["retry"] == 1  # retried, with the attempt cap
+    assert statuses[poisoned[1]] == statuses[poisoned[3]] == "undeliverable"
+    assert statuses[poisoned[2]] == "sent", "an encoded-word name is sent, without it in any header"
+    for eml in outbox_files(app):
+        headers = {name.lower() for name in email.message_from_bytes(eml.read_bytes(), policy=policy.default).keys()}
+        assert "bcc" not in headers
+    # Log lines name introductions by id only.
+    assert "josé" not in caplog.text and "@" not in caplog.text
+    from datetime import timedelta
+
+    from findsupport.web.introductions import utcnow
+
+    for day in range(1, MAX_ATTEMPTS + 2):
+        state.outbox.deliver_due(now=utcnow() + timedelta(days=day))
+    assert state.introductions.get(poisoned[0])["status"] == "failed"
+    assert state.introductions.get(poisoned[0])["attempts"] == MAX_ATTEMPTS
+
+
+def test_abandoned_claims_count_towards_the_attempt_cap(app, sample):
+    """A row whose worker died mid-delivery MAX_ATTEMPTS times is failed, not claimed forever."""
+    import sqlalchemy as sa
+
+    from findsupport.web.introductions import introductions_table, utcnow
+    from findsupport.web.outbox import STALE_CLAIM
+
+    state = app.extensions["findsupport"]
+    stuck = _store_directly(state, sample.ids[0], 0)
+    retried = _store_directly(state, sample.ids[1], 1)
+    long_ago = utcnow() - 2 * STALE_CLAIM
+    with state.introductions.db.begin() as conn:
+        for introduction_id, attempts in ((stuck, MAX_ATTEMPTS), (retried, MAX_ATTEMPTS - 1)):
+            conn.execute(sa.update(introductions_table).where(introductions_table.c.id == introduction_id)
+                         .values(status="sending", attempts=attempts, claimed_at=long_ago))
+    outcome = state.outbox.deliver_due()
+    assert state.introductions.get(stuck)["status"] == "failed"
+    assert state.introductions.get(retried)["status"] == "sent"
+    assert outcome["sent"] == 1
+    assert len(outbox_files(app)) == 1
+
+
+def test_deeply_nested_json_is_a_400(client, app):
+    for body in ("[" * 30_000, '{"name": ' + "[" * 30_000, "[" * 15_000 + "]" * 15_000):
+        response = client.post("/api/v1/introductions", data=body, content_type="application/json")
+        assert response.status_code == 400, response.get_data(as_text=True)[:200]
+        assert response.mimetype == "application/problem+json"
+        assert response.get_json()["field"] == "body"
+    assert app.extensions["findsupport"].introductions.counts() == {}
+
+
+def test_the_introductions_limit_holds_under_parallel_requests(web_data_dir, cache_dir, web_engine, tmp_path, sample):
+    """30 requests at once from one client against 5 an hour: exactly 5 are accepted."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    app = make_app(web_data_dir, cache_dir, web_engine, tmp_path, rate_limits="introductions=5/hour")
+    start = threading.Barrier(30)
+
+    def post(k: int) -> int:
+        client = app.test_client()
+        start.wait()
+        return client.post("/api/v1/introductions", json={"provider_id": sample.ids[k % 5], **COACH},
+                           environ_base={"REMOTE_ADDR": "198.51.100.7"}).status_code
+
+    try:
+        with ThreadPoolExecutor(30) as pool:
+            statuses = list(pool.map(post, range(30)))
+        assert sorted(statuses) == [202] * 5 + [429] * 25
+        assert app.extensions["findsupport"].introductions.counts() == {"pending": 5}
+    finally:
+        app.extensions["findsupport"].close()
