@@ -5,6 +5,12 @@ problem becomes a :class:`Rejection` (row number, column, reason), the good
 rows are committed in one transaction, and the :class:`ImportReport` says
 what happened.  The demo catalogue comes in through :func:`import_rows` too.
 
+Providers' own edits (the manage page) meet imports by the rule of
+:mod:`.edits`: per field, an edit stands until the operator's file changes
+that field's value; every edit an import overrides or discards is in the
+report's ``edit_notices``.  A row whose provider withdrew consent through their
+manage page is rejected (``--readmit ID`` once they have given consent again).
+
 Examples
 --------
 >>> report = import_file("providers.csv", store, directory, settings)    # doctest: +SKIP
@@ -17,13 +23,14 @@ from __future__ import annotations
 import csv
 import os
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import Settings
 from ..geo import PostcodeDirectory
 from .bulk import collector_paused
+from .edits import EditNotice
 from .locate import locate_rows
 from .model import Problem, Provider
 from .readers import PROGRESS_EVERY_ROWS, RawRow, read_source
@@ -56,6 +63,8 @@ class ImportReport:
     (consented and not paused: what a search can find).  ``unremoved`` holds the
     numbers of unreadable rows whose id could not be told: a ``--replace``
     import then removes no one, since it cannot know whose row they are.
+    ``edit_notices`` lists each provider's own edit the import overrode or
+    discarded (:mod:`.edits`), by provider and field.
     """
 
     source: str
@@ -67,6 +76,7 @@ class ImportReport:
     record: ImportRecord
     listed: int
     unremoved: tuple[int, ...] = ()
+    edit_notices: tuple[EditNotice, ...] = ()
 
     @property
     def imported(self) -> int:
@@ -102,6 +112,11 @@ class ImportReport:
             )
         if r.withdrawn:
             text += f"; {r.withdrawn:,} unlisted because their rejected rows withdraw consent"
+        if self.edit_notices:
+            text += (
+                f"; {len(self.edit_notices):,} of the providers' own edits replaced by the file or discarded "
+                "(listed above)"
+            )
         text += f"; the catalogue now lists {self.listed:,} providers"
         if r.providers > self.listed:
             text += f" ({r.providers - self.listed:,} more are stored but not listed: no consent, or paused)"
@@ -118,9 +133,13 @@ def import_file(
     *,
     replace: bool = False,
     layer: str | None = None,
+    readmit: Collection[str] = (),
     progress: Progress | None = None,
 ) -> ImportReport:
     """Import a CSV, GeoJSON or GeoPackage file into the store.
+
+    ``readmit`` names providers who withdrew consent through their manage page
+    and have given it again; their rows are imported instead of rejected.
 
     Raises
     ------
@@ -138,6 +157,7 @@ def import_file(
         format=source.format,
         unit=source.unit,
         replace=replace,
+        readmit=readmit,
         progress=progress,
     )
 
@@ -152,6 +172,7 @@ def import_rows(
     format: str,
     unit: str = "row",
     replace: bool = False,
+    readmit: Collection[str] = (),
     progress: Progress | None = None,
 ) -> ImportReport:
     """Validate rows, resolve their locations in bulk and commit the good ones in one transaction.
@@ -160,10 +181,11 @@ def import_rows(
     With ``replace`` the catalogue becomes exactly the good rows, except that
     a provider whose row was rejected keeps their stored version.  A rejected
     row that says ``consent=false`` still unlists the provider: a withdrawal
-    of consent never waits for a typo to be fixed.
+    of consent never waits for a typo to be fixed.  A row of a provider who
+    withdrew through their manage page is rejected unless ``readmit`` names them.
     """
     with collector_paused():
-        return _import_rows(rows, store, directory, settings, source, format, unit, replace, progress)
+        return _import_rows(rows, store, directory, settings, source, format, unit, replace, frozenset(readmit), progress)
 
 
 def _import_rows(
@@ -175,6 +197,7 @@ def _import_rows(
     format: str,
     unit: str,
     replace: bool,
+    readmit: frozenset[str],
     progress: Progress | None,
 ) -> ImportReport:
     problems: dict[int, list[Problem]] = {}
@@ -206,6 +229,15 @@ def _import_rows(
             parsed.append((k, result))
         if progress and (k + 1) % PROGRESS_EVERY_ROWS == 0:
             progress(f"checked {k + 1:,} of {len(rows):,} {unit}s")
+    withdrawn = store.withdrawn_ids(set(first_seen) - readmit)
+    for k, provider_id in enumerate(ids):
+        if provider_id in withdrawn:
+            day = withdrawn[provider_id].date().isoformat()
+            problems.setdefault(k, []).append(Problem("id", (
+                f"{provider_id} withdrew consent through their manage page on {day} and their data was deleted; "
+                "remove their row from the file (or, only if they have given consent again, "
+                f"import with --readmit {provider_id})"
+            )))  # fmt: skip
     if progress and len(rows) >= PROGRESS_EVERY_ROWS:
         progress(f"locating {len(parsed):,} providers")
     good: list[Provider] = []
@@ -234,6 +266,7 @@ def _import_rows(
         rejected=len(problems),
         keep_ids=keep_ids,
         withdraw_ids=withdraw_ids,
+        readmit=readmit,
         progress=progress,
     )
     return ImportReport(
@@ -246,6 +279,7 @@ def _import_rows(
         record=record,
         listed=store.listed_count(),
         unremoved=unremoved,
+        edit_notices=tuple(store.edit_notices(record.id)),
     )
 
 

@@ -58,6 +58,7 @@ __all__ = [
     "take",
     "release",
     "set_paused",
+    "forget",
     "places_of",
     "revision",
     "occupied_and_paused",
@@ -208,6 +209,12 @@ def set_paused(conn: Connection, provider_id: str, paused: bool, now: datetime) 
         _bump(conn)
         return True
     return False
+
+
+def forget(conn: Connection, provider_id: str) -> None:
+    """The provider withdrew consent: delete their places row (holds of pending requests go with it)."""
+    if conn.execute(sa.delete(places_table).where(_T.provider_id == provider_id)).rowcount:
+        _bump(conn)
 
 
 def places_of(conn: Connection, provider_id: str) -> Places:

@@ -14,6 +14,13 @@ values), so re-importing a file changes nothing.
 Reads for the public are :meth:`CatalogStore.public_catalog` (consented
 providers, public fields only) and :meth:`CatalogStore.version` (cheap; the
 digest of the catalogue's content, changed by every import that changes it).
+
+A provider's own changes come through the manage page:
+:meth:`CatalogStore.editable_view`, :meth:`CatalogStore.apply_edit` and
+:meth:`CatalogStore.withdraw`, each one transaction that changes
+:meth:`~CatalogStore.version`.  How an import treats a provider's standing
+edits (per field, the edit stands until the operator's file changes that
+field; an override is reported, never silent) is described in :mod:`.edits`.
 """
 
 from __future__ import annotations
@@ -31,10 +38,14 @@ from sqlalchemy.engine import Connection, Engine
 from ..config import Settings
 from ..db import engine_for, metadata
 from ..errors import CatalogError, ProviderNotFound
+from . import edits
+from . import places as provider_places
 from .bulk import collector_paused
-from .model import Contact, Provider, join_list
+from .edits import EDIT_TABLES, EditableView, EditNotice, Withdrawal
+from .model import Contact, Provider, join_list, split_list
 from .places import PLACES_TABLES, occupied_and_paused
 from .places import revision as places_revision
+from .postgis import ensure_public_geometry
 from .public import PublicCatalog, PublicProvider
 from .service_area import from_wkb_many, to_wkb
 from .tables import CATALOG_TABLES, VERSION_CHARS, imports_table, providers_table
@@ -185,14 +196,19 @@ def _prepared(conn: Connection, statement: Any, columns: Sequence[str]) -> tuple
 class CatalogStore:
     """Providers and import history in a SQL database.
 
-    Use :meth:`open` with the settings; the constructor takes an engine (tests).
-    Creates its tables if they do not exist.
+    Use :meth:`open` with the settings; the constructor takes an engine (tests)
+    and optionally the settings (the default travel distance an emptied
+    ``travel_km`` edit takes; the defaults otherwise).  Creates its tables if
+    they do not exist.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, settings: Settings | None = None) -> None:
         self.engine = engine
-        metadata.create_all(engine, tables=[*CATALOG_TABLES, *PLACES_TABLES])
+        self.settings = settings if settings is not None else Settings()
+        metadata.create_all(engine, tables=[*CATALOG_TABLES, *PLACES_TABLES, *EDIT_TABLES])
         self._check_schema()
+        edits.ensure_revision_row(engine)
+        ensure_public_geometry(engine)  # PostGIS only: geometry columns and the public_providers view
 
     def _check_schema(self) -> None:
         """A database made by an older findsupport gets a clear error, not a failed INSERT later."""
@@ -210,23 +226,26 @@ class CatalogStore:
     @classmethod
     def open(cls, settings: Settings) -> "CatalogStore":
         """The store of ``settings.resolved_database_url`` (SQLite under the data dir by default)."""
-        return cls(engine_for(settings.resolved_database_url))
+        return cls(engine_for(settings.resolved_database_url), settings)
 
     # ------------------------------------------------------------------ reading
     def version(self) -> str:
         """Digest of the catalogue's content; changes whenever a committed import changes it.
 
         Places taken, held or paused through introductions change it too (the
-        places revision is folded in once it is not 0), so every server's reload
-        check sees them.  Two indexed single-row queries: cheap enough to call
-        before every reload decision.
+        places revision is folded in once it is not 0), and so do providers'
+        own edits and withdrawals (the edits revision, likewise), so every
+        server's reload check sees them.  Three indexed single-row queries:
+        cheap enough to call before every reload decision.
         """
         query = sa.select(imports_table.c.catalog_version).order_by(imports_table.c.id.desc()).limit(1)
         with self.engine.connect() as conn:
             version = conn.execute(query).scalar() or EMPTY_VERSION
             places = places_revision(conn)
-        if places:
-            version = hashlib.sha256(f"{version}:{places}".encode()).hexdigest()[:VERSION_CHARS]
+            edited = edits.revision(conn)
+        if places or edited:
+            folded = f"{version}:{places}" + (f":{edited}" if edited else "")
+            version = hashlib.sha256(folded.encode()).hexdigest()[:VERSION_CHARS]
         return version
 
     def public_catalog(self) -> PublicCatalog:
@@ -391,6 +410,123 @@ class CatalogStore:
             stored = conn.execute(sa.select(_P.id).limit(1)).first() is not None
         return imported or stored
 
+    def edit_notices(self, import_id: int) -> list[EditNotice]:
+        """Providers' own edits that import ``import_id`` overrode or discarded, by provider and field."""
+        with self.engine.connect() as conn:
+            return edits.notices_of(conn, import_id)
+
+    def withdrawn_ids(self, provider_ids: Collection[str]) -> dict[str, datetime]:
+        """Which of ``provider_ids`` withdrew consent through their manage page, and the day they did."""
+        with self.engine.connect() as conn:
+            return edits.withdrawn_on(conn, provider_ids)
+
+    # ------------------------------------------------------------------ the provider's own page
+    def editable_view(self, provider_id: str) -> EditableView:
+        """The provider's own listing as the manage page shows it: the editable fields and what they changed.
+
+        For the provider behind a manage link only: no e-mail, postcode or
+        coordinates, and no one else's data.
+
+        Raises
+        ------
+        ProviderNotFound
+            No consented provider has this id (unknown, withdrawn and unconsented alike).
+        """
+        with self.engine.connect() as conn:
+            return self._editable_view(conn, provider_id)
+
+    def _editable_view(self, conn: Connection, provider_id: str) -> EditableView:
+        query = sa.select(providers_table).where(_P.id == provider_id, _P.consent == sa.true())
+        row = conn.execute(query).mappings().first()
+        if row is None:
+            raise ProviderNotFound("No provider with that id is listed.")
+        return EditableView(
+            provider_id=row["id"], name=row["name"], availability=split_list(row["availability"]),
+            capacity=row["capacity"], active_coaches=row["active_coaches"], travel_km=row["travel_km"],
+            events=split_list(row["events"]), online=bool(row["online"]), bio=row["bio"],
+            paused=provider_places.places_of(conn, provider_id).paused, edited=edits.edited_fields(conn, provider_id),
+        )  # fmt: skip
+
+    def apply_edit(self, provider_id: str, changes: dict[str, object], *, now: datetime) -> EditableView:
+        """Store a provider's own changes and show them in the public catalogue, in one transaction.
+
+        Parameters
+        ----------
+        provider_id : str
+            The provider of the manage link.
+        changes : mapping
+            Some of :data:`~findsupport.catalog.edits.EDITABLE_FIELDS` → new value,
+            as a form sends them (text; lists as ``;``-separated text or a list
+            of codes); checked by exactly the rules of an import.
+        now : datetime
+            Naive UTC (when the edit was made; imports report it).
+
+        Returns
+        -------
+        EditableView
+            The listing after the change.  :meth:`version` has changed when any
+            value did, so every server reloads within its reload interval.
+
+        Raises
+        ------
+        InvalidInput
+            A field that cannot be edited or a bad value: ``extra["field"]`` names
+            the first, ``extra["problems"]`` lists them all; nothing is changed.
+        ProviderNotFound
+            No consented provider has this id.
+        """
+        values = edits.parse_changes(changes, self.settings)
+        with self.engine.connect() as conn:
+            with conn.begin() as transaction:
+                edits.bump(conn)  # first: takes the write lock, so the row read below cannot change under us
+                row = conn.execute(
+                    sa.select(providers_table).where(_P.id == provider_id, _P.consent == sa.true())
+                ).mappings().first()
+                if row is None:
+                    raise ProviderNotFound("No provider with that id is listed.")
+                changed = edits.record_edits(conn, row, values, now)
+                if changed:
+                    stored = {**row, **changed}
+                    update = providers_table.update().where(_P.id == provider_id)
+                    conn.execute(update.values(**changed, row_hash=row_hash(stored)))
+                else:  # nothing changed: no new version, so no server reloads for nothing
+                    transaction.rollback()
+            return self._editable_view(conn, provider_id)
+
+    def withdraw(self, provider_id: str, *, now: datetime) -> Withdrawal:
+        """The provider withdraws consent: delete everything personal about them, in one transaction.
+
+        Deletes their row (name, e-mail, postcode, base coordinates, club, bio,
+        every field), their edits and the notices naming them, and their places
+        row; keeps a tombstone (the id's digest and the day) so a later import
+        of the same id is refused until the operator re-admits it
+        (:mod:`.edits`).  The provider disappears from :meth:`public_catalog`
+        (the same 404 as an unknown id) within the reload interval.
+
+        The introductions layer must then close the provider's pending
+        introductions and drop their queued e-mails (the catalogue does not
+        import it); the returned :class:`~findsupport.catalog.edits.Withdrawal`
+        carries what it needs.
+
+        Raises
+        ------
+        ProviderNotFound
+            No provider with this id is stored (consented or not).
+        """
+        with self.engine.begin() as conn:
+            edits.bump(conn)  # first: the write lock
+            row = conn.execute(sa.select(_P.id, _P.name, _P.email, _P.consent).where(_P.id == provider_id)).first()
+            if row is None:
+                raise ProviderNotFound("No provider with that id is in the catalogue.")
+            conn.execute(providers_table.delete().where(_P.id == provider_id))
+            edits.forget(conn, provider_id)
+            provider_places.forget(conn, provider_id)
+            edits.record_withdrawal(conn, provider_id, now)
+        return Withdrawal(
+            provider_id=provider_id, withdrawn_at=now, was_listed=bool(row.consent),
+            contact=Contact(id=row.id, name=row.name, email=row.email),
+        )  # fmt: skip
+
     # ------------------------------------------------------------------ writing
     def write(
         self,
@@ -403,6 +539,7 @@ class CatalogStore:
         rejected: int = 0,
         keep_ids: Collection[str] = (),
         withdraw_ids: Collection[str] = (),
+        readmit: Collection[str] = (),
         progress: Progress | None = None,
     ) -> ImportRecord:
         """Apply one import in one transaction and record it in the history.
@@ -426,14 +563,31 @@ class CatalogStore:
             Ids of rejected rows that say ``consent=false``: a withdrawal of
             consent is honoured even when something else in the row is wrong, so
             their stored version is unlisted (``consent`` set to false).
+        readmit : collection of str
+            Ids of providers who withdrew through their manage page and have
+            given consent again: their tombstones are cleared.  Any other
+            withdrawn id among ``providers`` is refused (the importer rejects
+            such rows first, with a reason).
         progress : callable, optional
+
+        Providers' standing edits are applied over their new rows by the
+        precedence rule of :mod:`.edits`; edits the file overrides, and edits of
+        providers ``replace`` removes, are noted (:meth:`edit_notices`).
 
         Returns
         -------
         ImportRecord
+
+        Raises
+        ------
+        CatalogError
+            A provider among ``providers`` withdrew consent and is not in ``readmit``
+            (nothing is written).
         """
         with collector_paused():
-            return self._write(providers, source, format, replace, rows, rejected, keep_ids, withdraw_ids, progress)
+            return self._write(
+                providers, source, format, replace, rows, rejected, keep_ids, withdraw_ids, readmit, progress
+            )
 
     def _write(
         self,
@@ -445,6 +599,7 @@ class CatalogStore:
         rejected: int,
         keep_ids: Collection[str],
         withdraw_ids: Collection[str],
+        readmit: Collection[str],
         progress: Progress | None,
     ) -> ImportRecord:
         started = utcnow()
@@ -464,6 +619,16 @@ class CatalogStore:
                 )  # fmt: skip
             ).inserted_primary_key[0]
             existing = dict(conn.execute(sa.select(_P.id, _P.row_hash)).all())
+            readmitted = incoming & set(readmit)
+            refused = edits.withdrawn_on(conn, incoming - readmitted)
+            if refused:
+                raise CatalogError(
+                    f"{len(refused):,} of these providers withdrew consent through their manage page "
+                    f"(e.g. {min(refused)}); they can only come back with --readmit once they have given consent again."
+                )
+            edits.clear_withdrawals(conn, readmitted)
+            for row in edits.overlay_edits(conn, new_rows, import_id):
+                row["row_hash"] = row_hash(row)
             inserts, updates, unchanged = [], [], 0
             for row in new_rows:
                 row["import_id"] = import_id
@@ -494,6 +659,7 @@ class CatalogStore:
                     done += len(chunk)
                     if progress and total > WRITE_CHUNK_ROWS:
                         progress(f"writing providers: {done:,} of {total:,}")
+            edits.discard_edits(conn, removed, import_id)
             for start in range(0, len(removed), WRITE_CHUNK_ROWS):
                 chunk_ids = removed[start : start + WRITE_CHUNK_ROWS]
                 conn.execute(providers_table.delete().where(_P.id.in_(chunk_ids)))

@@ -73,6 +73,9 @@ __all__ = [
     "ParsedRow",
     "parse_row",
     "parse_row_for_import",
+    "parse_field",
+    "capacity_problem",
+    "FIELD_COLUMNS",
     "validate_row",
     "cell_text",
     "withdraws_consent",
@@ -367,6 +370,67 @@ _FIELD_PARSERS = {
 }
 
 
+def _travel_km(value: object, settings: Settings) -> float:
+    return _number(value, "travel_km", settings.default_travel_km, 0.0, MAX_TRAVEL_KM, "kilometres")
+
+
+def _capacity(value: object) -> int:
+    return _whole(value, "capacity", DEFAULT_CAPACITY, 0, MAX_CAPACITY)
+
+
+def _active_coaches(value: object) -> int:
+    return _whole(value, "active_coaches", 0, 0, MAX_CAPACITY)
+
+
+def capacity_problem(capacity: int, active_coaches: int) -> str | None:
+    """Why ``capacity`` cannot hold ``active_coaches`` (the operator's count), or ``None`` when it can."""
+    if active_coaches > capacity:
+        return f"active_coaches {active_coaches} is more than capacity {capacity}; raise capacity or correct it"
+    return None
+
+
+#: Columns :func:`parse_field` checks on their own: every column whose rule does not
+#: depend on another (location and service area are checked together, in a row).
+FIELD_COLUMNS: tuple[str, ...] = (*_FIELD_PARSERS, "travel_km", "capacity", "active_coaches")
+
+
+def parse_field(column: str, value: object, settings: Settings) -> Any:
+    """One column's value checked by exactly the rules of an import (a provider's own edit, say).
+
+    An empty value means what an empty cell means in a file (``travel_km``
+    and ``capacity`` take their defaults, ``availability`` none, ``bio``
+    ``None``); lists may be ``;``-separated text or a list of codes.
+
+    Raises
+    ------
+    InvalidInput
+        The value breaks the column's rule; ``extra["field"]`` is ``column`` and
+        the message is the import's own.
+    KeyError
+        ``column`` is not one of :data:`FIELD_COLUMNS` (a programming error).
+
+    Examples
+    --------
+    >>> parse_field("availability", "Tue eve; sat_am", Settings())
+    ('tue_eve', 'sat_am')
+    >>> parse_field("travel_km", "", Settings())
+    20.0
+    """
+    parse = {
+        **_FIELD_PARSERS,
+        "travel_km": lambda v: _travel_km(v, settings),
+        "capacity": _capacity,
+        "active_coaches": _active_coaches,
+    }[column]
+    problems: list[Problem] = []
+    if _oversized({column: value}, problems):
+        raise InvalidInput(problems[0].reason, field=column)
+    try:
+        return parse(value)
+    except _Bad as exc:
+        raise InvalidInput(str(exc), field=column) from None
+
+
 #: The longest text a column may hold before it is refused without being read, where
 #: that differs from ``MAX_CELL_CHARS``.
 _CELL_LIMITS: dict[str, int] = {
@@ -511,22 +575,18 @@ def parse_row_for_import(
         except _Bad as exc:
             problems.append(Problem(column, str(exc)))
     try:
-        fields["travel_km"] = _number(
-            values.get("travel_km"), "travel_km", settings.default_travel_km, 0.0, MAX_TRAVEL_KM, "kilometres"
-        )
+        fields["travel_km"] = _travel_km(values.get("travel_km"), settings)
     except _Bad as exc:
         problems.append(Problem("travel_km", str(exc)))
     capacity: int | None = None
     try:
-        capacity = fields["capacity"] = _whole(values.get("capacity"), "capacity", DEFAULT_CAPACITY, 0, MAX_CAPACITY)
+        capacity = fields["capacity"] = _capacity(values.get("capacity"))
     except _Bad as exc:
         problems.append(Problem("capacity", str(exc)))
     try:
-        active = fields["active_coaches"] = _whole(values.get("active_coaches"), "active_coaches", 0, 0, MAX_CAPACITY)
-        if capacity is not None and active > capacity:
-            problems.append(
-                Problem("active_coaches", f"active_coaches {active} is more than capacity {capacity}; raise capacity or correct it")
-            )
+        active = fields["active_coaches"] = _active_coaches(values.get("active_coaches"))
+        if capacity is not None and (reason := capacity_problem(capacity, active)) is not None:
+            problems.append(Problem("active_coaches", reason))
     except _Bad as exc:
         problems.append(Problem("active_coaches", str(exc)))
     before = len(problems)

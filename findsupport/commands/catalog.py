@@ -9,9 +9,14 @@
     are committed in one transaction, and the exit status is 1 if any row was
     rejected (2 if the file as a whole could not be read: no header, unknown
     columns, no CRS).  The summary counts the providers the catalogue lists
-    (consented and not paused).
+    (consented and not paused).  Every provider's own edit (manage page) that the
+    file overrides, or that ``--replace`` discards, is printed as
+    ``ID: field: the file's value replaces the provider's own edit of DAY``.
+    ``--readmit ID`` (repeatable) re-admits a provider who withdrew consent
+    through their manage page and has given it again.
 ``findsupport export FILE [--private]``
-    CSV or GeoJSON of the public view; ``--private`` for everything.
+    CSV, GeoJSON or GeoPackage of the public view; ``--private`` for everything
+    (a private GeoPackage imports back unchanged, like a private CSV).
 ``findsupport demo [--if-empty] [--replace] [--seed N] [--providers N]``
     A synthetic catalogue at real postcodes (see ``data/README.md``).
 """
@@ -51,16 +56,26 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     )
     parser.add_argument("--report", metavar="REPORT", help="also write the rejections to this CSV file")
     parser.add_argument("--layer", help="the layer of a GeoPackage with several")
+    parser.add_argument(
+        "--readmit",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="import the row of a provider who withdrew consent through their manage page and has given it "
+        "again (repeatable); without it such rows are rejected",
+    )
     parser.set_defaults(handler=run_import)
 
     parser = subparsers.add_parser(
         "export",
         parents=[common],
-        help="export the catalogue as CSV or GeoJSON",
-        description="Export the public view of the catalogue (consented providers, public fields, sector "
-        "locations) as CSV or GeoJSON, chosen by the file name. --private exports everything for administrators.",
+        help="export the catalogue as CSV, GeoJSON or GeoPackage",
+        description="Export the public view of the catalogue (listed providers, public fields, sector "
+        "locations) as CSV, GeoJSON or GeoPackage, chosen by the file name. A GeoPackage is in British National "
+        "Grid (EPSG:27700) with a layer 'providers' (points) and a layer 'service_areas' (explicit service areas). "
+        "--private exports everything for administrators, in a form an import reads back unchanged.",
     )
-    parser.add_argument("file", metavar="FILE", help="a .csv, .geojson or .json file")
+    parser.add_argument("file", metavar="FILE", help="a .csv, .geojson/.json or .gpkg file")
     parser.add_argument(
         "--private",
         action="store_true",
@@ -89,6 +104,8 @@ def _print_report(report: ImportReport, file_label: str) -> None:
             print(f"{file_label}:{rejection.number}:{column} {rejection.reason}", file=sys.stderr)
         else:
             print(f"{file_label}: {report.describe(rejection)}", file=sys.stderr)
+    for notice in report.edit_notices:
+        print(notice.describe())
     print(report.summary())
 
 
@@ -100,7 +117,10 @@ def run_import(args: argparse.Namespace, settings: Settings) -> int:
     progress = progress_printer(args)
     store = CatalogStore.open(settings)
     directory = load_directory(settings, args)
-    report = import_file(args.file, store, directory, settings, replace=args.replace, layer=args.layer, progress=progress)
+    report = import_file(
+        args.file, store, directory, settings, replace=args.replace, layer=args.layer, readmit=args.readmit,
+        progress=progress,
+    )
     _print_report(report, args.file)
     if args.report:
         write_report(args.report, report)
