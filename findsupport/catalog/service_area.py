@@ -220,6 +220,19 @@ def _fill_holes_and_drop_parts(geometry: BaseGeometry) -> BaseGeometry | None:
     return kept[0] if len(kept) == 1 else shapely.union_all(kept)
 
 
+def _clip(geometry: BaseGeometry, x: float, y: float, cell: float) -> BaseGeometry:
+    """The part of ``geometry`` in one grid square.
+
+    GEOS's fast rectangle clip can build a degenerate ring (three points) where
+    a sliver of the outline just touches a square's edge and then raises; the
+    general intersection is exact there, only slower, and such squares are rare.
+    """
+    try:
+        return shapely.clip_by_rect(geometry, x, y, x + cell, y + cell)
+    except shapely.errors.GEOSException:
+        return shapely.intersection(geometry, shapely.box(x, y, x + cell, y + cell))
+
+
 def _grid_squares(geometry: BaseGeometry) -> np.ndarray:
     """The national grid squares that at least ``CELL_MAJORITY_SHARE`` of is covered by ``geometry``."""
     cell = SERVICE_AREA_CELL_M
@@ -235,7 +248,7 @@ def _grid_squares(geometry: BaseGeometry) -> np.ndarray:
     if len(edge):
         # clip_by_rect takes one rectangle a call, but is ten times faster than a
         # vectorised intersection with a county outline; only edge squares get here.
-        clipped = [shapely.clip_by_rect(geometry, x, y, x + cell, y + cell) for x, y in zip(x0[edge], y0[edge])]
+        clipped = [_clip(geometry, x, y, cell) for x, y in zip(x0[edge], y0[edge])]
         share[edge] = shapely.area(clipped) / (cell * cell)
     return squares[share >= CELL_MAJORITY_SHARE - _SHARE_NOISE]
 
