@@ -208,7 +208,7 @@ class CatalogStore:
         metadata.create_all(engine, tables=[*CATALOG_TABLES, *PLACES_TABLES, *EDIT_TABLES])
         self._check_schema()
         edits.ensure_revision_row(engine)
-        ensure_public_geometry(engine)  # PostGIS only: geometry columns and the public_providers view
+        ensure_public_geometry(engine)  # PostGIS only: the public_providers view and its GiST indexes
 
     def _check_schema(self) -> None:
         """A database made by an older findsupport gets a clear error, not a failed INSERT later."""

@@ -1,18 +1,26 @@
-"""Exports: the public view in CSV and GeoJSON, formula neutralising, and import → export → import round trips."""
+"""Exports: the public view in CSV, GeoJSON and GeoPackage, formula neutralising, and import → export → import round trips."""
 
 from __future__ import annotations
 
 import csv
 import json
+import sqlite3
+import stat
 
+import numpy as np
+import pyogrio
+import pyogrio.raw
 import pytest
+import shapely
 
 from findsupport.catalog import CatalogStore, PUBLIC_FIELDS, export_catalog, import_file
 from findsupport.catalog import export as export_module
 from findsupport.catalog.model import PRIVATE_COLUMNS
+from findsupport.cli import main
+from findsupport.config import load_settings
 from findsupport.errors import InvalidInput
 
-from .conftest import catalogue_rows, good_row
+from .conftest import catalogue_rows, good_row, write_csv
 from .test_validation import SQUARE_20KM
 
 FORMULAS = ["=SUM(A1:A9)", "+44 7000 000000", "-minus", "@handle", "=HYPERLINK(\"http://evil\")"]
@@ -73,7 +81,7 @@ def test_public_geojson(filled, tmp_path):
     assert -2.5 < lon < -1 and 54.5 < lat < 55.5
 
 
-@pytest.mark.parametrize("suffix", [".csv", ".geojson"])
+@pytest.mark.parametrize("suffix", [".csv", ".geojson", ".gpkg"])
 def test_private_export_round_trip_is_identity_on_public_fields(filled, tmp_path, settings, directory, suffix):
     path = tmp_path / f"private{suffix}"
     assert export_catalog(filled, path, private=True) == 6
@@ -89,14 +97,15 @@ def test_private_export_round_trip_is_identity_on_public_fields(filled, tmp_path
         if a.service_area is not None:
             # Through WGS84 and back (GeoJSON) a vertex may move by a millimetre.
             assert b.service_area.equals_exact(a.service_area, 0.01)
-    if suffix == ".csv":  # CSV keeps every private field exactly too
+    if suffix in (".csv", ".gpkg"):  # CSV and GeoPackage keep every private field exactly too
         assert list(other.providers()) == list(filled.providers())
         assert other.version() == filled.version()
     assert {p.id: p.consent for p in other.providers()} == {p.id: p.consent for p in filled.providers()}
 
 
-def test_reimporting_a_private_export_changes_nothing(filled, tmp_path, directory, settings):
-    path = tmp_path / "private.csv"
+@pytest.mark.parametrize("suffix", [".csv", ".gpkg"])
+def test_reimporting_a_private_export_changes_nothing(filled, tmp_path, directory, settings, suffix):
+    path = tmp_path / f"private{suffix}"
     export_catalog(filled, path, private=True)
     version = filled.version()
     report = import_file(path, filled, directory, settings, replace=True)
@@ -105,7 +114,7 @@ def test_reimporting_a_private_export_changes_nothing(filled, tmp_path, director
 
 
 def test_unsupported_export_format(filled, tmp_path):
-    with pytest.raises(InvalidInput, match="must end in one of .csv, .geojson, .json"):
+    with pytest.raises(InvalidInput, match="must end in one of .csv, .geojson, .json, .gpkg"):
         export_catalog(filled, tmp_path / "out.xlsx")
 
 
@@ -128,6 +137,125 @@ def test_export_of_an_empty_catalogue(store, tmp_path):
     assert read_csv(tmp_path / "empty.csv") == [list(PUBLIC_FIELDS)]
     assert export_catalog(store, tmp_path / "empty.geojson") == 0
     assert json.loads((tmp_path / "empty.geojson").read_text()) == {"type": "FeatureCollection", "features": []}
+
+
+# ---------------------------------------------------------------------- GeoPackage
+def read_layers(path):
+    """Every layer of a GeoPackage: ``{layer: (meta, geometries, {column: values})}``."""
+    layers = {}
+    for name, _kind in pyogrio.list_layers(path):
+        meta, _fids, wkb, fields = pyogrio.raw.read(path, layer=str(name))
+        geometries = list(shapely.from_wkb(wkb)) if wkb is not None else []
+        layers[str(name)] = (meta, geometries, dict(zip(meta["fields"], fields)))
+    return layers
+
+
+def private_values(store):
+    """Every private value of every provider, as text and as numbers."""
+    texts, numbers = set(), []
+    for provider in store.providers():
+        texts.add(provider.email.lower())
+        texts.add(provider.email.split("@")[0].lower())
+        if provider.postcode:
+            texts.update({provider.postcode.lower(), provider.postcode.replace(" ", "").lower()})
+        numbers.extend(v for v in (provider.base_lon, provider.base_lat, provider.base_easting, provider.base_northing) if v is not None)
+    return texts, np.array(numbers)
+
+
+def test_public_gpkg_layers(filled, tmp_path):
+    path = tmp_path / "public.gpkg"
+    assert export_catalog(filled, path) == 5
+    layers = read_layers(path)
+    assert list(layers) == ["providers", "service_areas"]
+    meta, points, fields = layers["providers"]
+    assert meta["crs"] == "EPSG:27700" and meta["geometry_type"] == "Point"
+    assert tuple(meta["fields"]) == PUBLIC_FIELDS
+    public = {p.id: p for p in filled.public_catalog().providers}
+    assert list(fields["id"]) == list(public)
+    for provider_id, point in zip(fields["id"], points):
+        assert (point.x, point.y) == (public[provider_id].easting, public[provider_id].northing)
+    assert list(fields["roles"]) == [";".join(p.roles) for p in public.values()]
+    assert fields["online"].dtype == bool and fields["capacity"].dtype == np.int64
+    assert list(fields["name"])[:2] == FORMULAS[0:4:3]  # typed data for a GIS, not a spreadsheet
+    meta, areas, fields = layers["service_areas"]
+    assert meta["crs"] == "EPSG:27700" and meta["geometry_type"] == "MultiPolygon"
+    assert tuple(meta["fields"]) == ("id", "name", "area")
+    assert list(fields["id"]) == ["p003", "p005"]
+    for provider_id, area in zip(fields["id"], areas):
+        assert area.equals(public[provider_id].service_area)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_public_gpkg_holds_no_private_value(filled, tmp_path):
+    """No e-mail, postcode or base coordinate in any column, geometry or table of the file."""
+    path = tmp_path / "public.gpkg"
+    export_catalog(filled, path)
+    texts, numbers = private_values(filled)
+    public_numbers = np.array([v for p in filled.public_catalog().providers for v in (p.easting, p.northing)])
+    # Bases that coincide with a public location would prove nothing: this catalogue has none.
+    assert not np.isin(numbers, public_numbers).any()
+    for name, (meta, geometries, fields) in read_layers(path).items():
+        assert not {"email", "postcode", "consent", "base_lon", "base_lat", "base_easting", "base_northing"} & set(meta["fields"])
+        for column, values in fields.items():
+            for value in values:
+                if isinstance(value, str):
+                    assert not any(text in value.lower() for text in texts), (name, column, value)
+                elif isinstance(value, (float, np.floating)):
+                    assert not np.isin(numbers, [value]).any(), (name, column, value)
+        for geometry in geometries:
+            coordinates = shapely.get_coordinates(geometry).ravel()
+            assert not np.isin(coordinates, numbers).any(), name
+    # And nowhere else in the file: GeoPackage metadata tables, R-tree, free pages.
+    raw = path.read_bytes().lower()
+    assert not any(text.encode() in raw for text in texts if len(text) > 4)
+    with sqlite3.connect(path) as conn:
+        tables = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        for table in tables:
+            for row in conn.execute(f'SELECT * FROM "{table}"'):
+                cells = " ".join(str(cell).lower() for cell in row if isinstance(cell, str))
+                assert not any(text in cells for text in texts), table
+
+
+def test_private_gpkg_is_every_field(filled, tmp_path):
+    path = tmp_path / "private.gpkg"
+    assert export_catalog(filled, path, private=True) == 6
+    layers = read_layers(path)
+    assert list(layers) == ["providers"]  # one layer: an import needs no --layer
+    meta, areas, fields = layers["providers"]
+    assert meta["crs"] == "EPSG:27700"
+    assert tuple(meta["fields"]) == tuple(c for c in PRIVATE_COLUMNS if c != "service_area")
+    assert [a is not None for a in areas] == [False, False, False, True, False, True]
+    assert list(fields["consent"]) == [True, True, True, True, False, True]
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_gpkg_export_replaces_an_old_file_and_leaves_no_temporary(filled, tmp_path):
+    path = tmp_path / "out.gpkg"
+    path.write_bytes(b"an older export")
+    export_catalog(filled, path)
+    assert list(read_layers(path)) == ["providers", "service_areas"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".out.gpkg")) == []
+
+
+def test_gpkg_export_of_an_empty_catalogue(store, tmp_path):
+    assert export_catalog(store, tmp_path / "empty.gpkg") == 0
+    layers = read_layers(tmp_path / "empty.gpkg")
+    assert {name: len(geometries) for name, (_m, geometries, _f) in layers.items()} == {"providers": 0, "service_areas": 0}
+    assert export_catalog(store, tmp_path / "empty-private.gpkg", private=True) == 0
+
+
+def test_cli_private_gpkg_round_trip_into_a_fresh_data_dir(cli_env, tmp_path, capsys):
+    """``export --private x.gpkg`` then ``import x.gpkg`` elsewhere: the same catalogue, field for field."""
+    assert main(["import", str(write_csv(tmp_path / "in.csv", varied_rows())), "-q"]) == 0
+    assert main(["export", str(tmp_path / "all.gpkg"), "--private"]) == 0
+    assert "exported 6 providers (private" in capsys.readouterr().out
+    fresh = tmp_path / "fresh"
+    assert main(["import", str(tmp_path / "all.gpkg"), "--data-dir", str(fresh), "-q"]) == 0
+    stores = [CatalogStore.open(load_settings({"data_dir": d}, environ={})) for d in (cli_env["FINDSUPPORT_DATA_DIR"], fresh)]
+    before, after = (list(store.providers()) for store in stores)
+    assert after == before
+    assert [p.service_area for p in after] == [p.service_area for p in before]  # shapely equality: exact
+    assert stores[1].version() == stores[0].version()
 
 
 def test_good_row_fixture_is_importable(import_csv):
