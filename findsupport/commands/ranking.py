@@ -1,11 +1,22 @@
-"""``findsupport train``, ``evaluate`` and ``feedback``: learning the ranking from what coaches chose.
+"""``findsupport train``, ``evaluate``, ``feedback`` and ``model``: learning the ranking from what coaches chose.
 
-``findsupport train FEEDBACK.jsonl [--force] [--holdout 0.2] [--no-search]``
-    Recompute features against the catalogue, fit on the training sessions,
+``findsupport train FEEDBACK.jsonl [--force] [--force-simulated] [--holdout 0.2] [--no-search]``
+    Recompute features against the catalogue, count each client's repeated
+    searches once and cap every client's share, fit on the training sessions,
     print NDCG@10 on the held-out sessions beside nearest-first, the default
-    weights and the active model, save the model file, and activate it only
-    if it is no worse than the active model (``--force`` activates anyway).
+    weights and the active model, save the model file with its provenance,
+    and activate it only if it is no worse than the active model (``--force``
+    activates anyway), its choices come from enough distinct clients, and it
+    learnt from real feedback (``--force-simulated`` allows simulated).
     Exit status 0 when activated, 1 when saved but not activated.
+``findsupport model list [--json]``
+    Every saved model: version, when created, provenance (real, simulated,
+    mixed; sessions, distinct clients, date range), NDCG@10, and which one
+    is active (and whether it serves).
+``findsupport model activate VERSION|default [--force-simulated]``
+    Make a model (or the built-in default weights: the one-line rollback)
+    the active one; servers pick it up at their next reload check.  A model
+    not learnt from real feedback only activates with ``--force-simulated``.
 ``findsupport evaluate FEEDBACK.jsonl [--all]``
     The active model beside the baselines, on the held-out share of the
     sessions (``--all``: every session, for feedback newer than the model).
@@ -74,6 +85,8 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     )
     parser.add_argument("feedback", metavar="FEEDBACK.jsonl", help="feedback log (JSON lines, one session a line)")
     parser.add_argument("--force", action="store_true", help="activate the new model even if it scores lower")
+    parser.add_argument("--force-simulated", action="store_true",
+                        help="activate it even if it learnt from simulated sessions (demos only)")
     parser.add_argument("--holdout", type=_holdout, default=None, help="share of sessions held out (default 0.2)")
     parser.add_argument("--no-search", action="store_true", help="skip the hyper-parameter grid search (faster)")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
@@ -118,6 +131,34 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     simulate.add_argument("--sessions", type=_positive, default=DEFAULT_SIMULATED_SESSIONS, help="how many sessions (default 5000)")
     simulate.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     simulate.set_defaults(handler=run_simulate)
+
+    parser = subparsers.add_parser(
+        "model",
+        parents=[common],
+        help="list the saved ranking models, or activate one (or the default weights)",
+        description="List saved ranking models with their provenance and metrics, or choose the active one. "
+        "`findsupport model activate default` rolls back to the built-in weights.",
+    )
+    actions = parser.add_subparsers(dest="model_command", metavar="ACTION", required=True)
+    listing = actions.add_parser(
+        "list",
+        parents=[common],
+        help="every saved model, its provenance and metrics, and which is active",
+        description="Every saved model (oldest first): version, created, provenance, NDCG@10, and which is active.",
+    )
+    listing.add_argument("--json", action="store_true", help="print one JSON object")
+    listing.set_defaults(handler=run_model_list)
+    choose = actions.add_parser(
+        "activate",
+        parents=[common],
+        help="make a saved model (or default) the active one",
+        description="Make a saved model, or `default` (the built-in weights), the active one; servers pick it "
+        "up at their next reload check. A model not learnt from real feedback needs --force-simulated.",
+    )
+    choose.add_argument("version", metavar="VERSION", help="a version from `findsupport model list`, or default")
+    choose.add_argument("--force-simulated", action="store_true",
+                        help="activate a model learnt from simulated or mixed sessions (servers then serve it)")
+    choose.set_defaults(handler=run_model_activate)
 
 
 def _say(args: argparse.Namespace):
@@ -170,6 +211,7 @@ def run_train(args: argparse.Namespace, settings: Settings) -> int:
         holdout=_holdout_of(args),
         param_grid=None if args.no_search else DEFAULT_GRID,
         force=args.force,
+        allow_simulated=args.force_simulated,
         progress=say,
     )
     if args.json:
@@ -181,6 +223,7 @@ def run_train(args: argparse.Namespace, settings: Settings) -> int:
             "weights": result.ranker.weights,
             "hyperparameters": result.document["hyperparameters"],
             "report": result.report.to_dict(),
+            "provenance": result.document.get("provenance"),
         }))
     else:
         print(result.evaluation.table())
@@ -211,6 +254,57 @@ def run_evaluate(args: argparse.Namespace, settings: Settings) -> int:
         which = "all sessions" if args.all else f"held-out sessions ({holdout:g} of the file)"
         print(f"active model: {version}; NDCG@{evaluation.k} on {which}")
         print(evaluation.table())
+    return 0
+
+
+def _provenance_text(provenance: dict) -> str:
+    kind = provenance.get("kind", "unknown")
+    if kind not in ("real", "simulated", "mixed"):
+        return kind
+    span = ""
+    if provenance.get("first_session"):
+        span = f", {provenance['first_session'][:10]}..{(provenance.get('last_session') or '')[:10]}"
+    return f"{kind}: {provenance.get('sessions', 0):,} sessions, {provenance.get('clients', 0):,} clients{span}"
+
+
+def run_model_list(args: argparse.Namespace, settings: Settings) -> int:
+    from ..ranking.registry import DEFAULT_VERSION, active_version, list_models, load_active_ranker, model_summary
+    from ..errors import ModelError
+
+    active = active_version(settings)
+    try:
+        serving = load_active_ranker(settings)[1]
+        refused = None
+    except ModelError as exc:
+        serving, refused = DEFAULT_VERSION, exc.message
+    models = [model_summary(settings, DEFAULT_VERSION)]
+    models += [{**model_summary(settings, r.version), "path": str(r.path)} for r in list_models(settings)]
+    for model in models:
+        model["active"] = model["version"] == active
+        model["serving"] = model["version"] == serving
+    if args.json:
+        print(json.dumps({"active": active, "serving": serving, "refused": refused, "models": models}))
+        return 0
+    print(f"{'':2}{'version':<26} {'created':<20} {'NDCG@10':>8}  provenance")
+    for model in models:
+        mark = "*" if model["serving"] else ("!" if model["active"] else "")
+        created = (model.get("created_at") or "")[:19].replace("T", " ")
+        ndcg = "" if model.get("ndcg") is None else f"{model['ndcg']:.4f}"
+        provenance = model.get("error") or _provenance_text(model.get("provenance") or {})
+        print(f"{mark:<2}{model['version']:<26} {created:<20} {ndcg:>8}  {provenance}")
+    print()
+    print(f"* serving: {serving}" + ("" if refused is None else f"\n! active but not serving: {refused}"))
+    return 0
+
+
+def run_model_activate(args: argparse.Namespace, settings: Settings) -> int:
+    from ..ranking.registry import activate, active_version
+
+    previous = active_version(settings)
+    activate(settings, args.version, force_simulated=args.force_simulated)
+    say = _say(args)
+    if say:
+        say(f"active model: {args.version} (was {previous}); servers switch at their next reload check")
     return 0
 
 

@@ -17,31 +17,77 @@ Examples
 1.5
 """
 
-from .candidates import candidate_geometry, scan_candidates
-from .dataset import DatasetReport, RankingData, build_dataset, query_point
-from .evaluation import NEAREST_FIRST, Evaluation, RankerScore, evaluate_rankers
+import importlib
+from typing import Any
+
+# Light, and needed by every search (``explain`` is also a submodule's name: imported here, the
+# function is what ``findsupport.ranking.explain`` names, as before).
 from .explain import Explanation, explain, format_distance
 from .features import FEATURE_DESCRIPTIONS, FEATURE_NAMES, FEATURES_VERSION, FeatureScales, QueryContext, compute_features
-from .feedback import FeedbackLog
-from .labels import GRADES, gains, grade_of
-from .metrics import DEFAULT_K, mean_ndcg, session_ndcg
-from .model import DEFAULT_WEIGHTS, HYPERPARAMETERS, MatchRanker, default_ranker
-from .propensity import estimate_position_bias, examination, propensity_weights
-from .registry import (
-    DEFAULT_VERSION,
-    ModelRecord,
-    activate,
-    active_version,
-    list_models,
-    load_active_ranker,
-    load_model,
-    model_document,
-    read_model_file,
-    save_model,
-)
-from .sessions import FeedbackFile, FeedbackSession, feedback_text, read_feedback
-from .simulator import Behaviour, CoachPopulation, CoachSimulator, LoggingPolicy, QueryMix, SimulatedSession
-from .training import DEFAULT_GRID, DEFAULT_HOLDOUT, TrainingResult, evaluate_active, train_model, tune
+
+#: Where each other public name lives.  Imported on first use (PEP 562), so that serving, which needs
+#: the features and the explanations only, does not load what training needs (scikit-learn,
+#: SciPy): about a second of every worker's start-up.
+_LAZY: dict[str, str] = {
+    "candidate_geometry": "candidates",
+    "scan_candidates": "candidates",
+    "DatasetReport": "dataset",
+    "RankingData": "dataset",
+    "build_dataset": "dataset",
+    "query_point": "dataset",
+    "NEAREST_FIRST": "evaluation",
+    "Evaluation": "evaluation",
+    "RankerScore": "evaluation",
+    "evaluate_rankers": "evaluation",
+    "FeedbackLog": "feedback",
+    "ACTION_RANK": "labels",
+    "GRADES": "labels",
+    "gains": "labels",
+    "grade_of": "labels",
+    "DEFAULT_K": "metrics",
+    "mean_ndcg": "metrics",
+    "session_ndcg": "metrics",
+    "DEFAULT_WEIGHTS": "model",
+    "HYPERPARAMETERS": "model",
+    "MatchRanker": "model",
+    "default_ranker": "model",
+    "estimate_position_bias": "propensity",
+    "examination": "propensity",
+    "propensity_weights": "propensity",
+    "DEFAULT_VERSION": "registry",
+    "ModelRecord": "registry",
+    "activate": "registry",
+    "active_version": "registry",
+    "list_models": "registry",
+    "load_active_ranker": "registry",
+    "load_model": "registry",
+    "model_document": "registry",
+    "model_provenance": "registry",
+    "model_summary": "registry",
+    "read_model_file": "registry",
+    "save_model": "registry",
+    "MAX_CLIENT_SHARE": "provenance",
+    "MIN_DISTINCT_CLIENTS": "provenance",
+    "data_provenance": "provenance",
+    "limit_clients": "provenance",
+    "FeedbackFile": "sessions",
+    "FeedbackSession": "sessions",
+    "feedback_text": "sessions",
+    "read_feedback": "sessions",
+    "Behaviour": "simulator",
+    "CoachPopulation": "simulator",
+    "CoachSimulator": "simulator",
+    "LoggingPolicy": "simulator",
+    "QueryMix": "simulator",
+    "SimulatedSession": "simulator",
+    "DEFAULT_GRID": "training",
+    "DEFAULT_HOLDOUT": "training",
+    "TrainingResult": "training",
+    "evaluate_active": "training",
+    "train_model": "training",
+    "tune": "training",
+}
+
 
 __all__ = [
     "FEATURE_NAMES",
@@ -57,6 +103,13 @@ __all__ = [
     "HYPERPARAMETERS",
     "default_ranker",
     "GRADES",
+    "ACTION_RANK",
+    "MAX_CLIENT_SHARE",
+    "MIN_DISTINCT_CLIENTS",
+    "data_provenance",
+    "limit_clients",
+    "model_provenance",
+    "model_summary",
     "grade_of",
     "gains",
     "DEFAULT_K",
@@ -104,3 +157,16 @@ __all__ = [
     "LoggingPolicy",
     "SimulatedSession",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

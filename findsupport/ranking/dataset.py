@@ -32,7 +32,7 @@ from ..search.query import SearchQuery
 from .candidates import candidate_geometry
 from .features import FEATURE_NAMES, FeatureScales, QueryContext, compute_features
 from .labels import grade_of
-from .sessions import FeedbackFile, FeedbackSession, is_held_out
+from .sessions import REAL, FeedbackFile, FeedbackSession, is_held_out
 
 __all__ = ["RankingData", "DatasetReport", "build_dataset", "query_point", "MIN_RESULTS"]
 
@@ -83,7 +83,9 @@ class RankingData:
     Row arrays (length ``n``): ``X`` (n, F), ``grades``, ``groups`` (session
     index 0..S-1), ``positions`` (1-based, as shown), ``distance_m``,
     ``provider_ids``.  Session arrays (length ``S``): ``session_keys``,
-    ``queries``.
+    ``queries``, and where each came from: ``clients`` (the keyed hash of
+    the client, ``None`` when the log has none), ``sources`` (``"real"`` or
+    ``"simulated"``) and ``created`` (ISO time or ``None``).
     """
 
     X: np.ndarray
@@ -95,6 +97,29 @@ class RankingData:
     session_keys: tuple[str, ...]
     queries: tuple[SearchQuery, ...]
     feature_names: tuple[str, ...] = FEATURE_NAMES
+    clients: tuple[str | None, ...] | None = None
+    sources: tuple[str, ...] | None = None
+    created: tuple[str | None, ...] | None = None
+
+    def __post_init__(self) -> None:
+        # Sessions built without provenance (tests, notebooks) are real and unattributed.
+        n = len(self.session_keys)
+        if self.clients is None:
+            object.__setattr__(self, "clients", (None,) * n)
+        if self.sources is None:
+            object.__setattr__(self, "sources", (REAL,) * n)
+        if self.created is None:
+            object.__setattr__(self, "created", (None,) * n)
+
+    def client_ids(self) -> tuple[str, ...]:
+        """Each session's client; an unattributed session is a client of its own."""
+        return tuple(c if c is not None else f"session:{k}" for c, k in zip(self.clients, self.session_keys))
+
+    def learnable(self) -> np.ndarray:
+        """Per session: whether at least one result was chosen (viewed or more)."""
+        if not len(self.grades):
+            return np.zeros(self.n_sessions, dtype=bool)
+        return np.bincount(self.groups, weights=self.grades > 0, minlength=self.n_sessions) > 0
 
     def __len__(self) -> int:
         return len(self.grades)
@@ -131,6 +156,9 @@ class RankingData:
             session_keys=tuple(self.session_keys[i] for i in keep),
             queries=tuple(self.queries[i] for i in keep),
             feature_names=self.feature_names,
+            clients=tuple(self.clients[i] for i in keep),
+            sources=tuple(self.sources[i] for i in keep),
+            created=tuple(self.created[i] for i in keep),
         )
 
     def split(self, holdout: float) -> tuple["RankingData", "RankingData"]:
@@ -174,6 +202,9 @@ def build_dataset(
     blocks: dict[str, list[np.ndarray]] = {k: [] for k in ("X", "grades", "groups", "positions", "distance", "ids")}
     keys: list[str] = []
     queries: list[SearchQuery] = []
+    clients: list[str | None] = []
+    sources: list[str] = []
+    created: list[str | None] = []
     for session in sessions:
         counts["read"] += 1
         counts["results"] += len(session.results)
@@ -208,6 +239,9 @@ def build_dataset(
         blocks["ids"].append(np.array([r.provider_id for r in known], dtype=object))
         keys.append(session.key)
         queries.append(q)
+        clients.append(session.client)
+        sources.append(session.source)
+        created.append(session.created_at)
         counts["kept"] += 1
         counts["learnable"] += int(grades.max() > 0)
 
@@ -223,6 +257,9 @@ def build_dataset(
         provider_ids=joined("ids", np.zeros(0, dtype=object)),
         session_keys=tuple(keys),
         queries=tuple(queries),
+        clients=tuple(clients),
+        sources=tuple(sources),
+        created=tuple(created),
     )
     report = DatasetReport(
         sessions_read=counts["read"] + invalid,

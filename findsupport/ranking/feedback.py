@@ -6,7 +6,12 @@ SQLite and PostgreSQL alike):
 ``feedback_sessions``
     one row per logged search: an opaque ``id`` (the ``search_id`` clients
     get back), the query as JSON (:meth:`SearchQuery.feedback_query`), the
-    ranking model version and catalogue version that served it, and when.
+    ranking model version and catalogue version that served it, when, and
+    ``client_key``: the keyed hash of the client's address
+    (:class:`findsupport.clients.ClientHasher`), so training can deduplicate
+    and cap what one client contributes (issue 12: one address's 1,250 scripted
+    sessions steered the ranking).  ``NULL`` for library searches and for
+    sessions logged before clients were recorded.
 ``feedback_results``
     one row per shown result: the provider id, its 1-based position and the
     strongest action so far (stored as its grade, so "keep the strongest" is
@@ -16,7 +21,11 @@ SQLite and PostgreSQL alike):
 :func:`~.sessions.read_feedback` and ``findsupport train`` read back.
 
 Only public data is stored: provider ids and positions, and the coach's own
-query (their postcode is theirs; no provider postcode or e-mail is here).
+query with their postcode cut to its **sector** ("NE21 4LZ" is logged as
+"NE21 4", issue 11's retention rule): enough to recompute every match feature
+at the precision the catalogue's public locations have, and no more.  No
+provider postcode or e-mail is here, and no client address (only its keyed
+hash).
 """
 
 from __future__ import annotations
@@ -32,6 +41,8 @@ from typing import IO, Any
 
 from sqlalchemy import (
     Column,
+    inspect,
+    text,
     DateTime,
     ForeignKey,
     Integer,
@@ -48,12 +59,14 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from .. import taxonomy
+from ..clients import CLIENT_KEY_CHARS
 from ..config import Settings
 from ..db import engine_for, metadata
-from ..errors import CatalogError, InvalidInput
-from .labels import GRADES
+from ..errors import CatalogError, FindSupportError, InvalidInput
+from ..geo import sector_of
+from .labels import ACTION_RANK
 
-__all__ = ["FeedbackLog", "feedback_sessions", "feedback_results", "RECORDABLE_ACTIONS"]
+__all__ = ["FeedbackLog", "feedback_sessions", "feedback_results", "RECORDABLE_ACTIONS", "logged_query"]
 
 #: Actions a client may record; "shown" is what logging a search already says.
 RECORDABLE_ACTIONS: tuple[str, ...] = tuple(a for a in taxonomy.ACTIONS if a != "shown")
@@ -70,6 +83,7 @@ feedback_sessions = Table(
     Column("model_version", String(_VERSION_CHARS)),
     Column("catalog_version", String(_VERSION_CHARS)),
     Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("client_key", String(CLIENT_KEY_CHARS), nullable=True),
 )
 
 feedback_results = Table(
@@ -81,7 +95,38 @@ feedback_results = Table(
     Column("action", SmallInteger, nullable=False),
 )
 
-_ACTION_OF = {grade: action for action, grade in GRADES.items()}
+_ACTION_OF = {rank: action for action, rank in ACTION_RANK.items()}
+
+
+def logged_query(query: dict[str, Any]) -> dict[str, Any]:
+    """The query as the log keeps it: a full postcode cut to its sector (issue 11).
+
+    A sector or district is kept as given; so is a postcode that is not one
+    (it is the coach's text, validated later by whoever reads it).
+
+    Examples
+    --------
+    >>> logged_query({"postcode": "NE21 4LZ", "role": "mentor"})
+    {'postcode': 'NE21 4', 'role': 'mentor'}
+    >>> logged_query({"postcode": "NE21", "role": "mentor"})["postcode"]
+    'NE21'
+    """
+    postcode = query.get("postcode")
+    if not isinstance(postcode, str):
+        return dict(query)
+    try:
+        sector = sector_of(postcode)
+    except FindSupportError:
+        sector = postcode
+    return {**query, "postcode": sector}
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Add ``client_key`` to a ``feedback_sessions`` table created by an older version."""
+    columns = {c["name"] for c in inspect(engine).get_columns(feedback_sessions.name)}
+    if "client_key" not in columns:
+        with engine.begin() as conn:
+            conn.execute(text(f"ALTER TABLE {feedback_sessions.name} ADD COLUMN client_key VARCHAR({CLIENT_KEY_CHARS})"))
 
 
 def _utc_text(moment: datetime) -> str:
@@ -113,6 +158,7 @@ class FeedbackLog:
         self.engine = engine
         try:
             metadata.create_all(engine, tables=[feedback_sessions, feedback_results])
+            _add_missing_columns(engine)
         except SQLAlchemyError as exc:
             raise CatalogError(f"The feedback log tables cannot be created: {exc.__class__.__name__}.") from None
 
@@ -128,6 +174,8 @@ class FeedbackLog:
         shown: Sequence[tuple[str, int]],
         model_version: str | None,
         catalog_version: str | None = None,
+        *,
+        client: str | None = None,
     ) -> str:
         """Record a served page; returns its new opaque ``search_id``.
 
@@ -138,7 +186,15 @@ class FeedbackLog:
         shown : sequence of (provider_id, position)
             Positions are 1-based, as the coach saw them (offset included).
         model_version, catalog_version : str or None
+        client : str, optional
+            The keyed hash of the client address
+            (:meth:`findsupport.clients.ClientHasher.client_key`); never the
+            address itself.
+
+        The postcode is logged as its sector (:func:`logged_query`).
         """
+        if client is not None and (not isinstance(client, str) or len(client) != CLIENT_KEY_CHARS):
+            raise InvalidInput("client must be a client key (a 64-character keyed hash), not an address.", field="client")
         rows = []
         seen: set[str] = set()
         for item in shown:
@@ -153,9 +209,9 @@ class FeedbackLog:
             if provider_id in seen:
                 raise InvalidInput(f"Provider {provider_id!r} is shown twice in one search.", field="provider_id")
             seen.add(provider_id)
-            rows.append({"provider_id": provider_id, "position": position, "action": GRADES["shown"]})
+            rows.append({"provider_id": provider_id, "position": position, "action": ACTION_RANK["shown"]})
         try:
-            query_text = json.dumps(query, ensure_ascii=False, sort_keys=True)
+            query_text = json.dumps(logged_query(query), ensure_ascii=False, sort_keys=True)
         except (TypeError, ValueError):
             raise InvalidInput("The query to log must be JSON-serialisable.", field="query") from None
         search_id = uuid.uuid4().hex
@@ -167,6 +223,7 @@ class FeedbackLog:
                     model_version=None if model_version is None else str(model_version)[:_VERSION_CHARS],
                     catalog_version=None if catalog_version is None else str(catalog_version)[:_VERSION_CHARS],
                     created_at=datetime.now(timezone.utc),
+                    client_key=client,
                 )
             )
             if rows:
@@ -192,7 +249,7 @@ class FeedbackLog:
             )
         if not isinstance(search_id, str) or not isinstance(provider_id, str):
             raise InvalidInput("search_id and provider_id must be text.", field="search_id")
-        grade = GRADES[action]
+        grade = ACTION_RANK[action]
         stronger = case((feedback_results.c.action < grade, grade), else_=feedback_results.c.action)
         with self.engine.begin() as conn:
             changed = conn.execute(
@@ -214,10 +271,14 @@ class FeedbackLog:
             return int(conn.execute(select(func.count()).select_from(feedback_sessions)).scalar_one())
 
     def sessions(self) -> Iterator[dict[str, Any]]:
-        """Every session, oldest first, in the DESIGN.md feedback format (plus ids and versions)."""
+        """Every session, oldest first, in the DESIGN.md feedback format.
+
+        Plus ``search_id``, ``model_version``, ``catalog_version``,
+        ``created_at`` and, when known, ``client`` (the keyed hash).
+        """
         s, r = feedback_sessions, feedback_results
         statement = (
-            select(s.c.id, s.c.query, s.c.model_version, s.c.catalog_version, s.c.created_at,
+            select(s.c.id, s.c.query, s.c.model_version, s.c.catalog_version, s.c.created_at, s.c.client_key,
                    r.c.provider_id, r.c.position, r.c.action)
             .select_from(s.outerjoin(r, r.c.search_id == s.c.id))
             .order_by(s.c.created_at, s.c.id, r.c.position, r.c.provider_id)
@@ -236,6 +297,8 @@ class FeedbackLog:
                         "catalog_version": row.catalog_version,
                         "created_at": _utc_text(row.created_at),
                     }
+                    if row.client_key is not None:
+                        current["client"] = row.client_key
                 if row.provider_id is not None:
                     current["results"].append(
                         {"provider_id": row.provider_id, "position": row.position, "action": _ACTION_OF[row.action]}

@@ -1,19 +1,26 @@
 """Graded labels from what coaches did with a result.
 
-A logged result carries the strongest action the coach took on it
-(``shown`` < ``viewed`` < ``requested`` < ``accepted``, see
-:data:`findsupport.taxonomy.ACTIONS`).  Its grade is that action's rank, so
-an accepted introduction (3) says more than a request (2), a request more than
-opening the profile (1), and a result that was only shown is 0.  NDCG turns
-grades into gains ``2**grade - 1`` (0, 1, 3, 7): one acceptance is worth more
-than several views, as a coach developer would judge it.
+Two scales, for two jobs:
+
+:data:`ACTION_RANK`
+    the order of actions (``shown`` < ``viewed`` < ``requested`` <
+    ``accepted``, see :data:`findsupport.taxonomy.ACTIONS`): the feedback log
+    keeps the strongest action per result by this rank.
+:data:`GRADES`
+    the label a learner and NDCG see.  Outcomes (a provider accepted, both
+    met) are what the service is for and cannot be produced by a script
+    clicking profiles, so they weigh far above clicks: NDCG's gain
+    ``2**grade - 1`` makes one acceptance (grade 4, gain 15) worth fifteen
+    views (grade 1, gain 1) and five requests (grade 2, gain 3).  A view is
+    the cheapest signal to forge (issue 12: 1,250 scripted views moved a
+    provider from position 38 to 17), so it carries the least.
 
 Examples
 --------
 >>> grade_of("requested"), grades_of(["shown", "accepted", "viewed"]).tolist()
-(2, [0, 3, 1])
->>> [float(g) for g in gains([0, 1, 2, 3])]
-[0.0, 1.0, 3.0, 7.0]
+(2, [0, 4, 1])
+>>> [float(g) for g in gains([0, 1, 2, 4])]
+[0.0, 1.0, 3.0, 15.0]
 """
 
 from __future__ import annotations
@@ -25,15 +32,31 @@ import numpy as np
 from .. import taxonomy
 from ..errors import InvalidInput
 
-__all__ = ["GRADES", "MAX_GRADE", "grade_of", "grades_of", "gains"]
+__all__ = ["ACTION_RANK", "GRADES", "OUTCOME_GRADES", "MAX_GRADE", "grade_of", "grades_of", "gains"]
 
-#: Action → grade (its position in the ordered vocabulary).
-GRADES: dict[str, int] = {action: grade for grade, action in enumerate(taxonomy.ACTIONS)}
+#: Action → its rank in the ordered vocabulary (the feedback log keeps the strongest).
+ACTION_RANK: dict[str, int] = {action: rank for rank, action in enumerate(taxonomy.ACTIONS)}
+
+#: The label of every action the vocabulary has or may gain.  Clicks are cheap and
+#: forgeable (1); a request costs the coach a message (2); a decline is still a
+#: request answered (2); outcomes are the service's purpose and need the provider
+#: (accepted 4) or both people (met 5), so no anonymous script can make them.
+OUTCOME_GRADES: dict[str, int] = {
+    "shown": 0,
+    "viewed": 1,
+    "requested": 2,
+    "declined": 2,
+    "accepted": 4,
+    "met": 5,
+}
+
+#: Action → label grade, for the actions of :data:`findsupport.taxonomy.ACTIONS`.
+GRADES: dict[str, int] = {action: OUTCOME_GRADES[action] for action in taxonomy.ACTIONS}
 MAX_GRADE = max(GRADES.values())
 
 
 def grade_of(action: str) -> int:
-    """The grade of one action; an unknown action is an :class:`InvalidInput`."""
+    """The label grade of one action; an unknown action is an :class:`InvalidInput`."""
     try:
         return GRADES[action]
     except (KeyError, TypeError):
@@ -45,7 +68,7 @@ def grade_of(action: str) -> int:
 
 
 def grades_of(actions: Iterable[str]) -> np.ndarray:
-    """Grades of several actions as an int array."""
+    """Label grades of several actions as an int array."""
     return np.array([grade_of(a) for a in actions], dtype=np.int64)
 
 

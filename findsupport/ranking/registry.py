@@ -10,7 +10,19 @@ trained on), ``hyperparameters`` and what the fit found (``fitted``: the
 position-bias exponent, the prior scale), ``metrics`` (NDCG@10 on the
 held-out sessions, side by side with nearest-first and the default weights),
 ``training_data`` (SHA-256 of the feedback file, session counts, the
-held-out fraction), ``catalog_version`` and ``created_at``.
+held-out fraction), ``provenance`` (where the sessions came from: ``kind``
+``real``, ``simulated`` or ``mixed``, how many sessions and distinct
+clients, their date range, when it was trained; see
+:func:`~.provenance.data_provenance`), ``catalog_version`` and ``created_at``.
+
+**Simulated models do not serve by accident.**  :func:`activate` refuses a
+model whose provenance is not ``real`` (a model file from before provenance
+was recorded counts as ``unknown``, so not real) unless ``force_simulated``;
+the pointer then records that it was forced.  :func:`load_active_ranker`
+refuses such a model when the pointer does not say it was forced and the
+``serve_simulated_models`` setting is off; the engine then serves the default
+weights and logs a warning (issue 12: a notebook trained on 5,000 simulated
+sessions and its model went live).
 
 ``models_dir/<version>.json`` holds each model; ``models_dir/active.json``
 names the active one.  Both are written atomically (temporary file, then
@@ -51,6 +63,12 @@ __all__ = [
     "active_version",
     "load_active_ranker",
     "list_models",
+    "model_provenance",
+    "model_summary",
+    "serving_model",
+    "HEALTH_PROVENANCE_FIELDS",
+    "is_real",
+    "UNKNOWN_PROVENANCE",
 ]
 
 MODEL_FORMAT = "findsupport-ranking-model"
@@ -60,6 +78,13 @@ DEFAULT_VERSION = "default"
 ACTIVE_FILE = "active.json"
 #: A model file is a few kB; anything much larger is not one of ours.
 MAX_MODEL_BYTES = 1_000_000
+#: Provenance kind of a model file that records none (older findsupport versions).
+UNKNOWN_PROVENANCE = "unknown"
+#: What ``/api/v1/health`` shows of a model's provenance: enough to tell real from simulated
+#: and how much data stands behind it, nothing about any one client.
+HEALTH_PROVENANCE_FIELDS = ("kind", "sessions", "clients", "first_session", "last_session", "trained_at")
+#: The only provenance kind that serves without being forced.
+_REAL = "real"
 _VERSION_PATTERN = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]{0,99}$")
 
 
@@ -74,6 +99,23 @@ class ModelRecord:
     @property
     def metrics(self) -> dict[str, Any]:
         return dict(self.document.get("metrics") or {})
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        return model_provenance(self.document)
+
+
+def model_provenance(document: dict[str, Any]) -> dict[str, Any]:
+    """A model document's provenance (``{"kind": "unknown"}`` when it records none)."""
+    provenance = document.get("provenance")
+    if not isinstance(provenance, dict) or not isinstance(provenance.get("kind"), str):
+        return {"kind": UNKNOWN_PROVENANCE, "trained_at": document.get("created_at")}
+    return dict(provenance)
+
+
+def is_real(document: dict[str, Any]) -> bool:
+    """Whether a model was learnt from real feedback only (and so may serve unforced)."""
+    return model_provenance(document)["kind"] == _REAL
 
 
 def _check_version(version: str) -> str:
@@ -102,8 +144,14 @@ def model_document(
     training_data: dict[str, Any] | None = None,
     catalog_version: str | None = None,
     created_at: datetime | None = None,
+    provenance: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The JSON document of a fitted ranker (see the module docstring), with a fresh version."""
+    """The JSON document of a fitted ranker (see the module docstring), with a fresh version.
+
+    ``provenance`` is :func:`~.provenance.data_provenance` of the learning
+    set; ``trained_at`` is added.  Without it the model's kind is ``unknown``
+    (hand-set weights, say), which serves only when forced.
+    """
     weights = ranker.weights
     if tuple(weights) != FEATURE_NAMES:
         raise ModelError("Only rankers over the match features can be saved.")
@@ -132,6 +180,7 @@ def model_document(
         "metrics": metrics or {},
         "training_data": training_data or {},
         "catalog_version": catalog_version,
+        **({"provenance": {**provenance, "trained_at": moment.isoformat(timespec="seconds")}} if provenance else {}),
     }
 
 
@@ -216,16 +265,20 @@ def load_model(settings: Settings, version: str) -> tuple[MatchRanker, dict[str,
     return read_model_file(settings.models_dir / f"{_check_version(version)}.json")
 
 
-def active_version(settings: Settings) -> str:
-    """The active model's version, or ``"default"``; cheap (one small file), for reload checks."""
+def _active_pointer(settings: Settings) -> dict[str, Any]:
     path = settings.models_dir / ACTIVE_FILE
     try:
         pointer = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        return DEFAULT_VERSION
+        return {"version": DEFAULT_VERSION}
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         raise ModelError(f"The active-model file {ACTIVE_FILE} cannot be read; fix or delete it.") from None
-    version = pointer.get("version") if isinstance(pointer, dict) else None
+    return pointer if isinstance(pointer, dict) else {}
+
+
+def active_version(settings: Settings) -> str:
+    """The active model's version, or ``"default"``; cheap (one small file), for reload checks."""
+    version = _active_pointer(settings).get("version")
     if version == DEFAULT_VERSION:
         return DEFAULT_VERSION
     try:
@@ -234,14 +287,37 @@ def active_version(settings: Settings) -> str:
         raise ModelError(f"The active-model file {ACTIVE_FILE} does not name a model version.") from None
 
 
-def activate(settings: Settings, version: str) -> None:
-    """Make a saved model (or ``"default"``) the active one, after checking it loads."""
+def activate(settings: Settings, version: str, *, force_simulated: bool = False) -> None:
+    """Make a saved model (or ``"default"``) the active one, after checking it loads.
+
+    Parameters
+    ----------
+    settings : Settings
+    version : str
+        A saved model's version, or ``"default"`` (the rollback).
+    force_simulated : bool
+        Activate a model not learnt from real feedback only (simulated, mixed
+        or unknown provenance); recorded in the pointer so servers serve it.
+
+    Raises
+    ------
+    ModelError
+        No such model, a model that does not load, or one not learnt from
+        real feedback without ``force_simulated``.
+    """
+    pointer: dict[str, Any] = {"version": version}
     if version != DEFAULT_VERSION:
-        load_model(settings, version)
-    _write_json(
-        settings.models_dir / ACTIVE_FILE,
-        {"version": version, "activated_at": datetime.now(timezone.utc).isoformat(timespec="seconds")},
-    )
+        _, document = load_model(settings, version)
+        if not is_real(document):
+            kind = model_provenance(document)["kind"]
+            if not force_simulated:
+                raise ModelError(
+                    f"Model {version} was trained on {kind} data, not real feedback; servers do not serve it. "
+                    f"`findsupport model activate {version} --force-simulated` activates it anyway."
+                )
+            pointer["force_simulated"] = True
+    pointer["activated_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    _write_json(settings.models_dir / ACTIVE_FILE, pointer)
 
 
 def load_active_ranker(settings: Settings) -> tuple[MatchRanker, str]:
@@ -251,14 +327,83 @@ def load_active_ranker(settings: Settings) -> tuple[MatchRanker, str]:
     ------
     ModelError
         The active model's file is missing, malformed or was trained on other
-        features; the message says which and what to do.  (The engine decides
-        to fall back to the default weights and logs it.)
+        features, or it was not learnt from real feedback and was neither
+        activated with ``force_simulated`` nor allowed by the
+        ``serve_simulated_models`` setting; the message says which and what
+        to do.  (The engine decides to fall back to the default weights and
+        logs it.)
     """
     version = active_version(settings)
     if version == DEFAULT_VERSION:
         return default_ranker(), DEFAULT_VERSION
-    ranker, _ = load_model(settings, version)
+    ranker, document = load_model(settings, version)
+    if not is_real(document):
+        forced = _active_pointer(settings).get("force_simulated") is True
+        if not (forced or getattr(settings, "serve_simulated_models", False)):
+            kind = model_provenance(document)["kind"]
+            raise ModelError(
+                f"Model {version} was trained on {kind} data, not real feedback, and was not activated with "
+                f"--force-simulated; not serving it (`findsupport model activate {version} --force-simulated` "
+                "or the serve_simulated_models setting would)."
+            )
     return ranker, version
+
+
+def model_summary(settings: Settings, version: str) -> dict[str, Any]:
+    """Version, created, provenance and headline metrics of a model (``"default"``: the built-in weights).
+
+    For ``findsupport model list`` and ``/api/v1/health``; a model file that
+    cannot be read gives ``{"version": ..., "error": ...}``.
+    """
+    if version == DEFAULT_VERSION:
+        return {"version": DEFAULT_VERSION, "created_at": None, "provenance": {"kind": DEFAULT_VERSION}, "ndcg": None}
+    try:
+        _, document = load_model(settings, version)
+    except ModelError as exc:
+        return {"version": version, "error": exc.message}
+    return _summary(version, document)
+
+
+def serving_model(settings: Settings, version: str | None) -> dict[str, Any]:
+    """The model a server serves, for ``/api/v1/health``: version, the activated one, created, provenance.
+
+    ``activated`` differs from ``version`` when the activated model cannot be
+    served (it fails to load, or it is simulated and was not forced); it is
+    ``None`` when the active-model file cannot be read.
+
+    Examples
+    --------
+    >>> from findsupport.config import load_settings
+    >>> serving_model(load_settings({"data_dir": "/nonexistent"}, environ={}), "default")
+    {'version': 'default', 'activated': 'default', 'created_at': None, 'provenance': {'kind': 'default'}}
+    """
+    try:
+        activated: str | None = active_version(settings)
+    except ModelError:
+        activated = None
+    if version is None:
+        summary: dict[str, Any] = {"provenance": {"kind": UNKNOWN_PROVENANCE}}
+    else:
+        summary = model_summary(settings, version)
+    provenance = summary.get("provenance") or {"kind": UNKNOWN_PROVENANCE}
+    return {
+        "version": version,
+        "activated": activated,
+        "created_at": summary.get("created_at"),
+        "provenance": {k: provenance[k] for k in HEALTH_PROVENANCE_FIELDS if k in provenance},
+    }
+
+
+def _summary(version: str, document: dict[str, Any]) -> dict[str, Any]:
+    ndcg = ((document.get("metrics") or {}).get("ndcg") or {}).get("trained") or {}
+    return {
+        "version": version,
+        "created_at": document.get("created_at"),
+        "provenance": model_provenance(document),
+        "ndcg": ndcg.get("ndcg"),
+        "ndcg_ci95": ndcg.get("ci95"),
+        "compared_with": (document.get("metrics") or {}).get("compared_with"),
+    }
 
 
 def list_models(settings: Settings) -> list[ModelRecord]:

@@ -10,6 +10,13 @@ exports) are kept but not needed.  Every line is checked the way a search is
 (:func:`~findsupport.search.query.parse_query`); a bad line is reported with
 its line number and reason and left out, and never stops the good ones.
 
+Each session knows where it came from (:attr:`FeedbackSession.source`):
+``"simulated"`` when the line says ``"source": "simulated"`` or carries the
+simulator's marks (its logging-policy ``model_version``, a ``sim-`` search id),
+``"real"`` otherwise; and who sent it (:attr:`FeedbackSession.client`): the
+keyed hash of the client address the feedback log records, or ``None`` for
+sessions that carry none (older logs, simulated coaches).
+
 Each session gets a ``key``: a SHA-256 of its canonical JSON.  The held-out
 split is decided by that key (:func:`is_held_out`), so a session lands on the
 same side in every run, in every file it appears in, on every machine.
@@ -29,6 +36,7 @@ from typing import IO, Any
 from .. import taxonomy
 from ..errors import FindSupportError, InvalidInput
 from ..search.query import SearchQuery, parse_query
+from .simulator import LOGGING_POLICY_VERSION
 
 __all__ = [
     "LoggedResult",
@@ -41,11 +49,20 @@ __all__ = [
     "is_held_out",
     "HOLDOUT_SALT",
     "feedback_text",
+    "SOURCES",
+    "REAL",
+    "SIMULATED",
 ]
 
 #: Salt of the held-out split: changing it would move sessions between train and test.
 HOLDOUT_SALT = "findsupport-holdout-v1"
 _FEATURE_QUERY_FIELDS = ("postcode", "lon", "lat", "role", "event", "slots", "mode", "level")
+#: Where a session came from: coaches using the service, or the coach simulator.
+REAL = "real"
+SIMULATED = "simulated"
+SOURCES: tuple[str, ...] = (REAL, SIMULATED)
+#: Search ids the simulator gives its sessions start with this.
+_SIMULATED_ID_PREFIX = "sim-"
 #: Longest feedback line we read (a page of 50 results is ~5 kB; this leaves room).
 MAX_LINE_CHARS = 1_000_000
 
@@ -66,6 +83,31 @@ class FeedbackSession:
     key: str
     line: int = 0
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def source(self) -> str:
+        """``"simulated"`` or ``"real"`` (see the module docstring)."""
+        given = self.extra.get("source")
+        if given in SOURCES:
+            return given
+        search_id = self.extra.get("search_id")
+        if self.extra.get("model_version") == LOGGING_POLICY_VERSION or (
+            isinstance(search_id, str) and search_id.startswith(_SIMULATED_ID_PREFIX)
+        ):
+            return SIMULATED
+        return REAL
+
+    @property
+    def client(self) -> str | None:
+        """The keyed hash of the client that sent the session, or ``None`` when unknown."""
+        client = self.extra.get("client")
+        return client if isinstance(client, str) and client else None
+
+    @property
+    def created_at(self) -> str | None:
+        """When the session was logged (ISO 8601 text), when the line says."""
+        moment = self.extra.get("created_at")
+        return moment if isinstance(moment, str) else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,13 +4,22 @@
 
 1. recomputes features for every logged result against the catalogue as it
    is now (:func:`~.dataset.build_dataset`, which reports what it dropped);
-2. splits sessions into training and held-out by each session's key;
-3. picks hyper-parameters by grid search with :class:`GroupKFold` over
+2. counts each client's repeated searches once and caps every client's share
+   (:func:`~.provenance.limit_clients`), so neither the fit nor the
+   activation judgement can be dominated by one client (issue 12);
+3. splits sessions into training and held-out by each session's key;
+4. picks hyper-parameters by grid search with :class:`GroupKFold` over
    sessions of the training part only (:func:`tune`);
-4. fits on the training part and evaluates on the held-out part beside
+5. fits on the training part and evaluates on the held-out part beside
    nearest-first, the default weights and the active model;
-5. saves the model file, and makes it active only if it is no worse than the
-   active model on the same held-out sessions (``force`` overrides).
+6. saves the model file with its provenance, and makes it active only if
+
+   * it is no worse than the active model on the same held-out sessions
+     (``force`` overrides this rule only),
+   * its sessions with a choice come from at least
+     :data:`~.provenance.MIN_DISTINCT_CLIENTS` clients, and
+   * it learnt from real feedback only (``allow_simulated`` overrides: a
+     notebook or demo must say so; see :func:`~.registry.activate`).
 
 :func:`evaluate_active` judges the serving model on a feedback file the same
 way (by default on the held-out share, so a model's own training sessions
@@ -35,8 +44,9 @@ from .dataset import DatasetReport, RankingData, build_dataset
 from .evaluation import NEAREST_FIRST, Evaluation, evaluate_rankers
 from .model import MatchRanker, default_ranker
 from .propensity import estimate_position_bias
+from .provenance import MIN_DISTINCT_CLIENTS, data_provenance, distinct_clients, limit_clients
 from .registry import DEFAULT_VERSION, ModelRecord, activate, load_active_ranker, model_document, save_model
-from .sessions import HOLDOUT_SALT, FeedbackFile
+from .sessions import HOLDOUT_SALT, REAL, FeedbackFile
 
 __all__ = [
     "DEFAULT_HOLDOUT",
@@ -125,6 +135,8 @@ def train_model(
     param_grid: Mapping[str, Sequence[Any]] | None = DEFAULT_GRID,
     base: MatchRanker | None = None,
     force: bool = False,
+    allow_simulated: bool = False,
+    publish: bool = True,
     save: bool = True,
     progress: Progress | None = None,
 ) -> TrainingResult:
@@ -147,7 +159,17 @@ def train_model(
         with ``learn=False`` to publish hand-tuned weights); the position-bias
         exponent is estimated unless ``base`` sets a number.
     force : bool
-        Activate even when the new model scores below the active one.
+        Activate even when the new model scores below the active one (not
+        when too few clients or simulated sessions stand behind it).
+    allow_simulated : bool
+        Activate a model learnt from simulated (or mixed) sessions, recorded
+        as forced in the active-model pointer; off, such a model is saved and
+        never activated (``findsupport model activate VERSION
+        --force-simulated`` can still do it).
+    publish : bool
+        Activate the model when the rules above allow; False saves it and
+        never activates (notebooks: activating is a decision a cell states,
+        later ``findsupport model activate VERSION`` publishes it).
     save : bool
         Write the model file (and activate); False only evaluates.
     progress : callable, optional
@@ -162,6 +184,10 @@ def train_model(
     data, report = build_dataset(feedback, catalog, directory)
     for line in report.lines():
         say(line)
+    data, limits = limit_clients(data)
+    for line in limits.lines():
+        say(line)
+    provenance = data_provenance(data, limits)
     train, test = data.split(holdout)
     if train.n_learnable < MIN_TRAIN_SESSIONS or test.n_learnable < MIN_TEST_SESSIONS:
         raise InvalidInput(
@@ -192,7 +218,22 @@ def train_model(
     reference = "active" if "active" in rankers else "default"
     new, old = evaluation.ndcg("trained"), evaluation.ndcg(reference)
     no_worse = new >= old
-    if no_worse:
+    clients = distinct_clients(data)
+    kind = provenance["kind"]
+    refusal = None
+    if clients < MIN_DISTINCT_CLIENTS:
+        refusal = (
+            f"saved, not activated: the sessions with a choice come from {clients} distinct clients; "
+            f"at least {MIN_DISTINCT_CLIENTS} are needed so that no one client can steer the ranking"
+        )
+    elif kind != REAL and not allow_simulated:
+        refusal = (
+            f"saved, not activated: trained on {kind} sessions ({provenance['sessions_simulated']:,} simulated), "
+            "not real feedback (findsupport model activate VERSION --force-simulated serves it anyway)"
+        )
+    if refusal is not None:
+        decision = f"{refusal}; NDCG@10 {new:.4f} against the {reference} ranking's {old:.4f}"
+    elif no_worse:
         decision = f"activated: NDCG@10 {new:.4f} is no worse than the {reference} ranking's {old:.4f}"
     elif force:
         decision = f"activated (forced): NDCG@10 {new:.4f} is below the {reference} ranking's {old:.4f}"
@@ -202,6 +243,11 @@ def train_model(
         decision += f"; {note}"
     if not save:
         decision = "evaluated only, nothing saved (" + decision + ")"
+    elif not publish and refusal is None and (no_worse or force):
+        decision = (
+            f"saved, not activated (publish=False; `findsupport model activate VERSION` would): NDCG@10 {new:.4f} "
+            f"against the {reference} ranking's {old:.4f}"
+        )
 
     document = model_document(
         ranker,
@@ -218,13 +264,14 @@ def train_model(
             "report": report.to_dict(),
         },
         catalog_version=catalog.version,
+        provenance=provenance,
     )
     record = None
     activated = False
     if save:
         record = save_model(settings, document)
-        if no_worse or force:
-            activate(settings, record.version)
+        if publish and refusal is None and (no_worse or force):
+            activate(settings, record.version, force_simulated=kind != REAL)
             activated = True
     return TrainingResult(
         ranker=ranker,
@@ -255,6 +302,7 @@ def evaluate_active(
     the model was trained).  Returns ``(evaluation, report, active_version)``.
     """
     data, report = build_dataset(feedback, catalog, directory)
+    data, _ = limit_clients(data)  # the same data training judged on
     if holdout is not None:
         _, data = data.split(holdout)
     if data.n_learnable == 0:

@@ -22,7 +22,9 @@ from findsupport.ranking import (
     query_point,
     read_feedback,
 )
-from findsupport.ranking.sessions import is_held_out
+from findsupport.ranking.sessions import is_held_out, parse_session
+from findsupport.ranking.simulator import LOGGING_POLICY_VERSION
+from findsupport.clients import ClientHasher
 
 
 def session(pids=("p00001", "p00002", "p00003"), actions=("shown", "viewed", "shown"), **query):
@@ -105,7 +107,8 @@ def test_log_record_and_export_round_trip(log, tmp_path):
     path = tmp_path / "out" / "feedback.jsonl"
     assert log.export(path) == 2
     lines = [json.loads(line) for line in path.read_text().splitlines()]
-    assert lines[0]["query"] == query
+    assert lines[0]["query"] == {**query, "postcode": "NE1 4"}  # the coach's sector, never their postcode
+    assert "client" not in lines[0]  # a library search has no client
     assert lines[0]["results"] == [
         {"provider_id": "p1", "position": 1, "action": "shown"},
         {"provider_id": "p2", "position": 2, "action": "requested"},
@@ -118,6 +121,56 @@ def test_log_record_and_export_round_trip(log, tmp_path):
     feedback = read_feedback(path)
     assert not feedback.problems and [len(s.results) for s in feedback.sessions] == [3, 1]
     assert log.count() == 2
+
+
+@pytest.mark.parametrize(
+    "given, logged",
+    [("NE21 4LZ", "NE21 4"), ("ne214lz", "NE21 4"), ("NE21 4", "NE21 4"), ("NE21", "NE21"), ("not a postcode", "not a postcode")],
+)
+def test_the_log_keeps_the_coachs_sector_not_their_postcode(log, given, logged):
+    """Issue 11 retention: a full postcode in the log would locate a coach to a few houses."""
+    log.log_search({"postcode": given, "role": "mentor"}, [("p1", 1)], None)
+    stored = next(log.sessions())["query"]
+    assert stored == {"postcode": logged, "role": "mentor"}
+
+
+def test_sessions_carry_the_clients_keyed_hash(log):
+    hasher = ClientHasher(log.engine)
+    key = hasher.client_key("198.51.100.7")
+    log.log_search({"postcode": "NE1 4ST"}, [("p1", 1), ("p2", 2)], None, client=key)
+    (session,) = log.sessions()
+    assert session["client"] == key and "198.51.100.7" not in json.dumps(session)
+    assert parse_session(session).client == key
+    with pytest.raises(InvalidInput):
+        log.log_search({"postcode": "NE1 4ST"}, [("p1", 1)], None, client="198.51.100.7")  # an address is not a key
+
+
+def test_an_older_log_gains_the_client_column(tmp_path):
+    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    engine = create_db_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE TABLE feedback_sessions (id VARCHAR(32) PRIMARY KEY, query TEXT NOT NULL, "
+            "model_version VARCHAR(100), catalog_version VARCHAR(100), created_at DATETIME NOT NULL)"
+        )
+    log = FeedbackLog(engine)
+    log.log_search({"postcode": "NE1 4ST"}, [("p1", 1)], None, client="a" * 64)
+    assert next(log.sessions())["client"] == "a" * 64
+
+
+@pytest.mark.parametrize(
+    "extra, source",
+    [
+        ({}, "real"),
+        ({"source": "simulated"}, "simulated"),
+        ({"model_version": LOGGING_POLICY_VERSION}, "simulated"),
+        ({"search_id": "sim-7-12"}, "simulated"),
+        ({"search_id": "0123abcd", "model_version": "default"}, "real"),
+    ],
+)
+def test_sessions_know_whether_they_were_simulated(extra, source):
+    line = {"query": {"postcode": "NE1 4ST"}, "results": [{"provider_id": "p1", "position": 1}], **extra}
+    assert parse_session(line).source == source
 
 
 @pytest.mark.parametrize(
@@ -216,3 +269,11 @@ def test_split_by_session_keeps_sessions_whole(simulated_feedback, catalog, dire
     assert len(train) + len(test) == len(data)
     assert np.array_equal(np.unique(test.groups), np.arange(test.n_sessions))
     assert 0.15 < test.n_sessions / data.n_sessions < 0.35
+
+
+def test_every_server_on_one_database_hashes_a_client_alike(tmp_path):
+    url = f"sqlite:///{tmp_path / 'shared.sqlite3'}"
+    first, second = ClientHasher(create_db_engine(url)), ClientHasher(create_db_engine(url))
+    assert first.client_key("198.51.100.7") == second.client_key("198.51.100.7")
+    other = ClientHasher(create_db_engine(f"sqlite:///{tmp_path / 'other.sqlite3'}"))
+    assert other.client_key("198.51.100.7") != first.client_key("198.51.100.7")  # keyed: not a plain hash

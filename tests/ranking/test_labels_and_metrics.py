@@ -12,9 +12,14 @@ from findsupport.ranking import estimate_position_bias, examination, gains, grad
 from findsupport.ranking.objectives import make_pairs
 
 
-@pytest.mark.parametrize("action, grade", [("shown", 0), ("viewed", 1), ("requested", 2), ("accepted", 3)])
+@pytest.mark.parametrize("action, grade", [("shown", 0), ("viewed", 1), ("requested", 2), ("accepted", 4)])
 def test_grades_follow_the_strength_of_the_action(action, grade):
     assert grade_of(action) == grade
+
+
+def test_outcomes_weigh_far_above_clicks():
+    # Issue 12: views are the cheapest signal to forge; an acceptance needs the provider.
+    assert gains([grade_of("accepted")])[0] >= 10 * gains([grade_of("viewed")])[0]
 
 
 @pytest.mark.parametrize("action", ["clicked", "", None, "Accepted"])

@@ -51,7 +51,7 @@ def test_simulate_writes_valid_sessions(demo_dir):
 
 def test_train_then_evaluate(instance, capsys):
     # --force: activated whatever the held-out comparison says (tested in test_training).
-    assert main(["train", str(instance / "sim.jsonl"), "--force"]) == 0
+    assert main(["train", str(instance / "sim.jsonl"), "--force", "--force-simulated"]) == 0
     out, err = capsys.readouterr()
     assert "nearest first" in out and "default weights" in out and "trained model" in out
     assert "activated" in out and "not activated" not in out and "saved to" in out
@@ -66,7 +66,7 @@ def test_train_then_evaluate(instance, capsys):
 
 
 def test_train_json_and_a_worse_retrain_is_not_activated(instance, capsys):
-    assert main(["train", str(instance / "sim.jsonl"), "--no-search", "--json", "-q", "--force"]) == 0
+    assert main(["train", str(instance / "sim.jsonl"), "--no-search", "--json", "-q", "--force", "--force-simulated"]) == 0
     first = json.loads(capsys.readouterr().out)
     assert first["activated"] and set(first["weights"]) == set(FEATURE_NAMES)
     scores = first["evaluation"]["ndcg"]
@@ -74,7 +74,7 @@ def test_train_json_and_a_worse_retrain_is_not_activated(instance, capsys):
     # The same data again, but only 5% of the sessions to learn from: usually worse
     # on the (now much larger) held-out share than the active model; whatever the
     # outcome, the exit status must say whether it was activated.
-    status = main(["train", str(instance / "sim.jsonl"), "--no-search", "--json", "-q", "--holdout", "0.95"])
+    status = main(["train", str(instance / "sim.jsonl"), "--no-search", "--json", "-q", "--holdout", "0.95", "--force-simulated"])
     second = json.loads(capsys.readouterr().out)
     assert status == (0 if second["activated"] else 1)
     assert "active" in second["evaluation"]["ndcg"]
@@ -129,8 +129,10 @@ def test_engine_search_logs_feedback_that_trains_on_the_served_features(instance
     catalog = CatalogStore.open(settings).public_catalog()
     log = FeedbackLog.open(settings)
     engine = Engine.from_catalog(catalog, directory, feedback=log, settings=settings)
-    response = engine.search({"postcode": "M14 5RX", "role": "mentor", "event": "sprints", "slots": "tue_eve,thu_eve",
-                              "mode": "any", "level": "sessional_coach", "radius_km": "40"})
+    # A search by sector: the log keeps only the coach's sector (issue 11), so a search
+    # by full postcode is retrained from its sector's centroid, up to a km away.
+    response = engine.search({"postcode": "M14 5", "role": "mentor", "event": "sprints", "slots": "tue_eve,thu_eve",
+                              "mode": "any", "level": "sessional_coach", "radius_km": "40"}, log=True)
     assert response.search_id and len(response.results) >= 2
     first, second = response.results[0], response.results[1]
     log.record(response.search_id, second.provider.id, "requested")
@@ -138,7 +140,7 @@ def test_engine_search_logs_feedback_that_trains_on_the_served_features(instance
 
     assert main(["feedback", "export", "-"]) == 0
     (line,) = [json.loads(text) for text in capsys.readouterr().out.splitlines()]
-    assert line["search_id"] == response.search_id and line["query"]["postcode"] == "M14 5RX"
+    assert line["search_id"] == response.search_id and line["query"]["postcode"] == "M14 5"
     assert [r["action"] for r in line["results"][:2]] == ["viewed", "requested"]
 
     out = instance / "exported.jsonl"
@@ -148,3 +150,37 @@ def test_engine_search_logs_feedback_that_trains_on_the_served_features(instance
     served = np.array([[r.features[name] for name in FEATURE_NAMES] for r in response.results])
     np.testing.assert_allclose(data.X, served, atol=1e-9)
     np.testing.assert_allclose(data.distance_m / 1000.0, [r.distance_km for r in response.results], atol=0.05)
+
+
+def test_simulated_training_is_saved_not_activated(instance, capsys):
+    """Issue 12: 5,000 simulated sessions trained in a notebook went live; now they need saying so."""
+    assert main(["train", str(instance / "sim.jsonl"), "--no-search", "--json", "-q", "--force"]) == 1
+    result = json.loads(capsys.readouterr().out)
+    assert not result["activated"] and result["provenance"]["kind"] == "simulated"
+    assert active_version(load_settings(environ={"FINDSUPPORT_DATA_DIR": str(instance)})) == "default"
+
+
+def test_model_list_and_activate_give_a_one_line_rollback(instance, capsys):
+    assert main(["train", str(instance / "sim.jsonl"), "--no-search", "-q"]) == 1
+    capsys.readouterr()
+    assert main(["model", "list", "--json"]) == 0
+    listing = json.loads(capsys.readouterr().out)
+    default, trained = listing["models"]
+    assert (listing["active"], listing["serving"]) == ("default", "default")
+    assert default["version"] == "default" and default["active"] and default["serving"]
+    assert trained["provenance"]["kind"] == "simulated" and trained["provenance"]["sessions"] > 1000
+    assert trained["ndcg"] > 0 and trained["created_at"] and not trained["active"]
+
+    version = trained["version"]
+    assert main(["model", "activate", version]) == 2  # simulated: refused without saying so
+    assert "--force-simulated" in capsys.readouterr().err
+    assert main(["model", "activate", version, "--force-simulated", "-q"]) == 0
+    assert main(["model", "list"]) == 0
+    out = capsys.readouterr().out
+    assert f"* {version}" in out and "simulated: " in out and f"serving: {version}" in out
+
+    assert main(["model", "activate", "default", "-q"]) == 0  # the rollback
+    assert main(["model", "list", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["serving"] == "default"
+    assert main(["model", "activate", "20990101-000000-deadbeef"]) == 2
+    assert "does not exist" in capsys.readouterr().err

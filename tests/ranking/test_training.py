@@ -11,6 +11,7 @@ from findsupport.errors import InvalidInput, ModelError
 from findsupport.ranking import (
     DEFAULT_VERSION,
     FEATURE_NAMES,
+    MAX_CLIENT_SHARE,
     FEATURES_VERSION,
     MatchRanker,
     activate,
@@ -22,11 +23,15 @@ from findsupport.ranking import (
     list_models,
     load_active_ranker,
     model_document,
+    model_provenance,
     read_feedback,
     read_model_file,
     save_model,
     train_model,
 )
+
+#: Provenance of a model learnt from real feedback (what serves without being forced).
+REAL_DATA = {"kind": "real", "sessions": 500, "clients": 120}
 
 #: Hand weights that rank the worst matches first (to test that they are not activated).
 BACKWARDS = {f"w_{name}": -abs(w) for name, w in {
@@ -43,7 +48,7 @@ def trained(feedback, catalog, directory, tmp_path_factory):
     from findsupport.config import load_settings
 
     settings = load_settings({"data_dir": tmp_path_factory.mktemp("models")}, environ={})
-    return settings, train_model(feedback, catalog, directory, settings)
+    return settings, train_model(feedback, catalog, directory, settings, allow_simulated=True)
 
 
 def test_trained_model_beats_the_baselines_on_held_out_sessions(trained):
@@ -97,32 +102,32 @@ def test_evaluate_active_uses_the_same_held_out_sessions(trained, feedback, cata
 
 
 def test_worse_model_is_saved_but_not_activated_unless_forced(feedback, catalog, directory, settings):
-    good = train_model(feedback, catalog, directory, settings, param_grid=None)
+    good = train_model(feedback, catalog, directory, settings, allow_simulated=True, param_grid=None)
     assert good.activated
-    bad = train_model(feedback, catalog, directory, settings, base=MatchRanker(learn=False, **BACKWARDS), param_grid=None)
+    bad = train_model(feedback, catalog, directory, settings, allow_simulated=True, base=MatchRanker(learn=False, **BACKWARDS), param_grid=None)
     assert not bad.activated and bad.record.path.exists()
     assert "not activated" in bad.decision and "active ranking" in bad.decision
     assert bad.evaluation.ndcg("trained") < bad.evaluation.ndcg("active")
     assert active_version(settings) == good.record.version
-    forced = train_model(feedback, catalog, directory, settings, base=MatchRanker(learn=False, **BACKWARDS), param_grid=None, force=True)
+    forced = train_model(feedback, catalog, directory, settings, allow_simulated=True, base=MatchRanker(learn=False, **BACKWARDS), param_grid=None, force=True)
     assert forced.activated and "forced" in forced.decision
     assert active_version(settings) == forced.record.version
     assert [r.version for r in list_models(settings)] == [good.record.version, bad.record.version, forced.record.version]
 
 
 def test_equal_model_counts_as_no_worse(feedback, catalog, directory, settings):
-    first = train_model(feedback, catalog, directory, settings, param_grid=None)
-    again = train_model(feedback, catalog, directory, settings, param_grid=None)
+    first = train_model(feedback, catalog, directory, settings, allow_simulated=True, param_grid=None)
+    again = train_model(feedback, catalog, directory, settings, allow_simulated=True, param_grid=None)
     assert again.evaluation.ndcg("trained") == pytest.approx(again.evaluation.ndcg("active"))
     assert again.activated and first.record.version != again.record.version
 
 
 def test_broken_active_model_is_reported_and_compared_as_default(feedback, catalog, directory, settings):
-    first = train_model(feedback, catalog, directory, settings, param_grid=None)
+    first = train_model(feedback, catalog, directory, settings, allow_simulated=True, param_grid=None)
     first.record.path.write_text("{ broken")
     with pytest.raises(ModelError, match="is not valid JSON"):
         load_active_ranker(settings)
-    again = train_model(feedback, catalog, directory, settings, param_grid=None)
+    again = train_model(feedback, catalog, directory, settings, allow_simulated=True, param_grid=None)
     assert "active model cannot be used" in again.decision and again.previous_version == DEFAULT_VERSION
     assert again.activated and load_active_ranker(settings)[1] == again.record.version
 
@@ -140,7 +145,7 @@ def test_no_model_means_the_default_weights(settings):
 
 
 def _saved(settings) -> dict:
-    document = model_document(default_ranker().set_params(w_event_exact=2.5).use_parameter_weights())
+    document = model_document(default_ranker().set_params(w_event_exact=2.5).use_parameter_weights(), provenance=REAL_DATA)
     return save_model(settings, document).document
 
 
@@ -218,3 +223,78 @@ def test_models_are_never_overwritten(settings):
     document = _saved(settings)
     with pytest.raises(ModelError, match="already exists"):
         save_model(settings, document)
+
+
+# --------------------------------------------------------------------- provenance (issue 12)
+def test_a_model_records_where_its_data_came_from(trained):
+    _, result = trained
+    provenance = json.loads(result.record.path.read_text())["provenance"]
+    assert provenance["kind"] == "simulated" and provenance["sessions_simulated"] == provenance["sessions"] > 1000
+    assert provenance["sessions_real"] == 0 and provenance["clients"] == provenance["sessions"]  # one simulated coach each
+    assert provenance["trained_at"] and provenance["max_client_share"] == MAX_CLIENT_SHARE
+
+
+def test_a_simulated_model_is_saved_but_never_activated_unless_allowed(feedback, catalog, directory, settings):
+    result = train_model(feedback, catalog, directory, settings, param_grid=None, force=True)
+    assert not result.activated and result.record.path.exists()
+    assert "trained on simulated sessions" in result.decision and "--force-simulated" in result.decision
+    assert active_version(settings) == DEFAULT_VERSION
+    # The one-line way to serve it anyway says so explicitly.
+    with pytest.raises(ModelError, match="--force-simulated"):
+        activate(settings, result.record.version)
+    activate(settings, result.record.version, force_simulated=True)
+    assert load_active_ranker(settings)[1] == result.record.version
+
+
+def test_a_server_refuses_a_simulated_model_activated_without_force(feedback, catalog, directory, settings):
+    """As the notebook did: the pointer names a simulated model but nobody forced it."""
+    result = train_model(feedback, catalog, directory, settings, param_grid=None, save=True)
+    (settings.models_dir / "active.json").write_text(json.dumps({"version": result.record.version}))
+    with pytest.raises(ModelError, match="simulated data, not real feedback"):
+        load_active_ranker(settings)
+    from findsupport.search.engine import load_serving_ranker
+
+    assert load_serving_ranker(settings)[1] == DEFAULT_VERSION  # falls back (and logs a warning)
+    assert load_active_ranker(settings.replace(serve_simulated_models=True))[1] == result.record.version
+
+
+def test_a_model_of_unknown_provenance_serves_only_when_forced(settings):
+    document = save_model(settings, model_document(default_ranker().set_params(w_event_exact=2.5).use_parameter_weights())).document
+    assert model_provenance(document)["kind"] == "unknown"
+    with pytest.raises(ModelError, match="unknown data"):
+        activate(settings, document["version"])
+    activate(settings, document["version"], force_simulated=True)
+    assert load_active_ranker(settings)[1] == document["version"]
+
+
+def test_training_refuses_to_activate_on_too_few_clients(different_tastes_feedback, catalog, directory, settings):
+    """Real sessions, but from a handful of addresses: no cap can stop one of them steering."""
+    lines = [
+        {k: v for k, v in line.items() if k not in ("search_id", "model_version")} | {"client": f"{i % 5:064x}"}
+        for i, line in enumerate(different_tastes_feedback)
+    ]
+    result = train_model(read_feedback(feedback_text(lines)), catalog, directory, settings, param_grid=None, force=True)
+    assert not result.activated and "5 distinct clients" in result.decision
+    assert result.document["provenance"]["kind"] == "real" and result.document["provenance"]["clients"] == 5
+
+
+def test_serving_model_says_what_serves_and_what_was_activated(settings):
+    from findsupport.ranking.registry import serving_model
+
+    real = save_model(settings, model_document(default_ranker().use_parameter_weights(), provenance=REAL_DATA)).document
+    activate(settings, real["version"])
+    shown = serving_model(settings, real["version"])
+    assert shown["version"] == shown["activated"] == real["version"] and shown["created_at"] == real["created_at"]
+    assert shown["provenance"] == {"kind": "real", "sessions": 500, "clients": 120, "trained_at": real["provenance"]["trained_at"]}
+    unknown = save_model(settings, model_document(default_ranker().set_params(w_full=-3.0).use_parameter_weights())).document
+    (settings.models_dir / "active.json").write_text(json.dumps({"version": unknown["version"]}))
+    # Activated by hand without --force-simulated: the server falls back and says so.
+    assert serving_model(settings, "default") == {
+        "version": "default", "activated": unknown["version"], "created_at": None, "provenance": {"kind": "default"}}
+
+
+def test_publish_false_saves_and_never_activates(feedback, catalog, directory, settings):
+    """What the tuning notebook does unless a cell says PUBLISH = True."""
+    result = train_model(feedback, catalog, directory, settings, param_grid=None, allow_simulated=True, publish=False)
+    assert not result.activated and result.record.path.exists() and "publish=False" in result.decision
+    assert active_version(settings) == DEFAULT_VERSION
