@@ -1,7 +1,9 @@
 """``findsupport serve [--host 127.0.0.1] [--port 5000]``: the development web server.
 
-Production runs the same app factory under a WSGI server, e.g.
-``gunicorn -w 4 'findsupport.web:create_app()'`` (settings from ``FINDSUPPORT_*``).
+Production runs the same app factory under a WSGI server, with the request
+limits of :mod:`findsupport.web.serving`:
+``gunicorn -c python:findsupport.web.serving -w 4 'findsupport.web:create_app()'``
+(settings from ``FINDSUPPORT_*``).
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         parents=[common],
         help="run the map page, widget and API (development server)",
         description="Serve the finder on http://HOST:PORT with Flask's development server. "
-        "For production use a WSGI server: gunicorn -w 4 'findsupport.web:create_app()'.",
+        "For production use a WSGI server: "
+        "gunicorn -c python:findsupport.web.serving -w 4 'findsupport.web:create_app()'.",
     )
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
     parser.add_argument("--port", type=_port, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
@@ -45,6 +48,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from ..cli import progress_printer
     from ..web import create_app
+    from ..web.serving import werkzeug_options
 
     say = progress_printer(args)
     app = create_app(settings, progress=say)
@@ -53,7 +57,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     try:
         # No reloader: it would build the engine twice; threads so the page's parallel
         # requests (search, counts, tiles) do not queue behind each other.
-        app.run(host=args.host, port=args.port, debug=args.debug, use_reloader=False, threaded=True)
+        # Its own errors (a request line or headers it cannot read) are problems too.
+        app.run(host=args.host, port=args.port, debug=args.debug, use_reloader=False, threaded=True, **werkzeug_options())
     finally:
         app.extensions["findsupport"].close()
     return 0

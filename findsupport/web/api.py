@@ -14,10 +14,11 @@ Parameter handling, the same on every endpoint:
 Search answers JSON by default and GeoJSON (RFC 7946,
 ``application/geo+json``) when ``format=geojson`` or when the ``Accept``
 header prefers ``application/geo+json``; ``format`` wins over ``Accept``.
-Every served search is logged as a feedback session and carries its
+Every search served to a GET is logged as a feedback session and carries its
 ``search_id``; ``/api/v1/search/count`` answers only the number of matches
 (for "widen to 50 km? (3 there)" hints) and is not logged, because nobody saw
-those results.
+those results.  Nobody sees the results of a ``HEAD`` either (monitors and
+link checkers send it), so a HEAD never logs feedback anywhere.
 """
 
 from __future__ import annotations
@@ -30,12 +31,25 @@ from flask import Blueprint, Response, jsonify, request
 from werkzeug.datastructures import MultiDict
 
 from .. import __version__, taxonomy
+from ..config import Settings
 from ..errors import InvalidInput, InvalidQuery
 from ..geo import ATTRIBUTION
-from ..search.query import QUERY_FIELDS, parse_query
+from ..ranking.registry import serving_model
+from ..introductions.tables import MAX_SEARCH_ID_CHARS
+from ..introductions.validation import clean_text
+from ..search.query import MAX_DEPTH, QUERY_FIELDS, SearchQuery, parse_query
 from .state import web_state
 
-__all__ = ["blueprint", "request_params", "FORMATS", "GEOJSON_MIMETYPE", "SEARCH_PARAMETERS", "TAXONOMY_MAX_AGE_S"]
+__all__ = [
+    "blueprint",
+    "request_params",
+    "logs_feedback",
+    "max_offset",
+    "FORMATS",
+    "GEOJSON_MIMETYPE",
+    "SEARCH_PARAMETERS",
+    "TAXONOMY_MAX_AGE_S",
+]
 
 GEOJSON_MIMETYPE = "application/geo+json"
 FORMATS = ("json", "geojson")
@@ -43,10 +57,61 @@ FORMATS = ("json", "geojson")
 SEARCH_PARAMETERS: tuple[str, ...] = (*QUERY_FIELDS, "format")
 #: Parameters whose repeated values are joined into one list rather than rejected.
 LIST_PARAMETERS = frozenset({"slots"})
+#: Parameters whose documented pattern allows spaces around the value.  Every other search
+#: parameter is a code, a number or yes/no: given, it must be exactly that.
+SPACED_PARAMETERS = frozenset({"postcode", "slots", "id"})
+#: Parameters that may be given blank, as documented: no slots, an empty id.
+BLANK_PARAMETERS = frozenset({"slots", "id"})
 #: The vocabulary changes only with a release; an hour of caching saves every page load a request.
 TAXONOMY_MAX_AGE_S = 3600
 
 blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+def logs_feedback() -> bool:
+    """Whether this request may write feedback: a GET may, a HEAD never (nobody sees its body)."""
+    return request.method != "HEAD"
+
+
+def max_offset(settings: Settings) -> int:
+    """The deepest ``offset`` the API takes: with it, every allowed ``limit`` stays within ``MAX_DEPTH``.
+
+    A bound of its own rather than "offset + limit ≤ MAX_DEPTH", because the
+    OpenAPI document can state a bound per parameter but not on their sum;
+    this way what it states is exactly what is enforced.
+    """
+    return MAX_DEPTH - settings.max_limit
+
+
+def _check_given_values(params: dict[str, Any]) -> None:
+    """A parameter that is given has a value, as the document states: no blank ``role=``, no ``limit= 5``.
+
+    (:func:`parse_query` forgives both, for flags and batch files; an API
+    client that sends them has a bug worth hearing about.)
+    """
+    for name, value in params.items():
+        if not isinstance(value, str) or (name in BLANK_PARAMETERS and not value.strip()):
+            continue
+        if not value.strip():
+            raise InvalidQuery(f"{name} is empty; give a value or leave the parameter out.", field=name)
+        if name not in SPACED_PARAMETERS and value != value.strip():
+            raise InvalidQuery(f"{name}={value.strip()[:40]!r} has spaces around it; send the value alone.", field=name)
+
+
+def _parse_search(params: dict[str, Any], settings: Settings) -> SearchQuery:
+    """:func:`parse_query`, plus what the API itself promises: given values (see
+    :func:`_check_given_values`) and its own bound on ``offset`` (see :func:`max_offset`)."""
+    _check_given_values(params)
+    query = parse_query(params, settings)
+    deepest = max_offset(settings)
+    if query.offset > deepest:
+        raise InvalidQuery(f"offset must be between 0 and {deepest}; got {query.offset}.", field="offset")
+    return query
+
+
+def _search_id(params: dict[str, Any]) -> str | None:
+    """The ``search_id`` parameter, checked as introductions check theirs (blank is none)."""
+    return clean_text(params.get("search_id"), "search_id", MAX_SEARCH_ID_CHARS, "the search_id", required=False)
 
 
 def request_params(args: MultiDict, allowed: Iterable[str], *, error: type[InvalidInput] = InvalidInput) -> dict[str, Any]:
@@ -107,6 +172,8 @@ def health() -> Response:
             "providers": len(engine.catalog),
             "catalog_version": engine.catalog.version,
             "model_version": engine.model_version,
+            # What ranks the results, and whether it learnt from real feedback (issue 12).
+            "model": serving_model(state.settings, engine.model_version),
             "postcodes": len(engine.directory),
             "demo": state.demo,
         }
@@ -132,8 +199,9 @@ def search() -> Response:
     state.limit("search")
     params = request_params(request.args, SEARCH_PARAMETERS, error=InvalidQuery)
     output = _output_format(params)
-    query = parse_query(params, state.settings)
-    response = state.engine.search(query, log=True)
+    query = _parse_search(params, state.settings)
+    logged = logs_feedback()
+    response = state.engine.search(query, log=logged, client=state.client_key() if logged else None)
     if output == "geojson":
         result = _json(response.to_geojson(), mimetype=GEOJSON_MIMETYPE)
     else:
@@ -148,21 +216,26 @@ def search_count() -> Response:
     state = web_state()
     state.limit("search")
     params = request_params(request.args, QUERY_FIELDS, error=InvalidQuery)
-    query = parse_query(params, state.settings)
+    query = _parse_search(params, state.settings)
     response = state.engine.search(dataclasses.replace(query, limit=1, offset=0), log=False)
     return _json({"total": response.total, "query": response.query_dict()})
 
 
 @blueprint.get("/providers/<path:provider_id>")
 def provider(provider_id: str) -> Response:
-    """One provider's public view; records a ``viewed`` action when ``search_id`` is given."""
+    """One provider's public view; records a ``viewed`` action when ``search_id`` is given.
+
+    A well-formed ``search_id`` that names no search showing this provider
+    (an old link, a log pruned since) is not recorded, and the coach still
+    sees the provider: what they see never depends on the bookkeeping.
+    """
     state = web_state()
     state.limit("providers")
     params = request_params(request.args, ("search_id",))
+    search_id = _search_id(params)
     public = state.engine.provider(provider_id)
-    search_id = params.get("search_id")
-    if search_id:
-        state.record_feedback(search_id, public.id, "viewed", strict=True)
+    if search_id is not None and logs_feedback():
+        state.record_feedback(search_id, public.id, "viewed", strict=False)
     return _json({**public.to_dict(), "attribution": ATTRIBUTION})
 
 

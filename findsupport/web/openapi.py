@@ -7,24 +7,109 @@ enums from :mod:`findsupport.taxonomy`, ranges and defaults from
 :mod:`findsupport.errors`.  The tests check that every API route is described
 here and that real responses validate against these schemas (OpenAPI 3.1
 schemas are JSON Schema 2020-12).
+
+The document states exactly what the server enforces, so that a generated
+client (or schemathesis, ``tests/web/test_schemathesis.py``) never sends a
+request the document allows and the server refuses, nor the other way round:
+patterns for postcodes, slot lists, e-mail addresses and one-line text;
+Great Britain's envelope as the lon/lat range; "a postcode, or lon and lat,
+exactly one" as one exploded object parameter (``place``) whose JSON Schema
+says so, since OpenAPI cannot make query parameters depend on each other.
+What no schema can know (is this postcode in Code-Point Open? is this point
+near a GB postcode?) is a documented 404 or 422.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
 from .. import __version__, taxonomy
 from ..config import Settings
-from ..search.query import MAX_DEPTH, MAX_ID_CHARS
-from .api import FORMATS, GEOJSON_MIMETYPE, SEARCH_PARAMETERS
-from .introductions import MAX_EMAIL_CHARS, MAX_NAME_CHARS, MAX_PROVIDER_ID_CHARS, MAX_SEARCH_ID_CHARS
+from ..geo.coverage import GB_LAT_RANGE, GB_LON_RANGE, NOT_COVERED_AREAS
+from ..geo.grammar import MAX_INPUT_CHARS
+from ..introductions.tables import MAX_EMAIL_CHARS, MAX_NAME_CHARS, MAX_PROVIDER_ID_CHARS, MAX_SEARCH_ID_CHARS
+from ..search.query import MAX_DEPTH, MAX_ID_CHARS, SORTS
+from .api import FORMATS, GEOJSON_MIMETYPE, SEARCH_PARAMETERS, max_offset
 from .problems import PROBLEM_MIMETYPE, problem_types
+from .serving import MAX_URL_CHARS
 
-__all__ = ["build_openapi", "blueprint", "SCHEMAS_PATH"]
+__all__ = [
+    "build_openapi",
+    "blueprint",
+    "SCHEMAS_PATH",
+    "POSTCODE_PATTERN",
+    "SLOTS_PATTERN",
+    "TEXT_PATTERN",
+    "MESSAGE_PATTERN",
+    "EMAIL_PATTERN",
+    "SEARCH_ID_PATTERN",
+    "ENCODED_WORD_PATTERN",
+    "DOUBLE_DOT_PATTERN",
+    "NUMERIC_TLD_PATTERN",
+]
 
 SCHEMAS_PATH = "#/components/schemas/"
+
+
+def _any_case(pattern: str) -> str:
+    """``pattern`` with every character class also matching lower case (JSON Schema has no flags)."""
+    return re.sub(r"\[([^\]]+)\]", lambda m: f"[{m.group(1)}{m.group(1).lower()}]" if m.group(1).isupper() else m.group(0), pattern)
+
+
+# Royal Mail's outcode shapes, as findsupport.geo.grammar parses them: the first letter never
+# Q, V or X; the second never I, J or Z; a third or fourth letter from short fixed lists.
+_OUTCODE = (
+    "(?:[A-PR-UWYZ][0-9][0-9]?"
+    "|[A-PR-UWYZ][A-HK-Y][0-9][0-9]?"
+    "|[A-PR-UWYZ][0-9][ABCDEFGHJKPSTUW]"
+    "|[A-PR-UWYZ][A-HK-Y][0-9][ABEHMNPRVWXY])"
+)
+# The two letters of a unit never use C, I, K, M, O or V.
+_UNIT = "[0-9][ABD-HJLNP-UW-Z]{2}"
+#: A full postcode (NE21 4LZ, NE214LZ), a sector (NE21 4) or a district (NE21), any case,
+#: with spaces around.  The server also fixes an unambiguous O/0 or I/1 typo.
+POSTCODE_PATTERN = _any_case(f"^ *{_OUTCODE}(?: *{_UNIT}| +[0-9])? *$")
+_SLOT = "(?:" + "|".join(taxonomy.SLOTS) + ")"
+#: Slot codes separated by commas (spaces and empty items are ignored).
+SLOTS_PATTERN = f"^[ ,]*(?:{_SLOT}(?: *,[ ,]*{_SLOT})*)?[ ,]*$"
+# What findsupport.introductions.validation.unsafe_text refuses in any text a person types:
+# controls (C0, DEL, C1) and the line/paragraph separators.  (Unpaired surrogates too, which
+# valid UTF-8 JSON cannot carry, so the patterns leave them out.)  Bodies may also hold tab, CR, LF.
+_UNSAFE = "\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029"
+_UNSAFE_IN_BODY = "\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f\\u2028\\u2029"
+#: One line of text with something besides spaces (the server strips the ends).
+TEXT_PATTERN = f"^[^{_UNSAFE}]*[^\\s{_UNSAFE}][^{_UNSAFE}]*$"
+#: Several lines of text with something besides spaces: tabs and line breaks allowed.
+MESSAGE_PATTERN = f"^[^{_UNSAFE_IN_BODY}]*[^\\s{_UNSAFE_IN_BODY}][^{_UNSAFE_IN_BODY}]*$"
+#: A search_id as the server takes it: one line; blank means none.
+SEARCH_ID_PATTERN = f"^[^{_UNSAFE}]*$"
+# RFC 5322 atext (a dot-atom local part of at most 64 characters) and LDH domain labels, as
+# findsupport.introductions.addresses checks them.
+_ATEXT = "A-Za-z0-9!#$%&'*+/=?^_`{|}~-"
+_LOCAL = f"[{_ATEXT}](?:[.{_ATEXT}]{{0,62}}[{_ATEXT}])?"
+_LABEL = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+#: An address the server can really send to: an ASCII dot-atom before the @ (without "=?"
+#: or ".."), a domain of two or more labels.  (Internationalised domains are accepted too and
+#: stored IDNA-encoded; the pattern shows only their ASCII form.)
+EMAIL_PATTERN = f"^ *{_LOCAL}@{_LABEL}(?:\\.{_LABEL})+\\.? *$"
+#: Two dots in a row: never in an address.
+DOUBLE_DOT_PATTERN = "\\.\\."
+#: A top-level domain of digits only (an IP address is not a mail domain).
+NUMERIC_TLD_PATTERN = "\\.[0-9]+\\.? *$"
+#: Text the e-mail library would decode as an encoded word; refused in an address.
+ENCODED_WORD_PATTERN = "=\\?"
+
+
+def _email_schema() -> dict[str, Any]:
+    return {
+        "type": "string",
+        "maxLength": MAX_EMAIL_CHARS,
+        "pattern": EMAIL_PATTERN,
+        "not": {"anyOf": [{"pattern": p} for p in (ENCODED_WORD_PATTERN, DOUBLE_DOT_PATTERN, NUMERIC_TLD_PATTERN)]},
+    }
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -98,7 +183,11 @@ def _schemas(settings: Settings) -> dict[str, Any]:
             "location": _LATLON,
             "resolved": {
                 "type": "object",
-                "properties": {"postcode": _STRING, "kind": {"enum": ["unit", "sector", "outcode"]}, "corrected": _BOOLEAN},
+                "properties": {
+                    "postcode": {"type": "string", "description": "The postcode searched, or the one nearest the point."},
+                    "kind": {"enum": ["unit", "sector", "outcode", "point"], "description": "point: lon/lat were given."},
+                    "corrected": _BOOLEAN,
+                },
             },
         },
     }
@@ -122,13 +211,39 @@ def _schemas(settings: Settings) -> dict[str, Any]:
         },
         "Health": {
             "type": "object",
-            "required": ["status", "version", "providers", "catalog_version", "model_version", "postcodes", "demo"],
+            "required": ["status", "version", "providers", "catalog_version", "model_version", "model", "postcodes", "demo"],
             "properties": {
                 "status": {"const": "ok"},
                 "version": _STRING,
                 "providers": _INTEGER,
                 "catalog_version": _STRING,
                 "model_version": _nullable(_STRING),
+                "model": {
+                    "type": "object",
+                    "description": "The ranking model serving, the one activated (they differ when the activated "
+                    "model cannot serve, e.g. it learnt from simulated sessions and was not forced), and where "
+                    "its training data came from.",
+                    "required": ["version", "activated", "created_at", "provenance"],
+                    "properties": {
+                        "version": _nullable(_STRING),
+                        "activated": _nullable(_STRING),
+                        "created_at": _nullable(_STRING),
+                        "provenance": {
+                            "type": "object",
+                            "required": ["kind"],
+                            "properties": {
+                                "kind": {"enum": ["real", "simulated", "mixed", "unknown", "default"],
+                                         "description": "default: the built-in weights; unknown: a model file "
+                                         "that records no provenance."},
+                                "sessions": _INTEGER,
+                                "clients": _INTEGER,
+                                "first_session": _nullable(_STRING),
+                                "last_session": _nullable(_STRING),
+                                "trained_at": _nullable(_STRING),
+                            },
+                        },
+                    },
+                },
                 "postcodes": _INTEGER,
                 "demo": {"type": "boolean", "description": "True when the catalogue is synthetic demo data."},
             },
@@ -223,14 +338,25 @@ def _schemas(settings: Settings) -> dict[str, Any]:
             "required": ["provider_id", "name", "email", "message"],
             "additionalProperties": False,
             "properties": {
-                "provider_id": {"type": "string", "minLength": 1, "maxLength": MAX_PROVIDER_ID_CHARS},
-                "name": {"type": "string", "minLength": 1, "maxLength": MAX_NAME_CHARS},
-                "email": {"type": "string", "format": "email", "maxLength": MAX_EMAIL_CHARS},
-                "message": {"type": "string", "minLength": 1, "maxLength": settings.max_message_chars},
-                "search_id": _nullable({"type": "string", "maxLength": MAX_SEARCH_ID_CHARS}),
+                "provider_id": {"type": "string", "maxLength": MAX_PROVIDER_ID_CHARS, "pattern": TEXT_PATTERN},
+                "name": {"type": "string", "maxLength": MAX_NAME_CHARS, "pattern": TEXT_PATTERN},
+                "email": _email_schema(),
+                "message": {"type": "string", "maxLength": settings.max_message_chars, "pattern": MESSAGE_PATTERN},
+                "search_id": _nullable(_search_id_schema()),
             },
         },
-        "IntroductionAccepted": {
+        "IntroductionPending": {
+            "type": "object",
+            "required": ["status", "provider_id", "detail"],
+            "properties": {"status": {"const": "pending"}, "provider_id": _STRING, "detail": _STRING},
+        },
+        "ManageLinksRequest": {
+            "type": "object",
+            "required": ["email"],
+            "additionalProperties": False,
+            "properties": {"email": _email_schema()},
+        },
+        "ManageLinksAccepted": {
             "type": "object",
             "required": ["status", "detail"],
             "properties": {"status": {"const": "accepted"}, "detail": _STRING},
@@ -238,16 +364,71 @@ def _schemas(settings: Settings) -> dict[str, Any]:
     }
 
 
+#: The query fields that say where to search; the document groups them into one parameter.
+PLACE_FIELDS = ("postcode", "lon", "lat")
+
+
+def _search_id_schema() -> dict[str, Any]:
+    return {
+        "type": "string",
+        "maxLength": MAX_SEARCH_ID_CHARS,
+        "pattern": SEARCH_ID_PATTERN,
+        "description": "A search's search_id (blank is the same as none).",
+    }
+
+
+def _postcode_schema() -> dict[str, Any]:
+    return {"type": "string", "maxLength": MAX_INPUT_CHARS, "pattern": POSTCODE_PATTERN}
+
+
+def _place_parameter(settings: Settings) -> dict[str, Any]:
+    """Where to search: a postcode, or a point (lon and lat), never both, never neither.
+
+    OpenAPI cannot make query parameters depend on each other, but one object
+    parameter exploded in form style (``?lon=-1.6&lat=54.9``) carries a JSON
+    Schema that can: the ``oneOf`` below is exactly the rule
+    :func:`~findsupport.search.query.parse_query` enforces.
+    """
+    lon_min, lon_max = GB_LON_RANGE
+    lat_min, lat_max = GB_LAT_RANGE
+    excluded = ", ".join(f"{area} ({place})" for area, place in NOT_COVERED_AREAS.items())
+    return {
+        "name": "place",
+        "in": "query",
+        "required": True,
+        "style": "form",
+        "explode": True,
+        "description": "Where to search, as the query parameters postcode, or lon and lat (exactly one of the two). "
+        f"Points and postcodes outside Great Britain answer 422: {excluded} postcodes, and points "
+        f"with no Great Britain postcode within {settings.reverse_max_km:g} km.",
+        "schema": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "postcode": {
+                    **_postcode_schema(),
+                    "description": "Full postcode, sector (NE21 4) or district (NE21), any case; an O/0 or I/1 typo is fixed.",
+                },
+                "lon": {"type": "number", "minimum": lon_min, "maximum": lon_max,
+                        "description": "Longitude in degrees (with lat); the range is Great Britain's envelope."},
+                "lat": {"type": "number", "minimum": lat_min, "maximum": lat_max,
+                        "description": "Latitude in degrees (with lon); the range is Great Britain's envelope."},
+            },
+            "oneOf": [
+                {"required": ["postcode"], "not": {"anyOf": [{"required": ["lon"]}, {"required": ["lat"]}]}},
+                {"required": ["lon", "lat"], "not": {"required": ["postcode"]}},
+            ],
+        },
+    }
+
+
 def _query_parameters(settings: Settings, *, with_format: bool) -> list[dict[str, Any]]:
     events = [*taxonomy.EVENT_GROUPS, *[e for e in taxonomy.EVENTS if e not in taxonomy.EVENT_GROUPS]]
     described: dict[str, tuple[dict[str, Any], str]] = {
-        "postcode": ({"type": "string", "maxLength": 16}, "Full postcode, sector (NE21 4) or district (NE21); or give lon and lat."),
-        "lon": ({"type": "number", "minimum": -180, "maximum": 180}, "Longitude in degrees (with lat, instead of postcode)."),
-        "lat": ({"type": "number", "minimum": -90, "maximum": 90}, "Latitude in degrees (with lon, instead of postcode)."),
         "role": ({"type": "string", "enum": list(taxonomy.ROLES)}, "The kind of help wanted (any when absent)."),
         "event": ({"type": "string", "enum": events}, "An event or an event group (any when absent)."),
         "slots": (
-            {"type": "string", "description": "Comma-separated slot codes: " + ", ".join(taxonomy.SLOTS)},
+            {"type": "string", "pattern": SLOTS_PATTERN, "description": "Comma-separated slot codes: " + ", ".join(taxonomy.SLOTS)},
             "When the coach is free; comma-separated, or the parameter repeated.",
         ),
         "mode": ({"type": "string", "enum": list(taxonomy.MODES), "default": "in_person"}, "In person, online, or either."),
@@ -257,20 +438,37 @@ def _query_parameters(settings: Settings, *, with_format: bool) -> list[dict[str
             "How far from the point to look (in-person help).",
         ),
         "limit": ({"type": "integer", "minimum": 1, "maximum": settings.max_limit, "default": settings.default_limit}, "Results per page."),
-        "offset": ({"type": "integer", "minimum": 0, "maximum": MAX_DEPTH - 1, "default": 0}, f"Results to skip (offset + limit ≤ {MAX_DEPTH})."),
+        "offset": (
+            {"type": "integer", "minimum": 0, "maximum": max_offset(settings), "default": 0},
+            f"Results to skip; with any limit, no page reaches past result {MAX_DEPTH}.",
+        ),
         "id": ({"type": "string", "maxLength": MAX_ID_CHARS}, "A client's own id for the query, echoed back."),
+        "sort": ({"type": "string", "enum": list(SORTS), "default": "best"}, "best: the ranking's order; nearest: by distance (the score breaks ties)."),
+        "has_room": ({"type": "boolean", "default": False}, "Only providers with a free place."),
+        "min_qualification": (
+            {"type": "string", "enum": list(taxonomy.QUALIFICATIONS)},
+            "Only providers qualified at least this (by level: assistant = leader in running fitness < sessional = coach in running fitness < athletics < advanced).",
+        ),
         "format": ({"type": "string", "enum": list(FORMATS), "default": "json"}, "geojson for an RFC 7946 FeatureCollection."),
     }
-    names = SEARCH_PARAMETERS if with_format else tuple(n for n in SEARCH_PARAMETERS if n != "format")
-    return [{"name": n, "in": "query", "required": False, "schema": described[n][0], "description": described[n][1]} for n in names]
+    names = [n for n in SEARCH_PARAMETERS if n not in PLACE_FIELDS and (with_format or n != "format")]
+    return [_place_parameter(settings)] + [
+        {"name": n, "in": "query", "required": False, "schema": described[n][0], "description": described[n][1]} for n in names
+    ]
+
+
+#: Errors any request can meet, whatever the operation: a URL past the limit
+#: (findsupport.web.serving.MAX_URL_CHARS), headers the server cannot read.
+_ANY_REQUEST = (414, 431)
 
 
 def _problems(*statuses: int) -> dict[str, Any]:
     content = {PROBLEM_MIMETYPE: {"schema": _ref("Problem")}}
-    names = {400: "Invalid input", 404: "Not found", 405: "Method not allowed", 413: "Body too large",
-             415: "Not JSON", 422: "Outside Great Britain", 429: "Too many requests", 500: "Unexpected error",
-             503: "Service data unavailable"}
-    return {str(s): {"description": names[s], "content": content} for s in statuses}
+    names = {400: "Invalid input", 404: "Not found", 405: "Method not allowed", 409: "Conflicts with a pending introduction",
+             413: "Body too large", 414: f"URL longer than {MAX_URL_CHARS} characters", 415: "Not JSON",
+             422: "Outside Great Britain", 429: "Too many requests", 431: "Header fields too large",
+             500: "Unexpected error", 503: "Service data unavailable"}
+    return {str(s): {"description": names[s], "content": content} for s in sorted({*statuses, *_ANY_REQUEST})}
 
 
 def _ok(schema: str, description: str, mimetype: str = "application/json") -> dict[str, Any]:
@@ -286,6 +484,25 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
                 "application/json": {"schema": _ref("SearchResponse")},
                 GEOJSON_MIMETYPE: {"schema": _ref("SearchFeatureCollection")},
             },
+            # What a client does next with a page of results (schemathesis' stateful run follows these).
+            "links": {
+                "ViewFirstResult": {
+                    "operationId": "provider",
+                    "parameters": {"provider_id": "$response.body#/results/0/id", "search_id": "$response.body#/search_id"},
+                    "description": "Open the first result; search_id records the view as feedback.",
+                },
+                "AskFirstResult": {
+                    "operationId": "requestIntroduction",
+                    "requestBody": {
+                        "provider_id": "$response.body#/results/0/id",
+                        "search_id": "$response.body#/search_id",
+                        "name": "Sam Coach",
+                        "email": "sam@example.org",
+                        "message": "Could you help me with my sprinters?",
+                    },
+                    "description": "Ask the first result for an introduction.",
+                },
+            },
         }
     }
     paths: dict[str, Any] = {
@@ -294,7 +511,9 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
             "get": {
                 "operationId": "postcode",
                 "summary": "Resolve a postcode, sector or district",
-                "parameters": [{"name": "postcode", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "parameters": [
+                    {"name": "postcode", "in": "path", "required": True, "schema": _postcode_schema(), "example": "NE1 4ST"}
+                ],
                 "responses": {**_ok("Postcode", "The location"), **_problems(400, 404, 422, 429)},
             }
         },
@@ -302,8 +521,8 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
             "get": {
                 "operationId": "search",
                 "summary": "Ranked providers near a postcode or point",
-                "description": "Unknown and repeated parameters are rejected (slots may repeat). Each search is logged "
-                "as a feedback session; its id is search_id.",
+                "description": "Unknown and repeated parameters are rejected (slots may repeat). Each GET is logged "
+                "as a feedback session; its id is search_id (HEAD runs the search but logs nothing).",
                 "parameters": _query_parameters(settings, with_format=True),
                 "responses": {**search_ok, **_problems(400, 404, 422, 429)},
             }
@@ -320,10 +539,18 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
             "get": {
                 "operationId": "provider",
                 "summary": "One provider's public view",
-                "description": "Unknown and unlisted ids give the same 404. With search_id, records that the provider was viewed.",
+                "description": "Unknown and unlisted ids give the same 404. With search_id, records that the provider was viewed "
+                "(GET only: HEAD records nothing).",
                 "parameters": [
-                    {"name": "provider_id", "in": "path", "required": True, "schema": {"type": "string"}},
-                    {"name": "search_id", "in": "query", "required": False, "schema": {"type": "string"}},
+                    {"name": "provider_id", "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}},
+                    {
+                        "name": "search_id",
+                        "in": "query",
+                        "required": False,
+                        "schema": _search_id_schema(),
+                        "description": "The search that showed this provider; its view is recorded as feedback. "
+                        "An id that names no such search is ignored (the provider is still shown).",
+                    },
                 ],
                 "responses": {**_ok("Provider", "The provider"), **_problems(400, 404, 429)},
             }
@@ -335,11 +562,25 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
             "post": {
                 "operationId": "requestIntroduction",
                 "summary": "Ask a provider for an introduction",
-                "description": "Answers 202 for any provider_id, known or not; the provider's address is never revealed. "
-                "Not available cross-origin (no CORS).",
+                "description": "202 when the request is on its way (the coach gets a confirmation e-mail); 404 exactly "
+                "as GET /api/v1/providers/{provider_id} for an id no listed provider has; 409 when this coach already "
+                "has a pending request to this provider, or the provider has no free place. The provider's address is "
+                "never revealed. Not available cross-origin (no CORS).",
                 "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("IntroductionRequest")}}},
                 "responses": {
-                    "202": {"description": "Accepted", "content": {"application/json": {"schema": _ref("IntroductionAccepted")}}},
+                    "202": {"description": "Pending", "content": {"application/json": {"schema": _ref("IntroductionPending")}}},
+                    **_problems(400, 404, 409, 413, 415, 429),
+                },
+            }
+        },
+        "/api/v1/manage-links": {
+            "post": {
+                "operationId": "requestManageLinks",
+                "summary": "E-mail a provider the links to manage their listings",
+                "description": "The same 202 for every well-formed address, listed or not; the links go to the address only.",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("ManageLinksRequest")}}},
+                "responses": {
+                    "202": {"description": "Accepted", "content": {"application/json": {"schema": _ref("ManageLinksAccepted")}}},
                     **_problems(400, 413, 415, 429),
                 },
             }

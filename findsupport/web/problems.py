@@ -35,6 +35,7 @@ from .. import errors
 
 __all__ = [
     "PROBLEM_MIMETYPE",
+    "problem_body",
     "problem_response",
     "error_response",
     "register_problem_handlers",
@@ -55,8 +56,10 @@ _HTTP_CODES: dict[int, str] = {
     405: "method-not-allowed",
     406: "not-acceptable",
     413: "payload-too-large",
+    414: "uri-too-long",
     415: "unsupported-media-type",
     429: "rate-limited",
+    431: "header-fields-too-large",
     500: "internal-error",
 }
 
@@ -83,6 +86,28 @@ def _json_safe(value: Any) -> Any:
     return str(value)
 
 
+def problem_body(status: int, title: str, detail: str, *, code: str | None = None, instance: str | None = None, **extra: Any) -> dict[str, Any]:
+    """The JSON members of a problem: the only place an error body is made.
+
+    :func:`problem_response` wraps it for the app; the HTTP servers in front of
+    the app (:mod:`findsupport.web.serving`) use it directly for the errors
+    they answer themselves (a request line too long to read, broken headers).
+    Parameters are those of :func:`problem_response`; ``instance`` is the path.
+    """
+    code = code or _HTTP_CODES.get(status, "error")
+    body: dict[str, Any] = {
+        "type": f"/problems/{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": _echo(instance) if instance is not None else None,
+    }
+    for key, value in extra.items():
+        if value is not None and key not in body:
+            body[key] = _json_safe(value)
+    return body
+
+
 def problem_response(
     status: int,
     title: str,
@@ -92,7 +117,7 @@ def problem_response(
     headers: Mapping[str, str] | None = None,
     **extra: Any,
 ) -> Response:
-    """Build an ``application/problem+json`` response: the only place an error body is made.
+    """Build an ``application/problem+json`` response from :func:`problem_body`.
 
     Parameters
     ----------
@@ -110,17 +135,7 @@ def problem_response(
     **extra
         Extension members (``field``, ``allowed``, ``suggestions``...); ``None`` values are dropped.
     """
-    code = code or _HTTP_CODES.get(status, "error")
-    body: dict[str, Any] = {
-        "type": f"/problems/{code}",
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "instance": _echo(request.path) if request else None,
-    }
-    for key, value in extra.items():
-        if value is not None and key not in body:
-            body[key] = _json_safe(value)
+    body = problem_body(status, title, detail, code=code, instance=request.path if request else None, **extra)
     response = Response(json.dumps(body, ensure_ascii=False), status=status, mimetype=PROBLEM_MIMETYPE)
     response.headers["Cache-Control"] = "no-store"
     for key, value in (headers or {}).items():

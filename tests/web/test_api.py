@@ -9,6 +9,7 @@ import pytest
 
 from findsupport import taxonomy
 from findsupport.geo import ATTRIBUTION
+from findsupport.web.api import max_offset
 
 from .conftest import HOSTILE_ID, NEWCASTLE, POLE_VAULT_ID
 from .schemas import check_schema
@@ -243,39 +244,85 @@ def test_viewing_a_provider_records_feedback(client, app):
     feedback = app.extensions["findsupport"].engine.feedback
     session = next(s for s in feedback.sessions() if s["search_id"] == body["search_id"])
     assert {r["provider_id"]: r["action"] for r in session["results"]}[provider_id] == "viewed"
-    # The provider was not shown in that search: a clear 400, not a silent success.
-    other = search(client, postcode="SW1A 2AA", radius_km=10, limit=1).get_json()["results"][0]["id"]
-    bad = client.get(f"/api/v1/providers/{other}", query_string={"search_id": body["search_id"]})
-    assert bad.status_code == 400
-    assert bad.get_json()["field"] == "search_id"
-    unknown = client.get(f"/api/v1/providers/{provider_id}", query_string={"search_id": "not-a-search"})
-    assert unknown.status_code == 400
 
 
-def test_provider_rejects_unknown_parameters(client, sample):
-    response = client.get(f"/api/v1/providers/{sample.ids[0]}?fields=email")
-    assert response.status_code == 400
-    assert response.get_json()["field"] == "fields"
+
+def test_a_search_id_that_names_no_such_search_is_ignored_not_an_error(client, app):
+    """The document cannot list logged searches, so a well-formed search_id is accepted as it says.
+
+    The coach still sees the provider (an old link, a pruned log); nothing is recorded.
+    """
+    body = search(client, postcode=NEWCASTLE, limit=3).get_json()
+    feedback = app.extensions["findsupport"].engine.feedback
+    other = search(client, postcode="SW1A 2AA", radius_km=10, limit=1).get_json()
+    not_shown = other["results"][0]["id"]
+    for search_id, provider_id in ((body["search_id"], not_shown), ("not-a-search", body["results"][0]["id"])):
+        response = client.get(f"/api/v1/providers/{provider_id}", query_string={"search_id": search_id})
+        assert response.status_code == 200
+        check_schema(response.get_json(), "Provider")
+    actions = {(s["search_id"], r["provider_id"]): r["action"] for s in feedback.sessions() for r in s["results"]}
+    assert actions[(body["search_id"], body["results"][0]["id"])] == "shown"
+    assert (body["search_id"], not_shown) not in actions
 
 
-def test_provider_text_is_data_not_markup(client):
-    body = client.get(f"/api/v1/providers/{HOSTILE_ID}").get_json()
-    assert body["name"].startswith("<img")  # stored and served verbatim; the page escapes it
-    assert json.loads(json.dumps(body)) == body
-
-
-def test_taxonomy(client):
-    response = client.get("/api/v1/taxonomy")
+def test_a_blank_search_id_is_none(client, sample):
+    """As in introductions: blank is the same as leaving it out (the document says so)."""
+    response = client.get(f"/api/v1/providers/{sample.ids[0]}", query_string={"search_id": " "})
     assert response.status_code == 200
-    assert response.get_json() == taxonomy.as_dict()
-    assert "max-age" in response.headers["Cache-Control"]
 
 
-def test_results_explain_what_matches_and_what_is_missing(client):
-    body = search(client, postcode=NEWCASTLE, event="pole_vault", role="mentor", radius_km=25).get_json()
-    by_id = {r["id"]: r for r in body["results"]}
-    assert POLE_VAULT_ID in by_id
-    assert not by_id[POLE_VAULT_ID]["missing"]
-    assert any("pole vault" in reason for reason in by_id[POLE_VAULT_ID]["reasons"])
-    others = [r for r in body["results"] if r["id"] != POLE_VAULT_ID]
-    assert others and all(any("pole vault" in m for m in r["missing"]) for r in others)
+@pytest.mark.parametrize("search_id", ["a" * 101, "abc\x00", "abc\u2028def"])
+def test_a_malformed_search_id_is_a_400_naming_it(client, sample, search_id):
+    response = client.get(f"/api/v1/providers/{sample.ids[0]}", query_string={"search_id": search_id})
+    assert response.status_code == 400
+    assert response.mimetype == "application/problem+json"
+    assert response.get_json()["field"] == "search_id"
+
+
+def test_head_of_a_search_logs_nothing_and_get_still_does(client, app):
+    feedback = app.extensions["findsupport"].engine.feedback
+    before = feedback.count()
+    head = client.head("/api/v1/search", query_string={"postcode": NEWCASTLE})
+    assert head.status_code == 200
+    assert head.get_data() == b""
+    assert feedback.count() == before, "a HEAD shows nobody any results"
+    got = search(client, postcode=NEWCASTLE).get_json()
+    assert got["search_id"]
+    assert feedback.count() == before + 1
+
+
+def test_head_of_a_provider_records_no_view(client, app):
+    body = search(client, postcode=NEWCASTLE, limit=3).get_json()
+    provider_id = body["results"][0]["id"]
+    feedback = app.extensions["findsupport"].engine.feedback
+    head = client.head(f"/api/v1/providers/{provider_id}", query_string={"search_id": body["search_id"]})
+    assert head.status_code == 200
+    session = next(s for s in feedback.sessions() if s["search_id"] == body["search_id"])
+    assert {r["provider_id"]: r["action"] for r in session["results"]}[provider_id] == "shown"
+
+
+@pytest.mark.parametrize("deepest", [False, True])
+def test_the_deepest_documented_offset_works_with_the_largest_limit(client, app, deepest):
+    settings = app.extensions["findsupport"].settings
+    offset = max_offset(settings) if deepest else 0
+    response = search(client, postcode=NEWCASTLE, offset=offset, limit=settings.max_limit)
+    assert response.status_code == 200
+
+
+def test_an_offset_past_the_documented_maximum_is_a_400(client, app):
+    response = search(client, postcode=NEWCASTLE, offset=max_offset(app.extensions["findsupport"].settings) + 1, limit=1)
+    assert response.status_code == 400
+    assert response.get_json()["field"] == "offset"
+
+
+@pytest.mark.parametrize(("name", "value"), [("role", ""), ("mode", " "), ("limit", " 5"), ("lon", ""), ("postcode", "")])
+def test_a_given_parameter_has_a_value_as_documented(client, name, value):
+    params = {"postcode": NEWCASTLE, name: value}
+    response = client.get("/api/v1/search", query_string=params)
+    assert response.status_code == 400
+    assert response.get_json()["field"] == name
+
+
+@pytest.mark.parametrize(("name", "value"), [("slots", ""), ("id", ""), ("postcode", f"  {NEWCASTLE} ")])
+def test_documented_blank_and_spaced_values_are_accepted(client, name, value):
+    assert client.get("/api/v1/search", query_string={"postcode": NEWCASTLE, name: value}).status_code == 200

@@ -24,7 +24,9 @@ BAD_REQUESTS = [
     ("GET", "/api/v1/search?postcode=NE1%204ST&limit=1e9", {}, 400),
     ("GET", "/api/v1/search?postcode=NE1%204ST&role=mentor&role=co_coach", {}, 400),
     ("GET", "/api/v1/search?postcode=%00%01%02", {}, 400),
-    ("GET", "/api/v1/search?postcode=" + "N" * 5000, {}, 400),
+    ("GET", "/api/v1/search?postcode=" + "N" * 500, {}, 400),
+    ("GET", "/api/v1/search?postcode=" + "N" * 5000, {}, 414),  # past MAX_URL_CHARS: refused before any view
+    ("GET", "/api/v1/providers/fs-000?search_id=a%E2%80%A8b", {}, 400),  # U+2028, a line separator
     ("GET", "/api/v1/search?lon=400000&lat=560000", {}, 400),  # grid reference, not degrees
     ("GET", "/api/v1/search?lon=54.97&lat=-1.61", {}, 400),  # swapped
     ("GET", "/api/v1/search?postcode=JE2%203AB", {}, 422),
