@@ -153,8 +153,9 @@ QUALIFICATION_LABELS: dict[str, str] = {
 MODES: tuple[str, ...] = ("in_person", "online", "any")
 MODE_LABELS: dict[str, str] = {"in_person": "In person", "online": "Online", "any": "In person or online"}
 
-#: Feedback actions, from weakest to strongest signal.
-ACTIONS: tuple[str, ...] = ("shown", "viewed", "requested", "accepted")
+#: Feedback actions, from weakest to strongest signal: a decline is a request the provider
+#: answered; ``met`` is both people saying they met after an acceptance.
+ACTIONS: tuple[str, ...] = ("shown", "viewed", "requested", "declined", "accepted", "met")
 
 _GROUP_OF: dict[str, str] = {e: g for g, events in EVENT_GROUPS.items() for e in events}
 _ROLE_BIT = {code: i for i, code in enumerate(ROLES)}

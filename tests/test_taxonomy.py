@@ -15,7 +15,7 @@ def test_codes_are_those_of_the_design() -> None:
     assert len(taxonomy.SLOTS) == 21 and taxonomy.SLOTS[0] == "mon_am" and taxonomy.SLOTS[-1] == "sun_eve"
     assert len(taxonomy.EVENTS) == 23
     assert taxonomy.MODES == ("in_person", "online", "any")
-    assert taxonomy.ACTIONS == ("shown", "viewed", "requested", "accepted")
+    assert taxonomy.ACTIONS == ("shown", "viewed", "requested", "declined", "accepted", "met")  # DESIGN.md: feedback log
 
 
 def test_every_code_has_a_label() -> None:

@@ -242,7 +242,9 @@ class Explainer:
             # Strongest first; the sort is stable, so equal contributions keep the order above.
             candidates.sort(key=_contribution, reverse=True)
         reasons = [text for _, text in candidates[: self.max_reasons]]
-        if self._lead_with_distance or not provider.online:
+        # Online support from afar (an online search, or an `any` search of a provider who
+        # does not reach the coach) is not about distance: the reasons do not lead with it.
+        if not provider.online or (self._lead_with_distance and (self.mode == "in_person" or f[_INSIDE])):
             reasons.insert(0, format_distance(distance_km))
         return tuple(reasons), tuple(missing)
 
@@ -290,8 +292,9 @@ def explain(
     Returns
     -------
     Explanation
-        ``reasons``: the distance first (unless the coach asked for online
-        support and the provider offers it), then what helped this match
+        ``reasons``: the distance first (unless the provider offers online
+        support and the coach asked for it, or asked for either and the
+        provider does not travel to them), then what helped this match
         most, strongest first; a reason is given only when its features
         raised the score by at least :data:`MIN_CONTRIBUTION`.  ``missing``:
         what the coach asked for that this provider does not offer.

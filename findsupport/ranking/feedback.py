@@ -14,7 +14,7 @@ SQLite and PostgreSQL alike):
     sessions logged before clients were recorded.
 ``feedback_results``
     one row per shown result: the provider id, its 1-based position and the
-    strongest action so far (stored as its grade, so "keep the strongest" is
+    strongest action so far (stored as a stable code, so "keep the strongest" is
     one ``UPDATE``, safe when two requests race).
 
 :meth:`FeedbackLog.export` writes the DESIGN.md JSON-lines format that
@@ -64,7 +64,7 @@ from ..config import Settings
 from ..db import engine_for, metadata
 from ..errors import CatalogError, FindSupportError, InvalidInput
 from ..geo import sector_of
-from .labels import ACTION_RANK
+from .labels import ACTION_CODES, ACTION_RANK
 
 __all__ = ["FeedbackLog", "feedback_sessions", "feedback_results", "RECORDABLE_ACTIONS", "logged_query"]
 
@@ -95,7 +95,7 @@ feedback_results = Table(
     Column("action", SmallInteger, nullable=False),
 )
 
-_ACTION_OF = {rank: action for action, rank in ACTION_RANK.items()}
+_ACTION_OF = {code: action for action, code in ACTION_CODES.items()}
 
 
 def logged_query(query: dict[str, Any]) -> dict[str, Any]:
@@ -209,7 +209,7 @@ class FeedbackLog:
             if provider_id in seen:
                 raise InvalidInput(f"Provider {provider_id!r} is shown twice in one search.", field="provider_id")
             seen.add(provider_id)
-            rows.append({"provider_id": provider_id, "position": position, "action": ACTION_RANK["shown"]})
+            rows.append({"provider_id": provider_id, "position": position, "action": ACTION_CODES["shown"]})
         try:
             query_text = json.dumps(logged_query(query), ensure_ascii=False, sort_keys=True)
         except (TypeError, ValueError):
@@ -249,8 +249,9 @@ class FeedbackLog:
             )
         if not isinstance(search_id, str) or not isinstance(provider_id, str):
             raise InvalidInput("search_id and provider_id must be text.", field="search_id")
-        grade = ACTION_RANK[action]
-        stronger = case((feedback_results.c.action < grade, grade), else_=feedback_results.c.action)
+        # Stored codes are not in rank order (see labels.ACTION_CODES): compare by rank.
+        stored_rank = case({ACTION_CODES[a]: rank for a, rank in ACTION_RANK.items()}, value=feedback_results.c.action)
+        stronger = case((stored_rank < ACTION_RANK[action], ACTION_CODES[action]), else_=feedback_results.c.action)
         with self.engine.begin() as conn:
             changed = conn.execute(
                 update(feedback_results)

@@ -4,8 +4,13 @@ Two scales, for two jobs:
 
 :data:`ACTION_RANK`
     the order of actions (``shown`` < ``viewed`` < ``requested`` <
-    ``accepted``, see :data:`findsupport.taxonomy.ACTIONS`): the feedback log
-    keeps the strongest action per result by this rank.
+    ``declined`` < ``accepted`` < ``met``, see
+    :data:`findsupport.taxonomy.ACTIONS`): the feedback log keeps the
+    strongest action per result by this rank.
+:data:`ACTION_CODES`
+    the number the feedback log stores for each action.  Codes never change
+    (a new action gets the next free one), so logs written before an action
+    joined the vocabulary read back unchanged.
 :data:`GRADES`
     the label a learner and NDCG see.  Outcomes (a provider accepted, both
     met) are what the service is for and cannot be produced by a script
@@ -32,10 +37,15 @@ import numpy as np
 from .. import taxonomy
 from ..errors import InvalidInput
 
-__all__ = ["ACTION_RANK", "GRADES", "OUTCOME_GRADES", "MAX_GRADE", "grade_of", "grades_of", "gains"]
+__all__ = ["ACTION_RANK", "ACTION_CODES", "GRADES", "OUTCOME_GRADES", "MAX_GRADE", "grade_of", "grades_of", "gains"]
 
 #: Action → its rank in the ordered vocabulary (the feedback log keeps the strongest).
 ACTION_RANK: dict[str, int] = {action: rank for rank, action in enumerate(taxonomy.ACTIONS)}
+
+#: Action → the code the feedback log stores: the first four are what logs held before
+#: ``declined`` and ``met`` joined, so old rows keep their meaning.
+ACTION_CODES: dict[str, int] = {"shown": 0, "viewed": 1, "requested": 2, "accepted": 3, "declined": 4, "met": 5}
+assert set(ACTION_CODES) == set(taxonomy.ACTIONS) and len(set(ACTION_CODES.values())) == len(ACTION_CODES)
 
 #: The label of every action the vocabulary has or may gain.  Clicks are cheap and
 #: forgeable (1); a request costs the coach a message (2); a decline is still a

@@ -37,26 +37,49 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .. import taxonomy
 from ..catalog.public import PublicCatalog, PublicProvider
-from ..config import Settings
-from ..errors import FindSupportError, ModelError
+from ..catalog.snapshot import cached_public_catalog
+from ..config import Settings, open_data_dir
+from ..errors import DataUnavailable, FindSupportError, ModelError
 from ..geo import PostcodeDirectory, PostcodeLocation, check_lonlat, to_bng
 from ..index import SearchIndex, find_matches, make_scorer, warm_up
 from ..index.scoring import FusedScorer, MatrixScorer
 from ..ranking.explain import Explainer
 from ..ranking.features import FEATURE_NAMES, FeatureScales, QueryContext, compute_features
-from ..ranking.model import default_ranker
 from .query import SearchQuery, parse_query
+from .refine import refined_matches
 from .results import SearchResponse, SearchResult
 
-__all__ = ["Engine", "Snapshot", "load_serving_ranker", "open_feedback_log", "settle_heap", "DEFAULT_MODEL_VERSION"]
+__all__ = [
+    "Engine",
+    "Snapshot",
+    "EmptyCatalog",
+    "load_serving_ranker",
+    "open_feedback_log",
+    "settle_heap",
+    "DEFAULT_MODEL_VERSION",
+]
 
 log = logging.getLogger(__name__)
+
+
+def default_ranker() -> Any:
+    """The default-weights ranker (:func:`findsupport.ranking.model.default_ranker`).
+
+    Imported when first needed: the ranker is a scikit-learn estimator, and
+    importing scikit-learn (with the SciPy modules it pulls in) is about a
+    second that ``import findsupport.search`` and ``findsupport.web`` should
+    not pay before an engine is built.
+    """
+    from ..ranking.model import default_ranker as make_default
+
+    return make_default()
 
 Progress = Callable[[str], None]
 
@@ -66,6 +89,29 @@ DEFAULT_MODEL_VERSION = "default"
 #: few phrases, so this bounds memory, not speed.
 EXPLAINERS_CACHED = 4096
 _KIND_WORDS = {"sector": "sector", "outcode": "postcode district"}
+
+
+class EmptyCatalog(DataUnavailable):
+    """The data directory lists no providers (new, never filled, or the wrong folder).
+
+    Raised by ``Engine.open(..., require_providers=True)`` (the notebooks),
+    so that analysis stops at once with the folder's absolute path and how to
+    fill it rather than failing later on empty tables.
+    """
+
+    title = "No providers in the catalogue"
+    code = "empty-catalog"
+
+
+def _empty_catalog_message(settings: Settings) -> str:
+    data_dir = Path(settings.data_dir).absolute()
+    where = f"the database of FINDSUPPORT_DATABASE_URL (data directory {data_dir})" if settings.database_url else str(data_dir)
+    return (
+        f"The catalogue in {where} lists no providers. Fill it with `findsupport --data-dir {data_dir} demo` "
+        f"(synthetic providers) or `findsupport --data-dir {data_dir} import FILE`; or, if this is the wrong "
+        "folder, set FINDSUPPORT_DATA_DIR (a relative one is read from the current directory, or from the "
+        "project's top folder in the notebooks)."
+    )
 
 
 def load_serving_ranker(settings: Settings) -> tuple[Any, str]:
@@ -185,7 +231,13 @@ class Engine:
     # ------------------------------------------------------------------ construction
     @classmethod
     def open(
-        cls, settings: Settings, progress: Progress | None = None, *, feedback: bool = True, reverse: bool = True
+        cls,
+        settings: Settings,
+        progress: Progress | None = None,
+        *,
+        feedback: bool = True,
+        reverse: bool = True,
+        require_providers: bool = False,
     ) -> "Engine":
         """The engine of an installation: everything loaded and built now, once.
 
@@ -199,14 +251,31 @@ class Engine:
         reverse : bool, default True
             Build the nearest-postcode tree now, for lon/lat searches (about a
             second); without it the first lon/lat search builds it.
+        require_providers : bool, default False
+            Raise :class:`EmptyCatalog` when no provider is listed (notebooks:
+            nothing to analyse).  Otherwise an empty catalogue serves (a server
+            started before its first import) and a warning says how to fill it.
+
+        Raises
+        ------
+        EmptyCatalog
+            With ``require_providers``, when the catalogue lists nobody.
         """
         from ..catalog.store import CatalogStore
 
+        # Before the postcode cache is written inside it: a new data dir is created private and announced.
+        open_data_dir(settings)
+        store = CatalogStore.open(settings)
+        # From the columnar snapshot of this catalogue version when one is cached (no SQL read, no
+        # object per provider); otherwise read from the database and cached for the next process.
+        catalog = cached_public_catalog(store, settings.resolved_cache_dir)
+        if not len(catalog):
+            if require_providers:
+                raise EmptyCatalog(_empty_catalog_message(settings))
+            log.warning("%s", _empty_catalog_message(settings))
         directory = PostcodeDirectory.load(settings.resolved_cache_dir, progress)
         if reverse:
             directory.prepare_reverse()
-        store = CatalogStore.open(settings)
-        catalog = store.public_catalog()
         ranker, model_version = load_serving_ranker(settings)
         if progress:
             progress(f"indexing {len(catalog):,} providers")
@@ -287,7 +356,7 @@ class Engine:
             old = self._snapshot
             catalog, ranker, version = old.catalog, old.ranker, old.model_version
             if self._store is not None and self._store.version() != old.catalog.version:
-                catalog = self._store.public_catalog()
+                catalog = cached_public_catalog(self._store, self._settings.resolved_cache_dir)
             if self._follow_active_model:
                 new_ranker, new_version = load_serving_ranker(self._settings)
                 if new_version != old.model_version:
@@ -338,16 +407,24 @@ class Engine:
         )
 
     # ------------------------------------------------------------------ search
-    def search(self, query: SearchQuery | Mapping[str, Any], log: bool = True) -> SearchResponse:
+    def search(
+        self, query: SearchQuery | Mapping[str, Any], log: bool = False, *, client: str | None = None
+    ) -> SearchResponse:
         """Ranked providers for a query.
 
         Parameters
         ----------
         query : SearchQuery or mapping
             A mapping is validated with :func:`~findsupport.search.query.parse_query`.
-        log : bool, default True
+        log : bool, default False
             Record the served page as a feedback session (when a feedback log
             is attached and the page is not empty); its id is ``search_id``.
+            Off unless asked: a library call, a notebook or a script is not a
+            coach choosing from a page, and the ranking learns from the log.
+        client : str, optional
+            The keyed hash of the client address (the web layer's
+            ``client_key``), recorded with the session so training can
+            deduplicate and cap what one client contributes.
 
         Returns
         -------
@@ -373,20 +450,31 @@ class Engine:
             mode=query.mode,
             level=query.level,
         )
-        matches = find_matches(
-            snapshot.index,
-            snapshot.scorer,
-            context,
-            radius_m=query.radius_km * 1000.0,
-            role=query.role,
-            k=query.offset + query.limit,
-        )
+        totals = None
+        if query.filtered:
+            # Filters and nearest-first: every candidate, exactly (search/refine.py).
+            matches, near = refined_matches(snapshot.index, snapshot.catalog, snapshot.ranker, snapshot.scales, context, query)
+        else:
+            matches = find_matches(
+                snapshot.index,
+                snapshot.scorer,
+                context,
+                radius_m=query.radius_km * 1000.0,
+                role=query.role,
+                k=query.offset + query.limit,
+            )
+            if query.mode == "any":
+                # The in-person rule alone: those who meet the coach; the rest help online.
+                near, _ = snapshot.index.count_in_person(location.easting, location.northing, query.radius_km * 1000.0, query.role)
+        if query.mode == "any":
+            totals = {"near": near, "online": matches.total - near}
         results = self._page(snapshot, query, context, matches.ranked)
         search_id = None
         if log and self._feedback is not None and results:
             shown = [(result.provider.id, result.position) for result in results]
             search_id = self._feedback.log_search(
-                query.feedback_query(), shown, snapshot.model_version, catalog_version=snapshot.catalog.version
+                query.feedback_query(), shown, snapshot.model_version, catalog_version=snapshot.catalog.version,
+                client=client,
             )
         return SearchResponse(
             query=query,
@@ -396,6 +484,7 @@ class Engine:
             search_id=search_id,
             model_version=snapshot.model_version,
             notes=_notes(query, location, matches.total),
+            totals=totals,
         )
 
     def search_many(
@@ -424,7 +513,13 @@ class Engine:
         if len(positions) == 0:
             return []
         distance = ranked.distance_m[offset:]
-        features = compute_features(context, snapshot.catalog, positions, distance, ranked.inside[offset:], snapshot.scales)
+        inside = ranked.inside[offset:]
+        # In an `any` search, those matching the in-person rule are "near", the others "online".
+        if query.mode == "any":
+            groups = np.where(inside & (distance <= query.radius_km * 1000.0), "near", "online").tolist()
+        else:
+            groups = ["online" if query.mode == "online" else "near"] * len(positions)
+        features = compute_features(context, snapshot.catalog, positions, distance, inside, snapshot.scales)
         contributions = snapshot.ranker.contributions(features)
         asks = (query.event, query.slots, query.role, query.mode, query.level)
         explainer = self._explainers.get(asks)
@@ -459,6 +554,7 @@ class Engine:
                     reasons=reasons,
                     missing=missing,
                     rounded_features=dict(zip(FEATURE_NAMES, rounded)),
+                    group=groups[i],
                 )
             )
         return results

@@ -24,9 +24,9 @@ from .. import taxonomy
 from ..config import Settings
 from ..errors import InvalidQuery
 
-__all__ = ["SearchQuery", "parse_query", "QUERY_FIELDS", "DEFAULT_MODE"]
+__all__ = ["SearchQuery", "parse_query", "QUERY_FIELDS", "DEFAULT_MODE", "SORTS"]
 
-#: Every field a query may carry (DESIGN.md contract, plus lon/lat, offset and a batch id).
+#: Every field a query may carry (DESIGN.md contract, plus lon/lat, offset, a batch id, the order and the filters).
 QUERY_FIELDS: tuple[str, ...] = (
     "postcode",
     "lon",
@@ -40,6 +40,9 @@ QUERY_FIELDS: tuple[str, ...] = (
     "limit",
     "offset",
     "id",
+    "sort",
+    "has_room",
+    "min_qualification",
 )
 
 #: A coach looking at a map of people near them means in person unless they say otherwise.
@@ -48,6 +51,10 @@ DEFAULT_MODE = "in_person"
 MAX_DEPTH = 500
 #: Batch ids are echoed back; keep them short.
 MAX_ID_CHARS = 200
+#: Result orders: the ranking's (default), or by distance from the coach (the score breaks ties).
+SORTS: tuple[str, ...] = ("best", "nearest")
+#: How yes/no parameters may be spelled (URLs, flags, JSON booleans).
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +78,17 @@ class SearchQuery:
     limit: int = 10
     offset: int = 0
     id: str | None = None
+    #: ``best`` (the ranking) or ``nearest``.
+    sort: str = "best"
+    #: Only providers with a free place.
+    has_room: bool = False
+    #: Only providers qualified at least this (a qualification code; its level counts).
+    min_qualification: str | None = None
+
+    @property
+    def filtered(self) -> bool:
+        """Whether the query filters or orders beyond the ranking (see :mod:`findsupport.search.refine`)."""
+        return self.has_room or self.min_qualification is not None or self.sort != "best"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields (as echoed in responses and written to the feedback log)."""
@@ -138,6 +156,20 @@ def _number(params: Mapping[str, Any], name: str, default: float, low: float, hi
     if not low <= number <= high:
         raise _fail(name, f"{name} must be between {low:g} and {high:g}; got {number:g}.")
     return int(number) if integer else number
+
+
+def _flag(params: Mapping[str, Any], name: str) -> bool:
+    value = params.get(name)
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, (list, tuple)):
+        raise _fail(name, f"{name} was given {len(value)} times; give it once.")
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE or not text:
+        return False
+    raise _fail(name, f"Got {name}={str(value)[:40]!r}; {name} must be true or false.", ["true", "false"])
 
 
 def _slots(params: Mapping[str, Any]) -> tuple[str, ...]:
@@ -244,4 +276,7 @@ def parse_query(params: Mapping[str, Any], settings: Settings | None = None, *, 
         limit=limit,
         offset=offset,
         id=query_id,
+        sort=_choice(params, "sort", SORTS) or "best",
+        has_room=_flag(params, "has_room"),
+        min_qualification=_choice(params, "min_qualification", list(taxonomy.QUALIFICATIONS)),
     )

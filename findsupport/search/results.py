@@ -13,7 +13,12 @@ from ..catalog.public import PublicProvider
 from ..geo import ATTRIBUTION, PostcodeLocation
 from .query import SearchQuery
 
-__all__ = ["SearchResult", "SearchResponse"]
+__all__ = ["SearchResult", "SearchResponse", "GROUPS"]
+
+#: How a result can help the coach: ``near`` (meets in person: reaches them, within
+#: the radius) or ``online`` (online support from further away).  A page lists them
+#: under these headings; ``totals`` counts each.
+GROUPS: tuple[str, ...] = ("near", "online")
 
 _QUERY_FIELDS = tuple(f.name for f in fields(SearchQuery))
 #: round(v, 4) of the values most features take (k/n: shares of asked-for slots,
@@ -93,6 +98,8 @@ class SearchResult:
     #: rounded a whole page at once (one numpy call instead of a ``round`` per
     #: value); ``None`` rounds here.  Internal: not part of the result's value.
     rounded_features: dict[str, float] | None = field(default=None, repr=False, compare=False)
+    #: One of :data:`GROUPS`.
+    group: str = "near"
 
     def to_dict(self) -> dict[str, Any]:
         """The API's result object."""
@@ -106,6 +113,7 @@ class SearchResult:
             "reasons": list(self.reasons),
             "missing": list(self.missing),
             "features": self.rounded_features if self.rounded_features is not None else _rounded_features(self.features),
+            "group": self.group,
         }
 
     def to_feature(self) -> dict[str, Any]:
@@ -125,8 +133,9 @@ class SearchResponse:
     """A page of ranked results for one query.
 
     ``total`` counts every provider that matched (within reach, right role),
-    not just this page.  ``search_id`` identifies the feedback session the
-    search was logged as (``None`` when not logged).
+    not just this page; ``totals`` splits it by :data:`GROUPS` (``near`` and
+    ``online``; they add up to ``total``).  ``search_id`` identifies the
+    feedback session the search was logged as (``None`` when not logged).
     """
 
     query: SearchQuery
@@ -136,6 +145,15 @@ class SearchResponse:
     search_id: str | None = None
     model_version: str | None = None
     notes: tuple[str, ...] = field(default=())
+    #: ``{"near": n, "online": m}``; ``None`` means every match is in the query mode's own group.
+    totals: dict[str, int] | None = None
+
+    def group_totals(self) -> dict[str, int]:
+        """``total`` by group (:data:`GROUPS`): everything is ``near`` in person and ``online`` online."""
+        if self.totals is not None:
+            return dict(self.totals)
+        online = self.total if self.query.mode == "online" else 0
+        return {"near": self.total - online, "online": online}
 
     def query_dict(self) -> dict[str, Any]:
         """The query as echoed in responses: its fields, where it was read as, and how."""
@@ -162,6 +180,7 @@ class SearchResponse:
             "model_version": self.model_version,
             "notes": list(self.notes),
             "attribution": ATTRIBUTION,
+            "totals": self.group_totals(),
         }
 
     def to_geojson(self) -> dict[str, Any]:
@@ -173,4 +192,5 @@ class SearchResponse:
             "total": self.total,
             "search_id": self.search_id,
             "attribution": ATTRIBUTION,
+            "totals": self.group_totals(),
         }

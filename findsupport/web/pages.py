@@ -1,4 +1,4 @@
-"""The pages: the map finder (``/``), its compact embeddable form (``/embed``) and ``/widget.js``.
+"""The pages: the map finder (``/``), its compact embeddable form (``/embed``), ``/widget.js`` and its builder ``/widget``.
 
 The pages are server-rendered HTML forms (vocabulary from the taxonomy,
 limits from the settings) brought to life by one static ES module,
@@ -12,15 +12,19 @@ never from a CDN.
     <script src="https://finder.example/widget.js" data-postcode="NE21 4LZ" data-event="jumps" async></script>
 
 It creates an ``<iframe>`` of ``/embed`` where the script tag stands, so the
-club's CSS and ours never meet, and grows the frame to the finder's height
-from ``postMessage`` messages it accepts only from the finder's own origin.
+club's CSS and ours never meet, and grows the frame to the finder's height (up
+to the window's) from ``postMessage`` messages it accepts only from the
+finder's own origin; ``data-view="list"`` gives a compact list of a set height,
+``data-accent`` the club's colour.  ``/widget`` builds the line (options,
+preview, copy); the events a host page can listen for are documented there and
+in ``static/widget.js``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, Response, abort, render_template, send_from_directory, url_for
+from flask import Blueprint, Response, abort, render_template, request, send_from_directory, url_for
 
 from .. import taxonomy
 from ..geo import ATTRIBUTION
@@ -45,6 +49,35 @@ def vendor_folders() -> dict[str, Path]:
     return {"leaflet": Path(leaflet.BASE_DIR), "markercluster": Path(markercluster.BASE_DIR)}
 
 
+def _event_groups() -> list[tuple[str, str, list[tuple[str, str]]]]:
+    """``(group, label, [(event, label), ...])`` in the taxonomy's order, for the event menus."""
+    return [
+        (group, taxonomy.EVENT_GROUP_LABELS[group], [(e, taxonomy.EVENT_LABELS[e]) for e in events])
+        for group, events in taxonomy.EVENT_GROUPS.items()
+    ]
+
+
+def _search_in_url(settings) -> str | None:  # noqa: ANN001 (Settings)
+    """A short description of the search a shared URL runs (``None`` when it runs none).
+
+    The page starts laid out as it will be once the results arrive (form folded
+    away on a phone, the results' heading in place), so nothing moves under the
+    coach's eyes.  Only for display (escaped by the template): the API validates
+    the search itself.
+    """
+    args = request.args
+    place = (args.get("postcode") or "").strip().upper()[:16] or ("your location" if args.get("lon") and args.get("lat") else "")
+    if not place:
+        return None
+    parts = [place, taxonomy.ROLE_LABELS.get(args.get("role", ""), "Any help")]
+    if args.get("event") in taxonomy.EVENT_LABELS or args.get("event") in taxonomy.EVENT_GROUP_LABELS:
+        parts.append(taxonomy.EVENT_LABELS.get(args["event"]) or taxonomy.EVENT_GROUP_LABELS[args["event"]])
+    mode = args.get("mode", "in_person")
+    radius = args.get("radius_km") or f"{settings.default_radius_km:g}"
+    parts.append("Online" if mode == "online" else f"{taxonomy.MODE_LABELS.get(mode, 'In person')}, {radius[:6]} km")
+    return " · ".join(parts)
+
+
 def _page(template: str, *, compact: bool) -> str:
     from .state import web_state
 
@@ -61,6 +94,7 @@ def _page(template: str, *, compact: bool) -> str:
     radius_options = [(f"{r:g}", r == settings.default_radius_km) for r in radii]
     return render_template(
         template,
+        searching=_search_in_url(settings),
         radius_options=radius_options,
         api_base=url_for("api.health").removesuffix("/health"),
         compact=compact,
@@ -68,10 +102,7 @@ def _page(template: str, *, compact: bool) -> str:
         demo=state.demo,
         os_attribution=ATTRIBUTION,
         roles=[(code, taxonomy.ROLE_LABELS[code]) for code in taxonomy.ROLES],
-        event_groups=[
-            (group, taxonomy.EVENT_GROUP_LABELS[group], [(e, taxonomy.EVENT_LABELS[e]) for e in events])
-            for group, events in taxonomy.EVENT_GROUPS.items()
-        ],
+        event_groups=_event_groups(),
         modes=[(code, taxonomy.MODE_LABELS[code]) for code in taxonomy.MODES],
         levels=[(code, taxonomy.QUALIFICATION_LABELS[code]) for code in taxonomy.QUALIFICATIONS],
         periods=[(p, taxonomy.PERIOD_LABELS[p]) for p in taxonomy.PERIODS],
@@ -89,6 +120,20 @@ def index() -> str:
 def embed() -> str:
     """The finder in a compact layout for an ``<iframe>``, pre-filled from the URL."""
     return _page("finder.html", compact=True)
+
+
+@blueprint.get("/widget")
+def widget_builder() -> str:
+    """The page where a club's webmaster picks the widget's options, previews it and copies its line."""
+    widget_src = url_for("pages.widget", _external=True)
+    return render_template(
+        "widget_builder.html",
+        widget_src=widget_src,
+        finder_origin=widget_src.removesuffix(url_for("pages.widget")),
+        roles=[(code, taxonomy.ROLE_LABELS[code]) for code in taxonomy.ROLES],
+        event_groups=_event_groups(),
+        modes=[(code, taxonomy.MODE_LABELS[code]) for code in taxonomy.MODES],
+    )
 
 
 @blueprint.get("/widget.js")

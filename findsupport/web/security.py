@@ -9,6 +9,11 @@
 * ``X-Content-Type-Options: nosniff`` and ``Referrer-Policy:
   strict-origin-when-cross-origin`` everywhere: the page URL holds the coach's
   postcode, and other sites (the tile server) see only our origin.
+* Pages under a signed-link path (``/respond/``, ``/manage/``, ``/cancel/``,
+  ``/outcome/``: :data:`findsupport.introductions.LINK_PATHS`) answer
+  ``Referrer-Policy: no-referrer`` and ``Cache-Control: no-store``, whatever
+  the answer (a page, a problem, a 404): the token in their URL must not
+  reach another site or a shared cache.
 * CORS: the read-only GET API (``/api/v1/...`` except introductions) and
   ``/openapi.json`` answer ``Access-Control-Allow-Origin: *`` so any site can
   build on the data; ``POST /api/v1/introductions`` gets no CORS headers, so a
@@ -33,6 +38,7 @@ from flask import Flask, Response, request
 
 from ..config import Settings
 from ..errors import ConfigError
+from ..introductions import LINK_PATHS
 
 __all__ = [
     "tile_sources",
@@ -41,6 +47,7 @@ __all__ = [
     "install_security_headers",
     "CORS_MAX_AGE_S",
     "EMBED_ENDPOINTS",
+    "TOKEN_PATH_PREFIXES",
 ]
 
 #: Browsers may cache a CORS preflight answer this long (a day; the API's CORS rules
@@ -51,7 +58,9 @@ CORS_MAX_AGE_S = 86_400
 EMBED_ENDPOINTS = frozenset({"pages.embed"})
 
 #: API paths that must not be readable or callable cross-origin.
-_NO_CORS_PATHS = ("/api/v1/introductions",)
+_NO_CORS_PATHS = ("/api/v1/introductions", "/api/v1/manage-links")
+#: Paths whose URL carries a signed token (see the module docstring).
+TOKEN_PATH_PREFIXES: tuple[str, ...] = tuple(LINK_PATHS.values())
 
 _SOURCE = re.compile(r"^(\*|'self'|'none'|(https?|wss?):(//(\*\.)?[A-Za-z0-9.-]+(:(\d+|\*))?)?/?|[A-Za-z0-9.-]+)$")
 
@@ -126,6 +135,9 @@ def install_security_headers(app: Flask, settings: Settings) -> None:
     def _security_headers(response: Response) -> Response:
         headers = response.headers
         headers.setdefault("X-Content-Type-Options", "nosniff")
+        if request.path.startswith(TOKEN_PATH_PREFIXES):
+            headers["Referrer-Policy"] = "no-referrer"
+            headers["Cache-Control"] = "no-store"
         headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
         if response.mimetype == "text/html":
             embeddable = request.endpoint in EMBED_ENDPOINTS

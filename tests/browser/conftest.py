@@ -111,6 +111,15 @@ main{{max-width:760px;margin:1rem auto;padding:0 1rem}} h2{{color:#7a1f1f}}</sty
     def widget() -> Response:
         return page("Club page with the widget", f'<div id="finder-box"><script src="{finder}/widget.js" data-postcode="NE1 4ST" data-event="jumps" data-role="mentor" async></script></div>')
 
+    @club.get("/widget-list")
+    def widget_list() -> Response:
+        # The compact list view in a narrow sidebar, in the club's colour; the page records the finder's events.
+        listen = ("<script>window.__events = []; for (const type of ['findsupport:search', 'findsupport:introduction']) "
+                  "document.addEventListener(type, (e) => window.__events.push({type, detail: e.detail}));</script>")
+        widget = (f'<script src="{finder}/widget.js" data-postcode="NE1 4ST" data-view="list" data-height="500" '
+                  'data-accent="#7a1f1f" data-title="Find a mentor" async></script>')
+        return page("Club page with the compact widget", f'{listen}<div id="sidebar" style="width:150px">{widget}</div>')
+
     return club
 
 

@@ -13,14 +13,14 @@ from findsupport.search.results import _rounded_features
 
 RESULT_KEYS = [
     "id", "name", "roles", "events", "availability", "online", "qualification", "club", "bio", "area", "travel_km",
-    "capacity", "spare_capacity", "distance_km", "location", "position", "score", "reasons", "missing", "features",
+    "capacity", "spare_capacity", "distance_km", "location", "position", "score", "reasons", "missing", "features", "group",
 ]  # fmt: skip
 
 
 def test_result_keys_are_the_api_contract(engine: Engine) -> None:
     response = engine.search({"postcode": "NE21 4LZ", "mode": "any"})
     assert list(response.results[0].to_dict()) == RESULT_KEYS
-    assert list(response.to_dict()) == ["query", "results", "total", "search_id", "model_version", "notes", "attribution"]
+    assert list(response.to_dict()) == ["query", "results", "total", "search_id", "model_version", "notes", "attribution", "totals"]
 
 
 @pytest.mark.parametrize(
@@ -63,3 +63,21 @@ def test_rounded_values_are_pythons_round(engine: Engine, mode: str) -> None:
         assert json.dumps(body["features"]) == json.dumps(plain)
         assert body["score"] == round(result.score, 4)
         assert body["location"] == {"lat": round(result.provider.lat, 6), "lon": round(result.provider.lon, 6)}
+
+
+@pytest.mark.parametrize("params", [{"postcode": "NE21 4LZ"}, {"postcode": "NE1 1AD", "role": "mentor", "radius_km": 5}, {"postcode": "DH1 3LE", "radius_km": 10}])
+def test_any_search_counts_near_and_online_apart(engine: Engine, params: dict) -> None:
+    """`any` = who meets you in person (the in-person search's matches) + who helps online from further away."""
+    mixed = engine.search({**params, "mode": "any", "limit": 50})
+    in_person = engine.search({**params, "mode": "in_person", "limit": 1})
+    online = engine.search({**params, "mode": "online", "limit": 1})
+    body = mixed.to_dict()
+    assert body["totals"] == {"near": in_person.total, "online": mixed.total - in_person.total}
+    assert body["totals"]["online"] <= online.total
+    near_ids = {r.provider.id for r in engine.search({**params, "mode": "in_person", "limit": 50}).results}
+    for result in mixed.results:
+        assert result.group == ("near" if result.provider.id in near_ids or result.distance_km <= mixed.query.radius_km and result.features["in_service_area"] else "online")
+        if result.group == "online":
+            assert result.provider.online and not result.reasons[0].endswith(" km away")
+    assert engine.search({**params, "mode": "online"}).to_dict()["totals"] == {"near": 0, "online": online.total}
+    assert in_person.to_dict()["totals"] == {"near": in_person.total, "online": 0}

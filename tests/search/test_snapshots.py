@@ -97,7 +97,7 @@ def test_open_and_reload_follow_the_store_and_the_active_model(settings, directo
     assert engine.reload() is False
 
     weights = {name: 0.0 for name in FEATURE_NAMES} | {"proximity_near": 1.0}
-    record = save_model(settings, model_document(MatchRanker.from_weights(weights)))
+    record = save_model(settings, model_document(MatchRanker.from_weights(weights), provenance={"kind": "real"}))
     activate(settings, record.version)
     index = engine.index
     assert engine.reload() is True
@@ -108,19 +108,21 @@ def test_open_and_reload_follow_the_store_and_the_active_model(settings, directo
 
 def test_searches_are_logged_as_feedback_sessions(settings, directory, stocked) -> None:
     engine = Engine.open(settings, reverse=False)
-    logged = engine.search({"postcode": "NE21 4LZ", "mode": "any", "limit": 3, "offset": 2})
+    logged = engine.search({"postcode": "NE21 4LZ", "mode": "any", "limit": 3, "offset": 2}, log=True)
     quiet = engine.search({"postcode": "NE21 4LZ", "mode": "any", "limit": 3}, log=False)
-    empty = engine.search({"postcode": "NE21 4LZ", "mode": "any", "offset": 490})
+    empty = engine.search({"postcode": "NE21 4LZ", "mode": "any", "offset": 490}, log=True)
+    unasked = engine.search({"postcode": "NE21 4LZ", "mode": "any", "limit": 3})  # library searches log only when asked
+    assert unasked.search_id is None
     assert logged.search_id is not None and quiet.search_id is None and empty.search_id is None
     sessions = list(FeedbackLog.open(settings).sessions())
     assert len(sessions) == 1
     shown = [(r["provider_id"], r["position"]) for r in sessions[0]["results"]]
     assert shown == [(r.provider.id, r.position) for r in logged.results]
     assert [p for _, p in shown] == [3, 4, 5]
-    assert sessions[0]["query"]["postcode"] == "NE21 4LZ"
+    assert sessions[0]["query"]["postcode"] == "NE21 4"  # the coach's sector only (issue 11)
 
 
 def test_open_without_feedback_logs_nothing(settings, stocked) -> None:
     engine = Engine.open(settings, feedback=False, reverse=False)
     assert engine.feedback is None
-    assert engine.search({"postcode": "NE21 4LZ", "mode": "any"}).search_id is None
+    assert engine.search({"postcode": "NE21 4LZ", "mode": "any"}, log=True).search_id is None

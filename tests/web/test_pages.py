@@ -68,6 +68,66 @@ def test_front_end_files_are_served_locally(client, path, mimetype):
     response.close()
 
 
+@pytest.mark.parametrize("path", ["/", "/embed", "/widget"])
+def test_pages_load_versioned_compressed_assets(client, path):
+    """Every file a page loads is under /assets/ with a content hash, compressed, cached for good."""
+    html = client.get(path).get_data(as_text=True)
+    urls = re.findall(r'(?:href|src)="(/assets/[^"]+)"', html) + re.findall(r"/assets/\S+?\.css", html)
+    assert urls and not re.search(r'(?:href|src)="/(?:static|vendor)/', html)
+    for url in set(urls):
+        assert re.search(r"\.[0-9a-f]{12}\.(js|css|svg)$", url), url
+        with client.get(url, headers={"Accept-Encoding": "gzip"}) as response:
+            assert response.status_code == 200
+            assert "immutable" in response.headers["Cache-Control"]
+            assert int(re.search(r"max-age=(\d+)", response.headers["Cache-Control"]).group(1)) >= 365 * 86_400
+            assert response.headers["X-Content-Type-Options"] == "nosniff"
+            if not url.endswith(".svg") or len(response.get_data()) > 200:
+                assert response.headers.get("Content-Encoding") == "gzip", url
+        with client.get(url) as plain:
+            assert "Content-Encoding" not in plain.headers
+
+
+def test_leaflet_css_does_not_block_the_first_paint(client):
+    html = client.get("/").get_data(as_text=True)
+    blocking = re.findall(r'<link rel="stylesheet" href="([^"]+)"', html)
+    assert len(blocking) == 1 and "/finder." in blocking[0]  # the map's CSS is loaded by finder.js
+    assert "leaflet" in re.search(r'data-map-css="([^"]+)"', html).group(1).lower()
+
+
+def test_changed_files_get_new_names(tmp_path):
+    from pathlib import Path
+
+    import findsupport.web
+    from findsupport.web.assets import build_assets
+    from findsupport.web.pages import vendor_folders
+
+    static = tmp_path / "static"
+    static.mkdir()
+    for name in ("finder.js", "finder.css", "favicon.svg"):
+        (static / name).write_bytes((Path(findsupport.web.__file__).parent / "static" / name).read_bytes())
+    first = build_assets(tmp_path / "cache", static, vendor_folders())
+    assert build_assets(tmp_path / "cache", static, vendor_folders()) == first  # built once, then reused
+    (static / "finder.js").write_text("// changed\n")
+    second = build_assets(tmp_path / "cache", static, vendor_folders())
+    assert second.url("finder.js") != first.url("finder.js") and second.url("finder.css") == first.url("finder.css")
+    assert (second.root / second.urls["finder.js"]).read_text() == "// changed\n"
+    assert (first.root / first.urls["finder.js"]).exists()  # a running worker's files stay
+    assert second.url("leaflet/images/layers.png") == "/assets/leaflet/images/layers.png"
+
+
+def test_widget_builder_page(client):
+    with client.get("/widget") as response:
+        html = response.get_data(as_text=True)
+        assert response.status_code == 200
+        assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+    assert "<script>" not in html  # no inline script (the builder is a module)
+    assert 'id="snippet"' in html and 'id="preview"' in html and 'id="copy-snippet"' in html
+    assert "http://localhost/widget.js" in html
+    for code in (*taxonomy.ROLES, *taxonomy.EVENTS):
+        assert f'value="{code}"' in html
+    assert "findsupport:search" in html and "findsupport:introduction" in html
+
+
 def test_widget_reads_its_settings_and_checks_message_origins(client):
     with client.get("/widget.js") as response:
         script = response.get_data(as_text=True)
@@ -86,8 +146,13 @@ def test_finder_never_puts_data_into_html():
     source = (Path(findsupport.web.__file__).parent / "static" / "finder.js").read_text()
     code = [line for line in source.splitlines() if not line.strip().startswith("//")]
     uses = [line.strip() for line in code if "innerHTML" in line]
-    # The only innerHTML is *read* from a span whose textContent we set (escaping the OS attribution).
-    assert uses == ["map.attributionControl.addAttribution(os.innerHTML);"]
+    # innerHTML is only *read* from elements whose text we set with textContent: the OS
+    # attribution (escaped for Leaflet) and the markers' numbers (Leaflet's divIcon takes HTML).
+    assert uses == [
+        "map.attributionControl.addAttribution(os.innerHTML);",
+        "return window.L.divIcon({ html: wrapper.innerHTML, className: \"num-cluster\", iconSize: null, iconAnchor: [20, 17] });",
+        "return window.L.divIcon({ html: inner.innerHTML, className: `num-marker ${group}`, iconSize: [30, 30], iconAnchor: [15, 36], popupAnchor: [0, -34] });",
+    ]
     assert "insertAdjacentHTML" not in source and "eval(" not in source
 
 
@@ -114,7 +179,13 @@ def test_openapi_describes_every_api_route(app: Flask, client):
     described = {(path, method) for path, item in spec["paths"].items() for method in item}
     assert routes == described
     search = spec["paths"]["/api/v1/search"]["get"]
-    assert [p["name"] for p in search["parameters"]] == [*QUERY_FIELDS, "format"]
+    # An exploded object parameter (the place: postcode, or lon and lat) stands for its properties.
+    names = [
+        name
+        for p in search["parameters"]
+        for name in (p["schema"]["properties"] if p.get("explode") and p["schema"]["type"] == "object" else [p["name"]])
+    ]
+    assert names == [*QUERY_FIELDS, "format"]
     radius = next(p for p in search["parameters"] if p["name"] == "radius_km")["schema"]
     assert (radius["minimum"], radius["maximum"]) == (1.0, 200.0)
     role = next(p for p in search["parameters"] if p["name"] == "role")["schema"]

@@ -1,9 +1,15 @@
-// The finder page (/ and /embed): form -> /api/v1/search -> list + clustered map.
+// The finder page (/ and /embed): form -> /api/v1/search -> numbered list + map.
 //
 // Plain JavaScript, no build step. Provider-supplied text is only ever put on the
 // page with textContent (never innerHTML), so a name or bio cannot inject markup.
 // The query lives in the URL (shareable; back/forward re-run it). The list carries
 // everything the map shows, so the page works when tiles or Leaflet cannot load.
+//
+// Layout: on a desktop the list scrolls beside a map that stays in view; in one
+// column (phones, the embed) the form folds into a one-line summary after a
+// search and focus moves to the results' heading. Cards and markers share their
+// numbers and highlight each other. In an "in person or online" search the
+// results are grouped "Near you" and "Online", each with its own count.
 
 const root = document.getElementById("finder");
 const config = {
@@ -14,14 +20,26 @@ const config = {
   defaultRadius: root.dataset.defaultRadius,
   compact: root.dataset.compact === "true",
   maxMessage: root.dataset.maxMessage,
+  maxLimit: root.dataset.maxLimit,
 };
 // Parameters the page passes to the API (DESIGN.md query fields the form offers).
-const QUERY_PARAMS = ["postcode", "lon", "lat", "role", "event", "slots", "mode", "level", "radius_km"];
+// The order and the filters above the list are query parameters too (validated by the server).
+const QUERY_PARAMS = ["postcode", "lon", "lat", "role", "event", "slots", "mode", "level", "radius_km", "sort", "has_room", "min_qualification"];
+// Settings of the embed page itself (from widget.js), kept in its URL.
+const EMBED_PARAMS = ["host", "view", "accent"];
 // Decimal places kept of a browser location: about 100 m, plenty to find the
 // nearest postcode, and no more of the coach's position than needed in a URL.
 const LOCATION_DECIMALS = 3;
 // How many wider radii the empty state asks about (each is one count request).
 const WIDER_STEPS = 3;
+// The layout is one column up to this width (finder.css says the same).
+const ONE_COLUMN = window.matchMedia("(max-width: 800px)");
+const GROUP_TITLES = { near: "Near you", online: "Online" };
+// White text on the accent colour must keep WCAG AA contrast (4.5:1).
+const MIN_CONTRAST = 4.5;
+// Showing a marker inside a cluster: attempts, and how long each may take (animations included).
+const REVEAL_TRIES = 4;
+const REVEAL_WAIT_MS = 900;
 
 const form = document.getElementById("search-form");
 const postcodeInput = document.getElementById("postcode");
@@ -29,17 +47,29 @@ const postcodeError = document.getElementById("postcode-error");
 const lonInput = document.getElementById("lon");
 const latInput = document.getElementById("lat");
 const statusLine = document.getElementById("status");
-const list = document.getElementById("result-list");
+const summaryHeading = document.getElementById("results-summary");
+const queryNote = document.getElementById("query-note");
+const controls = document.getElementById("result-controls");
+const sortSelect = document.getElementById("sort");
+const roomBox = document.getElementById("has_room");
+const qualificationSelect = document.getElementById("min_qualification");
+const groupsBox = document.getElementById("result-groups");
 const emptyState = document.getElementById("empty-state");
 const moreButton = document.getElementById("more-results");
 const radiusSelect = document.getElementById("radius_km");
+const searchSummary = document.getElementById("search-summary");
+const searchSummaryText = document.getElementById("search-summary-text");
+const editButton = document.getElementById("edit-search");
+const mapWrap = document.getElementById("map-wrap");
+const fullFinderLink = document.getElementById("full-finder");
 
 let labels = null;
 let map = null;
 let cluster = null;
 let hereMarker = null;
-const markers = new Map(); // provider id -> Leaflet marker
-let current = null; // {params, nextOffset, total}
+let radiusRing = null;
+let shown = []; // [{result, card, marker, number}] in the order of the list
+let current = null; // {params, nextOffset, total, totals, query, searchId}
 let searchSerial = 0; // ignore answers to searches that were overtaken
 
 // ---------------------------------------------------------------- small DOM helpers
@@ -59,8 +89,11 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
-function announce(text) {
+// The live region: loading is said to screen readers here and shown by the heading
+// (so the page does not move); problems are shown here.
+function announce(text, { loading = false } = {}) {
   statusLine.textContent = text;
+  statusLine.classList.toggle("visually-hidden", loading);
 }
 
 async function getJSON(url) {
@@ -83,6 +116,15 @@ function listPhrase(items) {
   return `${items.slice(0, -1).join(", ")} and ${items[items.length - 1]}`;
 }
 
+function oneColumn() {
+  return config.compact || ONE_COLUMN.matches;
+}
+
+function inViewport(node) {
+  const box = node.getBoundingClientRect();
+  return box.top >= 0 && box.bottom <= window.innerHeight;
+}
+
 // ---------------------------------------------------------------- vocabulary
 async function loadLabels() {
   const { ok, body } = await getJSON(`${config.api}/taxonomy`);
@@ -100,13 +142,26 @@ async function loadLabels() {
 }
 
 // ---------------------------------------------------------------- map
-function setUpMap() {
-  if (!window.L) {
-    document.getElementById("map-note").hidden = false;
+// Leaflet's CSS matters only to the map, which this script draws: loaded here, it
+// does not hold up the first paint of the page.
+function loadMapStyles() {
+  const urls = (root.dataset.mapCss || "").split(" ").filter(Boolean);
+  return Promise.all(urls.map((href) => new Promise((resolve) => {
+    const link = el("link", { rel: "stylesheet", href });
+    link.addEventListener("load", resolve);
+    link.addEventListener("error", resolve);
+    document.head.prepend(link); // before finder.css, which overrides it
+  })));
+}
+
+async function setUpMap() {
+  if (!window.L || document.body.classList.contains("list-view")) {
+    if (!window.L) document.getElementById("map-note").hidden = false;
     return;
   }
+  await loadMapStyles();
   const L = window.L;
-  map = L.map("map", { scrollWheelZoom: !config.compact }).setView([54.5, -2.5], 5);
+  map = L.map("map", { scrollWheelZoom: !config.compact, zoomSnap: 0.25 }).setView([54.5, -2.5], 5);
   const tiles = L.tileLayer(config.tileUrl, { attribution: config.tileAttribution, maxZoom: 18 });
   tiles.once("tileerror", () => {
     document.getElementById("map-note").hidden = false;
@@ -116,63 +171,205 @@ function setUpMap() {
   const os = document.createElement("span");
   os.textContent = config.osAttribution;
   map.attributionControl.addAttribution(os.innerHTML);
-  cluster = L.markerClusterGroup({ showCoverageOnHover: false, maxClusterRadius: 40 });
+  cluster = L.markerClusterGroup({
+    showCoverageOnHover: false,
+    // Markers closer than their own width (and a cluster's) are clustered: no icon covers another,
+    // and each keeps a 24 px target (WCAG 2.5.8).
+    maxClusterRadius: 56,
+    spiderfyOnMaxZoom: true,
+    // A page holds at most a few dozen markers: keep them all, also outside the view
+    // (phones drop them otherwise, and zoomToShowLayer then never calls back).
+    removeOutsideVisibleBounds: false,
+    iconCreateFunction: clusterIcon,
+  });
   map.addLayer(cluster);
+  // Sector centroids are shared: a cluster at the last zoom spiderfies instead.
+  cluster.on("animationend spiderfied unspiderfied", refreshHighlights);
+  // Pointing at a cluster highlights the cards it holds.
+  const clusterCards = (event, on) => {
+    for (const child of event.layer.getAllChildMarkers()) {
+      const entry = shown.find((e) => e.marker === child);
+      if (entry) entry.card.classList.toggle("highlight", on);
+    }
+  };
+  cluster.on("clustermouseover", (event) => clusterCards(event, true));
+  cluster.on("clustermouseout", (event) => clusterCards(event, false));
 }
 
-function popupContent(result, card) {
+// A cluster shows the numbers of the results it holds ("2, 5"; "2, 5 +3").
+function clusterIcon(group) {
+  const numbers = group.getAllChildMarkers().map((m) => m.options.number).sort((a, b) => a - b);
+  const text = numbers.length <= 3 ? numbers.join(", ") : `${numbers.slice(0, 2).join(", ")} +${numbers.length - 2}`;
+  const html = el("span", { "data-count": numbers.length }, el("span", { "aria-hidden": "true", text }), el("span", { class: "visually-hidden", text: `Results ${listPhrase(numbers.map(String))}` }));
+  const wrapper = el("div", {}, html);
+  return window.L.divIcon({ html: wrapper.innerHTML, className: "num-cluster", iconSize: null, iconAnchor: [20, 17] });
+}
+
+function markerIcon(number, group) {
+  const inner = el("div", {}, el("span", {}, el("b", { text: String(number) })));
+  return window.L.divIcon({ html: inner.innerHTML, className: `num-marker ${group}`, iconSize: [30, 30], iconAnchor: [15, 36], popupAnchor: [0, -34] });
+}
+
+function popupContent(entry) {
+  const { result } = entry;
   const box = el("div", { class: "popup" });
-  box.append(el("strong", { text: result.name }));
-  box.append(el("div", { text: `${result.area} · ${result.distance_km.toFixed(1)} km` }));
-  const button = el("button", { type: "button", class: "link-button", text: "Show in the list" });
-  button.addEventListener("click", () => {
-    card.scrollIntoView({ behavior: "smooth", block: "center" });
-    card.querySelector("h3").focus();
+  const title = el("h3", { tabindex: "-1", text: `${entry.number}. ${result.name}` });
+  box.append(title);
+  const where = result.group === "online" ? `Online · based in the ${result.area} area` : `${result.area} · ${result.distance_km.toFixed(1)} km`;
+  box.append(el("p", { class: "meta", text: where }));
+  const reasons = cardReasons(result);
+  if (reasons.length) {
+    const ul = el("ul", { "aria-label": "Why this match" });
+    for (const reason of reasons) ul.append(el("li", { text: reason }));
+    box.append(ul);
+  }
+  const request = el("button", { type: "button", class: "primary", text: "Request an introduction" });
+  request.addEventListener("click", () => {
+    map.closePopup();
+    openIntroduction(entry);
   });
-  box.append(button);
+  const back = el("button", { type: "button", class: "link-button", text: "Show in the list" });
+  back.addEventListener("click", () => {
+    map.closePopup();
+    entry.card.scrollIntoView({ block: "start" });
+    entry.card.querySelector("h3").focus({ preventScroll: true });
+  });
+  box.append(el("div", { class: "actions" }, request, back));
+  box.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") {
+      map.closePopup();
+      entry.card.querySelector(".show-on-map").focus();
+    }
+  });
   return box;
 }
 
-function addMarker(result, card) {
+function addMarker(entry) {
   if (!map) return;
   const L = window.L;
+  const { result } = entry;
   const marker = L.marker([result.location.lat, result.location.lon], {
-    title: result.name,
-    alt: `${result.name}, ${result.area}`,
+    icon: markerIcon(entry.number, result.group),
+    title: `${entry.number}. ${result.name}, ${result.area}`,
+    number: entry.number,
+    riseOnHover: true,
   });
-  marker.bindPopup(() => popupContent(result, card));
-  marker.on("click", () => highlight(card));
-  markers.set(result.id, marker);
+  marker.bindPopup(() => popupContent(entry), { maxWidth: 280, autoPanPadding: [12, 12] });
+  marker.on("click", () => select(entry));
+  marker.on("mouseover", () => setHighlight(entry, true));
+  marker.on("mouseout", () => setHighlight(entry, false));
+  // A focused marker (Tab reaches them) highlights its card too.
+  marker.on("add", () => {
+    const icon = marker.getElement();
+    if (!icon || icon.dataset.wired) return;
+    icon.dataset.wired = "true";
+    icon.dataset.number = String(entry.number);
+    icon.addEventListener("focus", () => setHighlight(entry, true));
+    icon.addEventListener("blur", () => setHighlight(entry, false));
+  });
+  entry.marker = marker;
   cluster.addLayer(marker);
 }
 
-function showHere(location, text) {
+function showHere(query, text) {
   if (!map) return;
   const L = window.L;
-  if (hereMarker) hereMarker.remove();
-  hereMarker = L.circleMarker([location.lat, location.lon], {
+  clearHere();
+  const location = [query.location.lat, query.location.lon];
+  if (query.mode !== "online") {
+    radiusRing = L.circle(location, {
+      radius: Number(query.radius_km) * 1000, color: "#0b4f8a", weight: 2, dashArray: "6 6", fillOpacity: 0.04, interactive: false,
+    }).addTo(map);
+  }
+  hereMarker = L.circleMarker(location, {
     radius: 8, color: "#1d1d1b", weight: 3, fillColor: "#ffdd00", fillOpacity: 1,
   }).addTo(map);
   hereMarker.bindTooltip(text);
 }
 
+function clearHere() {
+  if (hereMarker) hereMarker.remove();
+  if (radiusRing) radiusRing.remove();
+  hereMarker = radiusRing = null;
+}
+
 function fitMap() {
   if (!map) return;
   const L = window.L;
-  const points = [...markers.values()].map((m) => m.getLatLng());
-  if (hereMarker) points.push(hereMarker.getLatLng());
-  if (points.length === 1) map.setView(points[0], 11);
-  else if (points.length > 1) map.fitBounds(L.latLngBounds(points).pad(0.15));
+  // Near results, the ring and the coach's point; far online providers only when
+  // there is nothing near (they would shrink the neighbourhood to a dot).
+  const near = shown.filter((e) => e.marker && e.result.group === "near");
+  const entries = near.length || radiusRing ? near : shown.filter((e) => e.marker);
+  let bounds = radiusRing ? radiusRing.getBounds() : null;
+  for (const e of entries) bounds = bounds ? bounds.extend(e.marker.getLatLng()) : L.latLngBounds([e.marker.getLatLng()]);
+  if (hereMarker && !bounds) map.setView(hereMarker.getLatLng(), 11);
+  else if (bounds) map.fitBounds(bounds.pad(0.05));
 }
 
 function clearMap() {
-  markers.clear();
   if (cluster) cluster.clearLayers();
+  if (map) map.closePopup();
 }
 
-function highlight(card) {
-  for (const other of list.querySelectorAll(".result.selected")) other.classList.remove("selected");
-  card.classList.add("selected");
+// ---------------------------------------------------------------- card <-> marker
+function markerElement(entry) {
+  if (!entry.marker || !cluster) return null;
+  const visible = cluster.getVisibleParent(entry.marker);
+  return visible ? visible.getElement() : null;
+}
+
+function setHighlight(entry, on) {
+  entry.highlighted = on;
+  entry.card.classList.toggle("highlight", on);
+  const icon = markerElement(entry);
+  if (icon) icon.classList.toggle("highlight", on || shown.some((e) => e !== entry && e.highlighted && markerElement(e) === icon));
+}
+
+function refreshHighlights() {
+  for (const entry of shown) {
+    const icon = markerElement(entry);
+    if (icon) icon.classList.toggle("highlight", Boolean(entry.highlighted));
+  }
+  for (const entry of shown) if (entry.highlighted) setHighlight(entry, true);
+}
+
+function select(entry) {
+  for (const other of groupsBox.querySelectorAll(".result.selected")) other.classList.remove("selected");
+  entry.card.classList.add("selected");
+}
+
+function showOnMap(entry) {
+  select(entry);
+  if (!map || !entry.marker) return;
+  // In one column the map is above the list: bring it into view first, so the
+  // popup opens where the coach is looking.
+  if (!inViewport(mapWrap)) mapWrap.scrollIntoView({ block: "start" });
+  revealMarker(entry.marker, () => {
+    entry.marker.openPopup();
+    const title = document.querySelector(".leaflet-popup .popup h3");
+    if (title) title.focus({ preventScroll: true });
+  });
+}
+
+// zoomToShowLayer, again while it has not got there: in a small map a cluster's
+// "zoom to bounds" can stop one level short and never call back.
+function revealMarker(marker, done, tries = REVEAL_TRIES) {
+  let called = false;
+  const once = () => {
+    if (called) return;
+    called = true;
+    done();
+  };
+  cluster.zoomToShowLayer(marker, once);
+  window.setTimeout(() => {
+    if (called) return;
+    called = true; // a late answer of this try is ignored; the next try calls back
+    if (tries > 1) revealMarker(marker, done, tries - 1);
+    else {
+      map.setView(marker.getLatLng(), map.getMaxZoom());
+      done();
+    }
+  }, REVEAL_WAIT_MS);
 }
 
 // ---------------------------------------------------------------- form <-> URL
@@ -192,6 +389,9 @@ function paramsFromForm() {
   if (data.get("radius_km") && data.get("radius_km") !== config.defaultRadius) params.set("radius_km", data.get("radius_km"));
   const slots = data.getAll("slots");
   if (slots.length) params.set("slots", slots.join(","));
+  if (sortSelect.value !== "best") params.set("sort", sortSelect.value);
+  if (qualificationSelect.value) params.set("min_qualification", qualificationSelect.value);
+  if (roomBox.checked) params.set("has_room", "true");
   return params;
 }
 
@@ -228,24 +428,54 @@ function fillForm(params) {
   const slots = new Set((params.getAll("slots").join(",") || "").split(",").filter(Boolean));
   for (const box of form.querySelectorAll('input[name="slots"]')) box.checked = slots.has(box.value);
   if (slots.size || params.get("level")) document.getElementById("more-options").open = true;
+  setSelect(sortSelect, params.get("sort") || "best");
+  setSelect(qualificationSelect, params.get("min_qualification"));
+  roomBox.checked = ["true", "1", "yes", "on"].includes((params.get("has_room") || "").toLowerCase());
 }
 
 function pageUrl(params) {
   const url = new URL(window.location.href);
   const keep = new URLSearchParams();
-  // The embed page keeps its own settings (host) beside the query.
-  if (url.searchParams.get("host")) keep.set("host", url.searchParams.get("host"));
+  // The embed page keeps its own settings (host, view, accent) beside the query.
+  for (const name of EMBED_PARAMS) if (url.searchParams.get(name)) keep.set(name, url.searchParams.get(name));
   for (const [key, value] of params) keep.append(key, value);
   url.search = keep.toString();
   return url;
 }
 
+// ---------------------------------------------------------------- the form folds away in one column
+function collapseForm(query) {
+  searchSummaryText.textContent = searchDescription(query);
+  document.body.classList.add("form-collapsed");
+  searchSummary.hidden = false;
+  editButton.setAttribute("aria-expanded", "false");
+}
+
+function expandForm({ focus = false } = {}) {
+  document.body.classList.remove("form-collapsed");
+  searchSummary.hidden = true;
+  editButton.setAttribute("aria-expanded", "true");
+  if (focus) postcodeInput.focus();
+}
+
+function searchDescription(query) {
+  const parts = [placeName(query)];
+  parts.push(query.role ? label("roles", query.role) : "Any help");
+  if (query.event) parts.push(label("events", query.event));
+  parts.push(query.mode === "online" ? "Online" : `${label("modes", query.mode)}, ${query.radius_km} km`);
+  return parts.join(" · ");
+}
+
 // ---------------------------------------------------------------- search
 function clearResults() {
-  list.replaceChildren();
+  groupsBox.replaceChildren();
+  shown = [];
   emptyState.hidden = true;
   emptyState.replaceChildren();
   moreButton.hidden = true;
+  summaryHeading.hidden = true;
+  queryNote.hidden = true;
+  controls.hidden = true;
   clearMap();
 }
 
@@ -265,43 +495,92 @@ function placeName(query) {
   return query.resolved && query.resolved.postcode ? `your location (near ${query.resolved.postcode})` : "your location";
 }
 
-function showProblem(problem) {
-  const postcodeProblem = problem.field === "postcode" || /postcode|location/.test(problem.type || "");
-  if (postcodeProblem) {
-    clearPostcodeError();
-    postcodeInput.setAttribute("aria-invalid", "true");
-    postcodeError.append(el("p", { text: problem.detail }));
-    const suggestions = problem.suggestions || [];
-    if (suggestions.length) {
-      const row = el("div", { class: "suggestions" }, el("span", { text: "Did you mean " }));
-      suggestions.forEach((postcode, i) => {
-        const button = el("button", { type: "button", class: "suggestion", text: postcode });
-        button.addEventListener("click", () => {
-          postcodeInput.value = postcode;
-          lonInput.value = latInput.value = "";
-          submitSearch();
-        });
-        row.append(button);
-        if (i < suggestions.length - 1) row.append(" ");
-      });
-      row.append("?");
-      postcodeError.append(row);
-    }
-  }
-  announce(problem.detail || problem.title || "The search could not be run.");
+// The heading above the list: what was found, counted honestly for each group.
+function summaryText(body) {
+  const filters = [];
+  if (body.query.has_room) filters.push("with room");
+  if (body.query.min_qualification) filters.push(`${label("qualifications", body.query.min_qualification)} or above`);
+  const text = summaryCounts(body);
+  return filters.length ? `${text} (${filters.join(", ")})` : text;
 }
 
-async function runSearch(params, { append = false } = {}) {
-  const serial = ++searchSerial;
-  const query = new URLSearchParams(params);
-  const offset = append && current ? current.nextOffset : 0;
-  if (offset) query.set("offset", String(offset));
-  if (!append) {
-    clearResults();
-    clearPostcodeError();
+function summaryCounts(body) {
+  const q = body.query;
+  const { who, what } = describeQuery(q);
+  const place = placeName(q);
+  const totals = body.totals || { near: q.mode === "online" ? 0 : body.total, online: q.mode === "online" ? body.total : 0 };
+  const matches = (n) => `${n} ${n === 1 ? "match" : "matches"}`;
+  if (q.mode === "online") {
+    return body.total ? `${matches(body.total)} for online ${who}${what}` : `No online ${who}${what} yet`;
   }
-  announce("Searching…");
+  if (q.mode === "any") {
+    if (!body.total) return `No ${who}${what} within ${q.radius_km} km of ${place} or online`;
+    const near = totals.near ? `${totals.near} within ${q.radius_km} km of ${place}` : `none within ${q.radius_km} km of ${place}`;
+    return `${matches(body.total)} for ${who}${what}: ${near}, ${totals.online} online`;
+  }
+  return body.total ? `${matches(body.total)} for ${who}${what} within ${q.radius_km} km of ${place}` : `No ${who}${what} within ${q.radius_km} km of ${place}`;
+}
+
+// "NE1 4ZZ is not a postcode we know. Did you mean A, B or C?": the buttons ask the question.
+function withoutSuggestions(detail) {
+  return detail.replace(/\s*Did you mean [^?]*\?\s*$/i, "").trim();
+}
+
+function showProblem(problem, { focus = false } = {}) {
+  const postcodeProblem = problem.field === "postcode" || /postcode|location/.test(problem.type || "");
+  clearHere();
+  const detail = problem.detail || problem.title || "The search could not be run.";
+  if (!postcodeProblem) {
+    announce(detail);
+    return;
+  }
+  expandForm();
+  clearPostcodeError();
+  announce("");
+  postcodeInput.setAttribute("aria-invalid", "true");
+  const suggestions = problem.suggestions || [];
+  postcodeError.append(el("p", { text: suggestions.length ? withoutSuggestions(detail) : detail }));
+  if (suggestions.length) {
+    const row = el("p", { class: "suggestions" }, "Did you mean ");
+    suggestions.forEach((postcode, i) => {
+      const button = el("button", { type: "button", class: "suggestion", text: postcode });
+      button.addEventListener("click", () => {
+        postcodeInput.value = postcode;
+        lonInput.value = latInput.value = "";
+        submitSearch();
+      });
+      row.append(button);
+      if (i < suggestions.length - 2) row.append(", ");
+      else if (i === suggestions.length - 2) row.append(" or ");
+    });
+    row.append("?");
+    postcodeError.append(row);
+  }
+  if (focus) postcodeInput.focus();
+}
+
+function apiQuery(params, offset) {
+  const query = new URLSearchParams(params);
+  if (offset) query.set("offset", String(offset));
+  return query;
+}
+
+async function runSearch(params, { append = false, focus = false } = {}) {
+  const serial = ++searchSerial;
+  const offset = append && current ? current.nextOffset : 0;
+  const query = apiQuery(params, offset);
+  if (!append) {
+    clearPostcodeError();
+    emptyState.hidden = true;
+  }
+  announce(append ? "Loading more results…" : "Searching…", { loading: true });
   root.setAttribute("aria-busy", "true");
+  if (append) moreButton.textContent = "Loading more results…";
+  else {
+    summaryHeading.hidden = false;
+    summaryHeading.textContent = "Searching…";
+    summaryHeading.classList.add("loading");
+  }
   let answer;
   try {
     answer = await getJSON(`${config.api}/search?${query}`);
@@ -310,36 +589,102 @@ async function runSearch(params, { append = false } = {}) {
   }
   if (serial !== searchSerial) return;
   root.removeAttribute("aria-busy");
+  summaryHeading.classList.remove("loading");
   if (!answer.ok) {
-    showProblem(answer.body);
+    clearResults();
+    showProblem(answer.body, { focus });
+    notifyResize();
     return;
   }
   const body = answer.body;
   const q = body.query;
-  const { who, what } = describeQuery(q);
-  const place = placeName(q);
-  const firstNew = list.children.length;
-  body.results.forEach((result) => {
-    const card = renderResult(result, body.search_id);
-    list.append(card);
-    addMarker(result, card);
-  });
-  current = { params, nextOffset: offset + body.results.length, total: body.total };
+  if (!append) clearResults();
+  const fresh = body.results.map((result) => ({ result, card: null, marker: null, number: 0 }));
+  const firstNew = shown.length;
+  shown.push(...fresh);
+  current = { params, nextOffset: offset + body.results.length, total: body.total, totals: body.totals, query: q, searchId: body.search_id };
+  renderList(firstNew);
   moreButton.hidden = current.nextOffset >= body.total;
+  moreButton.textContent = `Show more results (${shown.length} of ${body.total} shown)`;
+  summaryHeading.hidden = false;
+  summaryHeading.textContent = summaryText(body);
+  controls.hidden = false; // also with no match: a filter may be why
   if (!append) {
-    showHere(q.location, `You searched here: ${place}`);
+    const place = placeName(q);
+    showHere(q, `You searched here: ${place}`);
     fitMap();
+    showCorrection(q, params);
+    if (fullFinderLink) fullFinderLink.href = `${fullFinderLink.pathname}?${params}`;
+    if (oneColumn()) collapseForm(q);
   }
   if (body.total === 0) {
-    announce(`No ${who}${what} within ${q.radius_km} km of ${place}.`);
-    showEmptyState(params, q, who, what, place);
+    announce("");
+    showEmptyState(params, q);
+  } else if (append) {
+    announce(`Showing ${shown.length} of ${body.total}.`);
+    const first = fresh.reduce((a, b) => (a && a.number < b.number ? a : b), null);
+    if (first) first.card.querySelector("h3").focus();
   } else {
-    const shown = list.children.length;
-    const noun = body.total === 1 ? "match" : "matches";
-    announce(`${body.total} ${noun} for ${who}${what} within ${q.radius_km} km of ${place}; showing ${shown}.`);
-    if (append && list.children[firstNew]) list.children[firstNew].querySelector("h3").focus();
+    announce("");
   }
+  // Only when the coach searched: a shared link opens with the form folded and the
+  // results' heading on the first screen already, so nothing needs to move.
+  if (!append && focus) {
+    // The coach acted: take them (and their screen reader) to what was found.
+    summaryHeading.focus({ preventScroll: true });
+    if (oneColumn() || !inViewport(summaryHeading)) summaryHeading.scrollIntoView({ block: "start" });
+  }
+  notifyHost({ type: "findsupport:search", total: body.total, totals: body.totals || null, shown: shown.length });
   notifyResize();
+}
+
+// After a typo fix the box shows what was searched for, and says so once.
+function showCorrection(query, params) {
+  const resolved = query.resolved || {};
+  if (!query.postcode || !resolved.corrected || !resolved.postcode) return;
+  postcodeInput.value = resolved.postcode;
+  queryNote.hidden = false;
+  queryNote.textContent = `“${query.postcode}” was read as ${resolved.postcode}.`;
+  params.set("postcode", resolved.postcode);
+  history.replaceState(null, "", pageUrl(params));
+}
+
+// Draw the list (from `from` on; everything when sorting or grouping moved cards) and the markers.
+function renderList(from = 0) {
+  const q = current.query;
+  const grouped = q.mode === "any";
+  const groups = grouped ? ["near", "online"] : [q.mode === "online" ? "online" : "near"];
+  // The server's order (best match or nearest first) within each group.
+  const ordered = groups.flatMap((g) => shown.filter((e) => !grouped || e.result.group === g));
+  const renumber = ordered.some((entry, i) => entry.number !== 0 && entry.number !== i + 1);
+  if (renumber || from === 0) {
+    groupsBox.replaceChildren();
+    clearMap();
+    from = 0;
+  }
+  shown = ordered;
+  shown.forEach((entry, i) => {
+    entry.number = i + 1;
+  });
+  const totals = current.totals || {};
+  for (const group of groups) {
+    const entries = shown.filter((e) => !grouped || e.result.group === group);
+    let list = groupsBox.querySelector(`ol[data-group="${group}"]`);
+    if (!list) {
+      if (grouped) {
+        const count = totals[group] === undefined ? entries.length : totals[group];
+        groupsBox.append(el("h3", { class: "group-heading", id: `group-${group}` }, `${GROUP_TITLES[group]} `, el("span", { class: "group-count", text: `(${count})` })));
+      }
+      list = el("ol", { class: "result-list", "data-group": group, "aria-labelledby": grouped ? `group-${group}` : "results-summary" });
+      groupsBox.append(list);
+    }
+    for (const entry of entries) {
+      if (shown.indexOf(entry) < from) continue;
+      entry.card = renderResult(entry, current.searchId);
+      list.append(entry.card);
+      addMarker(entry);
+    }
+  }
 }
 
 async function countFor(params) {
@@ -352,17 +697,18 @@ function relaxButton(text, params) {
   button.addEventListener("click", () => {
     fillForm(params);
     history.pushState(null, "", pageUrl(params));
-    runSearch(params);
+    runSearch(params, { focus: true });
   });
   return button;
 }
 
-async function showEmptyState(params, query, who, what, place) {
+// Nothing found: the heading says so; this box offers what would find someone.
+async function showEmptyState(params, query) {
   emptyState.hidden = false;
-  emptyState.replaceChildren(el("p", { class: "empty-title", text: `No ${who}${what} within ${query.radius_km} km of ${place}.` }));
+  emptyState.replaceChildren(el("p", { text: "Looking for wider searches that find someone…" }));
   const radius = Number(query.radius_km);
   const wider = [...radiusSelect.options].map((o) => Number(o.value)).filter((r) => r > radius).sort((a, b) => a - b).slice(0, WIDER_STEPS);
-  const tries = wider.map((r) => {
+  const tries = query.mode === "online" ? [] : wider.map((r) => {
     const p = new URLSearchParams(params);
     p.set("radius_km", String(r));
     return { kind: "radius", radius: r, params: p };
@@ -377,6 +723,12 @@ async function showEmptyState(params, query, who, what, place) {
     p.delete("event");
     tries.push({ kind: "event", params: p });
   }
+  if (query.has_room || query.min_qualification) {
+    const p = new URLSearchParams(params);
+    p.delete("has_room");
+    p.delete("min_qualification");
+    tries.push({ kind: "filters", params: p });
+  }
   const serial = searchSerial;
   const counts = await Promise.all(tries.map((t) => countFor(t.params).catch(() => 0)));
   if (serial !== searchSerial) return;
@@ -387,39 +739,54 @@ async function showEmptyState(params, query, who, what, place) {
     offers.append(relaxButton(`Widen to ${t.radius} km? (${counts[radiusTry]} there)`, t.params));
   }
   tries.forEach((t, i) => {
-    if (t.kind === "online" && counts[i] > 0) offers.append(relaxButton(`Include online support? (${counts[i]})`, t.params));
+    // Nobody is near at this radius, so every match of an `any` search here helps online.
+    if (t.kind === "online" && counts[i] > 0) offers.append(relaxButton(`Include online support? (${counts[i]} online)`, t.params));
     if (t.kind === "event" && counts[i] > 0) offers.append(relaxButton(`Any event? (${counts[i]})`, t.params));
+    if (t.kind === "filters" && counts[i] > 0) offers.append(relaxButton(`Without the filters? (${counts[i]})`, t.params));
   });
   if (offers.children.length) {
-    emptyState.append(offers);
-    announce(`${emptyState.firstChild.textContent} ${[...offers.children].map((b) => b.textContent).join(" ")}`);
+    emptyState.replaceChildren(el("p", { text: "Try:" }), offers);
+    announce(`Try: ${[...offers.children].map((b) => b.textContent).join("; ")}`);
   } else {
-    emptyState.append(el("p", { text: "Nobody matches nearby yet. Try a different event or kind of help, or online support." }));
+    emptyState.replaceChildren(el("p", { text: "Nobody matches nearby yet. Try a different event or kind of help, or online support." }));
   }
   notifyResize();
 }
 
 // ---------------------------------------------------------------- one result
-function renderResult(result, searchId) {
+// Reasons as shown: an online provider from afar says where they are based.
+function cardReasons(result) {
+  const reasons = [...result.reasons];
+  if (result.group === "online" && !reasons.some((r) => r.endsWith(" km away"))) reasons.unshift(`based in the ${result.area} area`);
+  return reasons;
+}
+
+function renderResult(entry, searchId) {
+  const { result } = entry;
   const id = `r-${result.position}`;
-  const card = el("li", { class: "result", id });
+  const card = el("li", { class: `result group-${result.group}`, id, "data-number": entry.number });
   const heading = el("h3", { tabindex: "-1", id: `${id}-name` });
-  heading.append(el("span", { class: "position", text: `${result.position}. ` }), result.name);
+  heading.append(el("span", { class: "position", text: `${entry.number}. ` }), result.name);
   card.append(heading);
   const roles = result.roles.map((r) => label("roles", r)).join(", ");
-  // The reasons lead with the distance ("4.2 km away") except for online support found
-  // online; the meta line carries it only then, so a card never says it twice.
-  const distanceInReasons = result.reasons.length > 0 && result.reasons[0].endsWith(" km away");
-  const meta = distanceInReasons ? [roles, result.area] : [roles, result.area, `${result.distance_km.toFixed(1)} km`];
+  const reasons = cardReasons(result);
+  // Where they are comes once: the first reason ("4.2 km away", "based in the NE21 4 area")
+  // or, failing that, the meta line.
+  const distanceInReasons = reasons.length > 0 && reasons[0].endsWith(" km away");
+  const meta = [roles];
+  if (result.group === "online") meta.push(distanceInReasons ? "online" : `online, ${result.distance_km.toFixed(1)} km from you`);
+  else if (distanceInReasons) meta.push(result.area);
+  else meta.push(result.area, `${result.distance_km.toFixed(1)} km`);
   card.append(el("p", { class: "meta", text: meta.join(" · ") }));
-  if (result.reasons.length) {
-    const reasons = el("ul", { class: "reasons", "aria-label": "Why this match" });
-    for (const reason of result.reasons) reasons.append(el("li", { text: reason }));
-    card.append(reasons);
+  if (reasons.length) {
+    const list = el("ul", { class: "reasons", "aria-label": "Why this match" });
+    for (const reason of reasons) list.append(el("li", { text: reason }));
+    card.append(list);
   }
   const free = result.availability.map((s) => label("slots", s));
   card.append(el("p", { class: "availability", text: free.length ? `Free: ${listPhrase(free)}` : "Availability not given" }));
-  if (result.online) card.append(el("p", { class: "online", text: "Also offers online support" }));
+  const saysOnline = result.group === "online" || reasons.some((r) => r.includes("online"));
+  if (result.online && !saysOnline) card.append(el("p", { class: "online", text: "Also offers online support" }));
   if (result.missing.length) {
     card.append(el("p", { class: "missing", text: `Not a full match: ${listPhrase(result.missing)}` }));
   }
@@ -427,7 +794,7 @@ function renderResult(result, searchId) {
   const intro = introductionForm(result, searchId, `${id}-intro`);
   const detailsButton = el("button", { type: "button", class: "secondary", "aria-expanded": "false", "aria-controls": details.id, text: "Details" });
   detailsButton.addEventListener("click", () => toggleDetails(result, searchId, details, detailsButton));
-  const introButton = el("button", { type: "button", class: "primary", "aria-expanded": "false", "aria-controls": intro.id, text: "Request an introduction" });
+  const introButton = el("button", { type: "button", class: "primary request-intro", "aria-expanded": "false", "aria-controls": intro.id, text: "Request an introduction" });
   introButton.addEventListener("click", () => {
     const open = intro.hidden;
     intro.hidden = !open;
@@ -437,16 +804,29 @@ function renderResult(result, searchId) {
   });
   const actions = el("div", { class: "actions" }, detailsButton, introButton);
   if (map) {
-    const mapButton = el("button", { type: "button", class: "link-button", text: "Show on map" });
-    mapButton.addEventListener("click", () => {
-      const marker = markers.get(result.id);
-      highlight(card);
-      if (marker) cluster.zoomToShowLayer(marker, () => marker.openPopup());
-    });
+    const mapButton = el("button", { type: "button", class: "link-button show-on-map", text: "Show on map" });
+    mapButton.addEventListener("click", () => showOnMap(entry));
     actions.append(mapButton);
   }
   card.append(actions, details, intro);
+  card.addEventListener("pointerenter", (event) => event.pointerType === "mouse" && setHighlight(entry, true));
+  card.addEventListener("pointerleave", (event) => event.pointerType === "mouse" && setHighlight(entry, false));
+  card.addEventListener("focusin", () => setHighlight(entry, true));
+  card.addEventListener("focusout", (event) => {
+    if (!card.contains(event.relatedTarget)) setHighlight(entry, false);
+  });
   return card;
+}
+
+// From a popup: open the card's introduction form and put the coach in it.
+function openIntroduction(entry) {
+  const button = entry.card.querySelector(".request-intro");
+  const intro = entry.card.querySelector("form.intro");
+  if (!intro) return; // already sent: the card says so
+  if (intro.hidden) button.click();
+  entry.card.scrollIntoView({ block: "start" });
+  const input = intro.querySelector("input");
+  if (input) input.focus({ preventScroll: true });
 }
 
 async function toggleDetails(result, searchId, box, button) {
@@ -492,7 +872,7 @@ function field(id, text, control) {
 
 function introductionForm(result, searchId, id) {
   const formEl = el("form", { class: "intro", id, hidden: true, novalidate: true, "aria-label": `Request an introduction to ${result.name}` });
-  formEl.append(el("p", { class: "hint", text: `${result.name} receives your name, e-mail address and message and can reply to you directly. Their address is not shown to you.` }));
+  formEl.append(el("p", { class: "hint", text: `${result.name} receives your name and message and can accept or decline. E-mail addresses are shared only if they accept; you get a confirmation e-mail now.` }));
   const name = el("input", { name: "name", type: "text", autocomplete: "name", maxlength: "100", required: true });
   const email = el("input", { name: "email", type: "email", autocomplete: "email", maxlength: "254", required: true });
   const message = el("textarea", { name: "message", rows: "4", maxlength: config.maxMessage, required: true });
@@ -528,10 +908,14 @@ function introductionForm(result, searchId, id) {
       body = { detail: "The request could not be sent; check your connection and try again." };
     }
     send.disabled = false;
-    if (response.ok) {
+    // 409: already requested (or no place left): say so instead of offering the button again.
+    if (response.ok || response.status === 409) {
       const done = el("p", { class: "intro-done", role: "status", tabindex: "-1", text: body.detail });
-      formEl.replaceChildren(done);
+      formEl.replaceWith(done);
       done.focus();
+      const introButton = document.querySelector(`[aria-controls="${id}"]`);
+      if (introButton) introButton.remove();
+      if (response.ok) notifyHost({ type: "findsupport:introduction", provider_id: result.id });
     } else {
       feedback.textContent = body.detail || "The request could not be sent.";
       const bad = { name, email, message }[body.field];
@@ -546,13 +930,21 @@ function introductionForm(result, searchId, id) {
 }
 
 // ---------------------------------------------------------------- embedding
-// The embed page tells the widget on the club's page how tall it is, so the
-// iframe fits without a scroll bar. The message carries only a height and goes
-// only to the origin the widget named (host=...), checked to be an origin.
+// In a club's page (/embed from widget.js) the finder tells the host page its
+// height and what happened, with postMessage, only to the origin the widget
+// named (host=...), checked to be an origin. Messages carry no personal data:
+// counts, and a provider's public id when an introduction was sent.
+//   {type: "findsupport:resize", height}
+//   {type: "findsupport:search", total, totals: {near, online} | null, shown}
+//   {type: "findsupport:introduction", provider_id}
 let hostOrigin = null;
 function setUpEmbedding() {
-  if (!config.compact || window.parent === window) return;
-  const host = new URLSearchParams(window.location.search).get("host");
+  if (!config.compact) return;
+  const settings = new URLSearchParams(window.location.search);
+  if (settings.get("view") === "list") document.body.classList.add("list-view");
+  applyAccent(settings.get("accent"));
+  if (window.parent === window) return;
+  const host = settings.get("host");
   if (!host) return;
   try {
     const origin = new URL(host).origin;
@@ -566,25 +958,53 @@ function setUpEmbedding() {
 }
 
 function notifyResize() {
-  if (!hostOrigin) return;
-  const height = Math.ceil(document.documentElement.getBoundingClientRect().height);
-  window.parent.postMessage({ type: "findsupport:resize", height }, hostOrigin);
+  notifyHost({ type: "findsupport:resize", height: Math.ceil(document.documentElement.getBoundingClientRect().height) });
+}
+
+function notifyHost(message) {
+  if (hostOrigin) window.parent.postMessage(message, hostOrigin);
+}
+
+// accent=#7a1f1f (or 7a1f1f): a club's colour for buttons and links. Only a hex
+// colour is taken, darkened until white text on it keeps WCAG AA contrast.
+function applyAccent(value) {
+  const match = /^#?([0-9a-f]{6}|[0-9a-f]{3})$/i.exec(value || "");
+  if (!match) return;
+  let hex = match[1].toLowerCase();
+  if (hex.length === 3) hex = [...hex].map((c) => c + c).join("");
+  let rgb = [0, 2, 4].map((i) => parseInt(hex.slice(i, i + 2), 16));
+  while (contrastWithWhite(rgb) < MIN_CONTRAST) rgb = rgb.map((c) => Math.floor(c * 0.9));
+  const css = (c) => `rgb(${c.join(", ")})`;
+  root.style.setProperty("--brand", css(rgb));
+  root.style.setProperty("--brand-dark", css(rgb.map((c) => Math.floor(c * 0.75))));
+}
+
+function contrastWithWhite(rgb) {
+  const [r, g, b] = rgb.map((c) => {
+    const s = c / 255;
+    return s <= 0.03928 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
+  });
+  return 1.05 / (0.2126 * r + 0.7152 * g + 0.0722 * b + 0.05);
 }
 
 // ---------------------------------------------------------------- wiring
 function submitSearch() {
   const params = paramsFromForm();
   if (!params.get("postcode") && !params.get("lon")) {
+    searchSerial += 1; // a search still on its way is no longer wanted
+    root.removeAttribute("aria-busy");
+    summaryHeading.classList.remove("loading");
     clearResults();
+    clearHere();
     clearPostcodeError();
+    announce("");
     postcodeInput.setAttribute("aria-invalid", "true");
     postcodeError.append(el("p", { text: "Enter a postcode (e.g. NE21 4LZ) or use your location." }));
-    announce("Enter a postcode (e.g. NE21 4LZ) or use your location.");
     postcodeInput.focus();
     return;
   }
   history.pushState(null, "", pageUrl(params));
-  runSearch(params);
+  runSearch(params, { focus: true });
 }
 
 function useLocation() {
@@ -592,7 +1012,7 @@ function useLocation() {
     announce("This browser cannot share a location; please type a postcode.");
     return;
   }
-  announce("Finding your location…");
+  announce("Finding your location…", { loading: true });
   navigator.geolocation.getCurrentPosition(
     (position) => {
       postcodeInput.value = "";
@@ -605,10 +1025,22 @@ function useLocation() {
   );
 }
 
+// The order and filters above the list search again at once; focus stays on the control.
+function changeControls() {
+  if (!current) return;
+  // The search shown, with the new order and filters (not what may have been typed since).
+  const params = new URLSearchParams(current.params);
+  for (const name of ["sort", "has_room", "min_qualification"]) params.delete(name);
+  if (sortSelect.value !== "best") params.set("sort", sortSelect.value);
+  if (qualificationSelect.value) params.set("min_qualification", qualificationSelect.value);
+  if (roomBox.checked) params.set("has_room", "true");
+  history.pushState(null, "", pageUrl(params));
+  runSearch(params);
+}
+
 async function start() {
-  labels = await loadLabels();
-  setUpMap();
   setUpEmbedding();
+  [labels] = await Promise.all([loadLabels(), setUpMap()]);
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     submitSearch();
@@ -617,13 +1049,21 @@ async function start() {
     lonInput.value = latInput.value = "";
   });
   document.getElementById("use-location").addEventListener("click", useLocation);
+  editButton.addEventListener("click", () => expandForm({ focus: true }));
+  for (const control of [sortSelect, qualificationSelect, roomBox]) control.addEventListener("change", changeControls);
   moreButton.addEventListener("click", () => current && runSearch(current.params, { append: true }));
+  ONE_COLUMN.addEventListener("change", () => {
+    if (!oneColumn()) expandForm();
+  });
   window.addEventListener("popstate", () => {
     const params = paramsFromUrl();
     fillForm(params);
     if (params.get("postcode") || params.get("lon")) runSearch(params);
     else {
+      searchSerial += 1;
       clearResults();
+      clearHere();
+      expandForm();
       announce("");
     }
   });
