@@ -117,8 +117,13 @@ class Settings:
     #: counts profile views recorded as feedback (the ranking learns from them): a coach
     #: opens a few profiles per search, so 60 an hour is generous, while a script that
     #: views one provider after every search (issue 12: 1,250 in 14 minutes) gets 60 an
-    #: hour recorded; the profile itself is still shown beyond the limit.
-    rate_limits: str = "search=120/minute;postcodes=120/minute;introductions=5/hour;views=60/hour"
+    #: hour recorded; the profile itself is still shown beyond the limit.  ``links``: the
+    #: pages of e-mailed links, a few per answer, so 30 a minute never stops a person but
+    #: slows anyone guessing tokens; ``manage_links`` e-mails a volunteer, so it is as hard as
+    #: introductions.  ``operator_sign_in`` e-mails an operator a sign-in link: a person
+    #: asks once or twice, so 10 an hour never stops one, and nobody fills an inbox.
+    rate_limits: str = ("search=120/minute;postcodes=120/minute;introductions=5/hour;views=60/hour;"
+                        "links=30/minute;manage_links=5/hour;operator_sign_in=10/hour")
     #: Trust one ``X-Forwarded-For`` hop (behind a reverse proxy) for client addresses.
     trust_proxy: bool = False
     #: Each web worker asks the engine to reload (a cheap version check of the catalogue
@@ -164,6 +169,33 @@ class Settings:
     manage_link_days: float = 14.0
     #: Outcome check-in links work this long after they are sent.
     outcome_link_days: float = 30.0
+
+    # --- coverage (issue 15) -------------------------------------------------------------
+    #: Coverage figures below this are shown as "<5" wherever they leave the server, so no
+    #: single coach or provider can be picked out of a district's figures (issue 15).
+    coverage_min_count: int = 5
+    #: Optional CSV ``district,region`` grouping districts into the operator's own regions;
+    #: districts it does not name keep their postcode area (``NE21`` → ``NE``) as region.
+    coverage_regions_file: Path | None = None
+
+    # --- operator pages (issue 15) ---------------------------------------------------
+    #: Addresses of the people who run findsupport (commas or spaces between): they sign in
+    #: to ``/operator/`` by a one-time e-mailed link.  Empty: no operator pages at all (404).
+    operator_emails: str = ""
+    #: A sign-in link works this long and once: long enough for mail to arrive, short
+    #: enough that a link left in an inbox is useless to whoever reads it later.
+    operator_link_minutes: float = 15.0
+    #: An operator session ends this long after sign-in (or at sign-out): a working day,
+    #: so a forgotten browser does not stay signed in overnight.
+    operator_session_hours: float = 8.0
+    #: The deployment's own single sign-on: a request header (e.g. ``X-Remote-User``) set by
+    #: the reverse proxy to the signed-in person's address.  Honoured only with
+    #: ``trust_proxy`` and for an address of ``operator_emails``; the proxy MUST remove the
+    #: header from clients' requests.  Empty: e-mailed links only.
+    operator_sso_header: str = ""
+    #: "Full for long" on the attention page: a listing with no spare place and no place
+    #: taken or asked for in this long (a season's month): its places may be stale.
+    operator_full_days: float = 30.0
 
     # --- demo data ---------------------------------------------------------------------
     demo_seed: int = 20261129
@@ -287,6 +319,11 @@ def _validate(s: Settings) -> None:
     for name in ("introduction_outcome_days", "introduction_retention_days", "manage_link_days", "outcome_link_days"):
         if getattr(s, name) <= 0:
             raise ConfigError(f"{name} must be positive; got {getattr(s, name)}.")
+    for name in ("operator_link_minutes", "operator_session_hours", "operator_full_days"):
+        if getattr(s, name) <= 0:
+            raise ConfigError(f"{name} must be positive; got {getattr(s, name)}.", field=name)
+    if s.coverage_min_count < 1:
+        raise ConfigError(f"coverage_min_count must be at least 1; got {s.coverage_min_count}.")
     if s.responsiveness_min_answered < 1 or s.pause_after_expiries < 1:
         raise ConfigError(
             "responsiveness_min_answered and pause_after_expiries must be at least 1; "

@@ -26,15 +26,17 @@ from findsupport.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"
-NAMES = ("tune_weights.ipynb", "explore_matches.ipynb")
+NAMES = ("tune_weights.ipynb", "explore_matches.ipynb", "coverage.ipynb")
 #: Small data so both notebooks run in seconds.
 DEMO_PROVIDERS = 500
 SESSIONS = 1500
+#: Simulated searches of the coverage notebook: enough for a few regions to publish figures.
+COVERAGE_SESSIONS = 4000
 #: Generous: a cold kernel start with scikit-learn, geopandas and matplotlib imports.
 CELL_TIMEOUT_S = 300
 #: What a notebook may import: the findsupport public API and the usual analysis libraries.
 ALLOWED_IMPORTS = {
-    "findsupport", "findsupport.config", "findsupport.ranking", "findsupport.catalog", "findsupport.geo", "findsupport.search",
+    "findsupport", "findsupport.config", "findsupport.coverage", "findsupport.ranking", "findsupport.catalog", "findsupport.geo", "findsupport.search",
     "os", "pathlib", "json", "numpy", "pandas", "matplotlib.pyplot", "geopandas", "shapely.geometry", "sklearn",
     "sklearn.model_selection",
 }
@@ -82,6 +84,7 @@ def kernel_env(demo_data: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("FINDSUPPORT_DATA_DIR", str(demo_data))
     monkeypatch.setenv("FINDSUPPORT_CACHE_DIR", str(cache_dir))
     monkeypatch.setenv("FINDSUPPORT_NOTEBOOK_SESSIONS", str(SESSIONS))
+    monkeypatch.setenv("FINDSUPPORT_COVERAGE_SESSIONS", str(COVERAGE_SESSIONS))
     # Non-interactive: figures become PNG outputs of their cells, nothing opens a window.
     monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     monkeypatch.delenv("FINDSUPPORT_FEEDBACK", raising=False)
@@ -119,14 +122,12 @@ def test_tune_weights_runs_and_publishes_a_model(kernel_env: Path, tmp_path: Pat
     assert "using 1,500 SIMULATED sessions" in text  # an empty log says so and falls back to simulation
     assert "nearest first" in text and "trained" in text
     assert images_in(notebook) >= 3  # positions, NDCG before/after, weights and contributions
-    # Published: a model file is saved, and activated only if no worse than the default weights.
+    # Saved with its provenance, never activated: running top to bottom must not change what
+    # a server serves (issue 12), and a simulated model is never activated from a notebook.
     saved = [p for p in (kernel_env / "models").glob("*.json") if p.name != "active.json"]
-    assert len(saved) == 1
-    active = kernel_env / "models" / "active.json"
-    if "not activated" in text:
-        assert not active.exists()
-    else:
-        assert "activated: NDCG@10" in text and json.loads(active.read_text())["version"] == saved[0].stem
+    assert len(saved) == 1 and json.loads(saved[0].read_text())["provenance"]["kind"] == "simulated"
+    assert "not activated" in text and "provenance: simulated" in text
+    assert not (kernel_env / "models" / "active.json").exists()
 
 
 def test_explore_matches_runs_and_maps_the_results(kernel_env: Path, tmp_path: Path):
@@ -134,6 +135,17 @@ def test_explore_matches_runs_and_maps_the_results(kernel_env: Path, tmp_path: P
     text = text_of(notebook)
     assert "providers match" in text and "km away" in text
     assert images_in(notebook) >= 2  # the map and the contributions
+
+
+def test_coverage_maps_unmet_demand_and_lists_where_to_recruit(kernel_env: Path, tmp_path: Path):
+    notebook = run("coverage.ipynb", tmp_path)
+    text = text_of(notebook)
+    assert "using 4,000 SIMULATED sessions" in text and "district outlines" in text
+    assert images_in(notebook) >= 2  # unmet searches by district, and by event group and region
+    assert "the ten districts where one more jumps mentor would serve the most unmet searches" in text
+    listing = text[text.index("the ten districts"):]
+    assert "unmet_searches_in_reach" in listing and "rank" in listing
+    assert "<5" in text  # the notebook's tables are the suppressed ones
 
 
 @pytest.mark.parametrize("name", NAMES)
