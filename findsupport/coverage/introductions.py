@@ -48,7 +48,8 @@ def introductions_from_table(engine: Engine) -> pd.DataFrame | None:
     # Stored as naive UTC (see findsupport.introductions.tables).
     frame["created_at"] = pd.to_datetime(frame["created_at"], errors="coerce").dt.tz_localize("UTC")
     sector = frame["sector"].fillna("").astype(str)
-    frame["district"] = sector.str.rpartition(" ")[0].str.strip()
+    # "NE21 4" → "NE21"; split, not rpartition: rpartition of an empty column has no columns at all.
+    frame["district"] = sector.str.rsplit(" ", n=1).str[0].str.strip()
     frame["role"] = frame["role"].where(frame["role"].isin(taxonomy.ROLES), ANY)
     frame["event_group"] = [
         taxonomy.group_of(e) if isinstance(e, str) and taxonomy.is_event_or_group(e) else ANY for e in frame["event"]

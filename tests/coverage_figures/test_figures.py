@@ -247,3 +247,16 @@ def test_an_installations_records_log_and_lifecycle_table(settings, world, direc
             ne21["introductions_declined"]) == (4, 1, 2, 1)
     before = rows(data.figures(CoverageFilter(until=now - timedelta(hours=1))))["NE21"]
     assert before["searches"] == before["introductions_requested"] == 0 and before["providers"] == 2
+
+
+def test_an_empty_introductions_table_gives_no_rows(tmp_path):
+    """A fresh installation has the lifecycle table but no introductions yet: no figures, no error."""
+    from findsupport.coverage.introductions import introductions_from_table
+    from findsupport.db import create_db_engine, metadata
+    from findsupport.introductions.tables import introduction_requests
+
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'empty.sqlite3'}")
+    metadata.create_all(engine, tables=[introduction_requests])
+    frame = introductions_from_table(engine)
+    assert frame is not None and len(frame) == 0
+    assert "district" in frame.columns
