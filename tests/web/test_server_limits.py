@@ -1,6 +1,6 @@
 """Errors the HTTP server answers itself are problems too: real servers, raw requests over a socket.
 
-``findsupport serve`` (Werkzeug's server) and gunicorn with the settings of
+``findsupport serve --debug`` (Werkzeug's server) and gunicorn with the settings of
 :mod:`findsupport.web.serving` run in their own processes on 127.0.0.1; the
 requests are written byte by byte, so nothing in between (a client library)
 shortens or refuses them first.
@@ -89,7 +89,7 @@ def _wait_until_serving(process: subprocess.Popen, port: int) -> None:
 def _commands(port: int) -> dict[str, list[str]]:
     return {
         "werkzeug": [sys.executable, "-c", "from findsupport.cli import main; raise SystemExit(main())",
-                     "serve", "--host", "127.0.0.1", "--port", str(port)],
+                     "serve", "--debug", "--host", "127.0.0.1", "--port", str(port)],
         "gunicorn": [sys.executable, "-m", "gunicorn", "-c", "python:findsupport.web.serving", "--workers", "1",
                      "--bind", f"127.0.0.1:{port}", "findsupport.web:create_app()"],
     }
