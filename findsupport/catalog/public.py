@@ -11,7 +11,11 @@ import, with the sector's label (``"NE21 4"``) as ``area``.
 :class:`PublicProvider` objects (for serialising results) and as contiguous
 numpy columns (for the index and the vectorised ranking).  Position ``i`` in
 every column is ``providers[i]``.  It is immutable once built; a new import
-builds a new one that is swapped in whole.
+builds a new one that is swapped in whole.  ``providers`` is a tuple when the
+catalogue was built from objects (:meth:`PublicCatalog.from_providers`), or a
+sequence that makes each object from columns when it came from a cached
+snapshot (:mod:`findsupport.catalog.snapshot`); both compare equal to the
+tuple of the same providers.
 
 Examples
 --------
@@ -28,7 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -146,7 +150,7 @@ class PublicCatalog:
         True when ``providers[i].service_area`` is an explicit polygon.
     """
 
-    providers: tuple[PublicProvider, ...]
+    providers: Sequence[PublicProvider]
     x: np.ndarray
     y: np.ndarray
     reach_m: np.ndarray
@@ -161,7 +165,7 @@ class PublicCatalog:
     level: np.ndarray
     has_area: np.ndarray
     version: str
-    _positions: dict[str, int] = field(repr=False)
+    _positions: Mapping[str, int] = field(repr=False)
 
     COLUMNS = (
         "x",
@@ -238,6 +242,15 @@ class PublicCatalog:
     def get(self, provider_id: str) -> PublicProvider:
         """The public view of one provider; unknown and unconsented ids raise the same error."""
         return self.providers[self.position_of(provider_id)]
+
+    def service_area_at(self, position: int) -> Any:
+        """The explicit service area of the provider at ``position`` (``None`` for a travel circle).
+
+        Does not make the whole provider when the catalogue came from a snapshot
+        (the index reads every polygon this way when it is built).
+        """
+        area_of = getattr(self.providers, "service_area", None)
+        return area_of(position) if area_of is not None else self.providers[position].service_area
 
     def columns(self) -> dict[str, np.ndarray]:
         """The numpy columns by name (read-only arrays)."""

@@ -259,7 +259,22 @@ class CatalogStore:
         with collector_paused():  # 100,000 providers: objects by the hundred thousand, no cycles
             return self._public_catalog()
 
-    def _public_catalog(self) -> PublicCatalog:
+    def public_rows(self) -> tuple[str, list[Any], dict[str, int]]:
+        """The raw public rows behind :meth:`public_catalog`, for readers that build columns, not objects.
+
+        Returns
+        -------
+        version : str
+            :meth:`version`, read before the rows (as :meth:`public_catalog` labels them).
+        rows : list of tuples
+            Consented, unpaused providers by id: ``id, name, roles, events,
+            availability, online, travel_km, capacity, active_coaches,
+            qualification, club, bio, area, easting, northing, lon, lat,
+            service_area`` (lists as stored, ``;``-separated; the area as stored
+            WKB, to be read with :func:`~findsupport.catalog.service_area.from_wkb_many`).
+        occupied : dict
+            Places taken or held, by provider id (non-zero only).
+        """
         version = self.version()
         query = sa.select(*_PUBLIC_COLUMNS).where(_P.consent == sa.true()).order_by(_P.id)
         with self.engine.connect() as conn:
@@ -267,6 +282,10 @@ class CatalogStore:
             rows = conn.execute(query).all()
         if paused:  # a paused listing is not listed at all (the same 404 as an unknown id)
             rows = [row for row in rows if row[0] not in paused]
+        return version, rows, occupied
+
+    def _public_catalog(self) -> PublicCatalog:
+        version, rows, occupied = self.public_rows()
         areas = from_wkb_many([row[17] for row in rows])
         cache: dict[str, tuple[str, ...]] = {}
         providers = [

@@ -202,7 +202,7 @@ class SearchIndex:
         n = len(catalog)
         area_positions = np.flatnonzero(catalog.has_area)
         area_id = np.full(n, -1, dtype=np.int32)
-        areas, area_id[area_positions] = ServiceAreas.deduplicated([catalog.providers[i].service_area for i in area_positions])
+        areas, area_id[area_positions] = ServiceAreas.deduplicated([catalog.service_area_at(i) for i in area_positions])
         if n:
             bounds = (float(catalog.x.min()), float(catalog.y.min()), float(catalog.x.max()), float(catalog.y.max()))
         else:

@@ -12,7 +12,9 @@ from findsupport.ranking import estimate_position_bias, examination, gains, grad
 from findsupport.ranking.objectives import make_pairs
 
 
-@pytest.mark.parametrize("action, grade", [("shown", 0), ("viewed", 1), ("requested", 2), ("accepted", 4)])
+@pytest.mark.parametrize(
+    "action, grade", [("shown", 0), ("viewed", 1), ("requested", 2), ("declined", 2), ("accepted", 4), ("met", 5)]
+)
 def test_grades_follow_the_strength_of_the_action(action, grade):
     assert grade_of(action) == grade
 
@@ -24,7 +26,7 @@ def test_outcomes_weigh_far_above_clicks():
 
 @pytest.mark.parametrize("action", ["clicked", "", None, "Accepted"])
 def test_unknown_actions_are_rejected(action):
-    with pytest.raises(InvalidInput, match="action must be one of shown, viewed, requested, accepted"):
+    with pytest.raises(InvalidInput, match="action must be one of shown, viewed, requested, declined, accepted, met"):
         grade_of(action)
 
 
