@@ -32,9 +32,7 @@ print(json.dumps(seen))
 
 #: Why a module is still imported, until its owner moves the import into the function that needs it.
 STILL_IMPORTED = {
-    ("pandas", "import findsupport.search"): "findsupport.geo.codepoint imports pandas at module level (cold Code-Point build only)",
-    ("pandas", "import findsupport.web"): "findsupport.geo.codepoint imports pandas at module level (cold Code-Point build only)",
-    ("pandas", "create_app()"): "findsupport.geo.codepoint imports pandas at module level (cold Code-Point build only)",
+    ("pandas", "create_app()"): "scikit-learn (below) imports pandas when present (sklearn.utils.fixes)",
     ("sklearn", "create_app()"): (
         "the engine serves the active model through findsupport.ranking.registry, which builds a MatchRanker "
         "(a scikit-learn estimator) even for the default weights"

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from ..errors import DataUnavailable
 
@@ -90,6 +89,10 @@ class RawPostcodes:
 
 def read_codepoint(source: CodePointSource, progress: Progress | None = None) -> RawPostcodes:
     """Read all of Code-Point Open (about 1.7 million rows) into column arrays."""
+    # pandas only here: the directory is built from Code-Point once and cached, and every
+    # later start reads the cache, so serving processes never pay for importing pandas.
+    import pandas as pd
+
     frames = []
     total = len(source.files)
     for i, path in enumerate(source.files, start=1):
