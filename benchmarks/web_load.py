@@ -1,20 +1,31 @@
-"""Throughput and latency of ``GET /api/v1/search`` under concurrent load.
+"""Throughput of ``GET /api/v1/search`` against ``GET /api/v1/health`` of the same server, under load.
 
 Serves the real app with gunicorn (``-w 2`` sync workers, as a small
-production box would) on a catalogue of synthetic providers (the demo
-generator, 100,000 by default; built once into ``benchmarks/out/`` and
-reused), with rate limits off, and drives it from ``--connections`` client
-threads, each sending searches with http.client for ``--seconds``.  Queries
-are random real postcodes near the providers, with random roles, events,
-slots and radii, so the engine does real work and every search is logged as
-a feedback session, as in production.
+production box would) on a catalogue of synthetic providers (100,000 by
+default, in ``benchmarks/out/web-load-N/``: copied from the start-up
+benchmark's ``benchmarks/out/startup-N/`` when that exists, otherwise built
+once with the demo generator), with rate limits off, and drives it from
+``--connections`` connections for ``--seconds`` per measurement.  Search
+queries are random real postcodes near the providers, with random roles,
+events, slots and radii, so the engine does real work and every search is
+logged as a feedback session, as in production.
 
-Reports requests per second, p50/p90/p99 latency and the number of errors
-(anything but 200), as text and as one JSON line.  With ``--wrk`` the load
-comes from ``wrk`` (``apt-get install wrk``) instead, whose C client takes
-far less of a small machine's CPU away from the server than Python threads.
+The figure that matters is the **ratio** of search to health throughput on
+the same server (issue 13 asks for at least 0.5): it cancels most of what a
+shared machine's other load does to absolute numbers.  One server per
+``--feedback-batch-ms`` value runs (``0``: each search's feedback written
+synchronously, as before; ``100``: batched off the request path, the
+default), all started before measuring; health and search are measured
+alternately on each, ``--repeats`` times, and the medians are reported.
 
-    python benchmarks/web_load.py [--providers 100000] [--connections 32] [--seconds 30] [--workers 2] [--wrk]
+Reports, per server, requests per second of health and search, their ratio,
+search p50/p99 latency and errors (anything but 200), as a table and as one
+JSON line.  With ``--wrk`` the load comes from ``wrk`` (``apt-get install
+wrk``), whose C client takes far less of a small machine's CPU away from the
+server than Python threads.
+
+    python benchmarks/web_load.py --wrk [--providers 100000] [--connections 32] [--seconds 5] [--repeats 5]
+                                        [--workers 2] [--feedback-batch-ms 0,100]
 """
 
 from __future__ import annotations
@@ -27,6 +38,8 @@ import platform
 import random
 import signal
 import socket
+import sqlite3
+import statistics
 import subprocess
 import sys
 import threading
@@ -47,13 +60,25 @@ START_TIMEOUT_S = 600.0
 QUERY_POOL = 5000
 
 
+#: Where health is served.
+HEALTH_URL = "/api/v1/health"
+
+
 def prepare_data_dir(providers: int) -> Path:
-    """A data dir holding ``providers`` synthetic providers (built once, then reused)."""
+    """A data dir holding ``providers`` synthetic providers (built or copied once, then reused)."""
     from findsupport.catalog import CatalogStore, load_demo
     from findsupport.config import load_settings
     from findsupport.geo import PostcodeDirectory
 
     data_dir = OUT / f"web-load-{providers}"
+    startup = OUT / f"startup-{providers}" / "findsupport.sqlite3"
+    if not (data_dir / "findsupport.sqlite3").exists() and startup.exists():
+        # The start-up benchmark's catalogue (benchmarks/synthetic.py): a copy, since this one logs feedback.
+        print(f"copying {providers:,} providers from {startup.parent} (once) ...", file=sys.stderr)
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with sqlite3.connect(f"file:{startup}?mode=ro", uri=True) as source, \
+                sqlite3.connect(data_dir / "findsupport.sqlite3") as target:
+            source.backup(target)
     settings = load_settings({"data_dir": data_dir, "cache_dir": CACHE, "demo_providers": providers}, environ={})
     store = CatalogStore.open(settings)
     if not store.has_catalog():
@@ -101,17 +126,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_gunicorn(data_dir: Path, port: int, workers: int) -> subprocess.Popen:
+def start_gunicorn(data_dir: Path, port: int, workers: int, feedback_batch_ms: float) -> subprocess.Popen:
     env = {
         **os.environ,
         "FINDSUPPORT_DATA_DIR": str(data_dir),
         "FINDSUPPORT_CACHE_DIR": str(CACHE),
         "FINDSUPPORT_RATE_LIMITS": "off",
         "FINDSUPPORT_LOG_LEVEL": "WARNING",
+        "FINDSUPPORT_FEEDBACK_WRITE_BATCH_MS": f"{feedback_batch_ms:g}",
     }
     command = [
-        sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}",
-        "--backlog", "2048", "--timeout", "120", "--log-level", "warning",
+        sys.executable, "-m", "gunicorn", "-c", "python:findsupport.web.serving", "-w", str(workers),
+        "-b", f"127.0.0.1:{port}", "--backlog", "2048", "--timeout", "120", "--log-level", "warning",
         "findsupport.web:create_app()",
     ]
     return subprocess.Popen(command, env=env, cwd=REPO, start_new_session=True)
@@ -124,7 +150,7 @@ def wait_until_up(port: int, process: subprocess.Popen) -> None:
             raise SystemExit(f"gunicorn exited with {process.returncode}")
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            conn.request("GET", "/api/v1/health")
+            conn.request("GET", HEALTH_URL)
             if conn.getresponse().status == 200:
                 return
         except OSError:
@@ -230,40 +256,102 @@ def run_wrk(port: int, urls: list[str], connections: int, seconds: float) -> dic
     }
 
 
+def measure(runner, port: int, urls: list[str], connections: int, seconds: float, repeats: int) -> dict:
+    """Health and search alternately on one server, ``repeats`` times; medians, and each pair's ratio."""
+    health, search, ratios = [], [], []
+    for _ in range(repeats):
+        health.append(runner(port, [HEALTH_URL], connections, seconds))
+        search.append(runner(port, urls, connections, seconds))
+        ratios.append(search[-1]["requests_per_s"] / health[-1]["requests_per_s"])
+    median = statistics.median
+    return {
+        "health_requests_per_s": median(r["requests_per_s"] for r in health),
+        "search_requests_per_s": median(r["requests_per_s"] for r in search),
+        "ratio": round(median(ratios), 3),
+        "ratios": [round(r, 3) for r in ratios],
+        "search_p50_ms": median(r["p50_ms"] for r in search),
+        "search_p99_ms": median(r["p99_ms"] for r in search),
+        "errors": sum(r["errors"] for r in health + search),
+        "search_requests": sum(r["requests"] for r in search),
+    }
+
+
+def load_average() -> str:
+    try:
+        return " ".join(f"{x:.1f}" for x in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--providers", type=int, default=100_000)
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--seconds", type=float, default=5.0, help="per measurement")
+    parser.add_argument("--repeats", type=int, default=5, help="health/search pairs per server (medians reported)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--feedback-batch-ms", default="0,100",
+                        help="comma-separated feedback_write_batch_ms values, one server each (0: synchronous)")
     parser.add_argument("--wrk", action="store_true", help="generate the load with wrk instead of Python threads")
     args = parser.parse_args(argv)
+    modes = [float(x) for x in args.feedback_batch_ms.split(",") if x.strip()]
 
     data_dir = prepare_data_dir(args.providers)
     urls = query_pool(data_dir, QUERY_POOL, args.seed)
-    port = free_port()
-    server = start_gunicorn(data_dir, port, args.workers)
+    runner = run_wrk if args.wrk else run_load
+    servers = {}
+    results = {}
+    load_before = load_average()
     try:
-        wait_until_up(port, server)
-        runner = run_wrk if args.wrk else run_load
-        result = runner(port, urls, args.connections, args.seconds)
+        # All servers up before any measuring, so each is measured under the same background.
+        for mode in modes:
+            port = free_port()
+            servers[mode] = (port, start_gunicorn(data_dir, port, args.workers, mode))
+        for port, server in servers.values():
+            wait_until_up(port, server)
+        for round_ in range(args.repeats):
+            for mode, (port, _) in servers.items():
+                one = measure(runner, port, urls, args.connections, args.seconds, 1)
+                results.setdefault(mode, []).append(one)
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
-    result.update(
-        providers=args.providers,
-        connections=args.connections,
-        workers=args.workers,
-        machine=f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
-    )
-    print(
-        f"/api/v1/search, {args.providers:,} providers, gunicorn -w {args.workers}, {args.connections} connections, "
-        f"{args.seconds:g} s: {result['requests_per_s']} req/s, p50 {result['p50_ms']} ms, p90 {result['p90_ms']} ms, "
-        f"p99 {result['p99_ms']} ms, {result['errors']} errors of {result['requests']} requests"
-    )
-    print(json.dumps(result))
-    return 1 if result["errors"] else 0
+        for _, server in servers.values():
+            os.killpg(server.pid, signal.SIGTERM)
+        for _, server in servers.values():
+            server.wait(timeout=60)
+    median = statistics.median
+    summary = {}
+    print(f"/api/v1/search vs /api/v1/health, {args.providers:,} providers, gunicorn -w {args.workers}, "
+          f"{args.connections} connections, {args.seconds:g} s each, {args.repeats} repeats (medians); "
+          f"load average {load_before} before, {load_average()} after")
+    print(f"{'feedback_write_batch_ms':>24} {'health/s':>9} {'search/s':>9} {'ratio':>6} {'p50 ms':>7} {'p99 ms':>7} errors")
+    for mode, runs in results.items():
+        row = {
+            "feedback_write_batch_ms": mode,
+            "health_requests_per_s": median(r["health_requests_per_s"] for r in runs),
+            "search_requests_per_s": median(r["search_requests_per_s"] for r in runs),
+            "ratio": round(median(r["ratio"] for r in runs), 3),
+            "ratios": [r["ratio"] for r in runs],
+            "search_p50_ms": median(r["search_p50_ms"] for r in runs),
+            "search_p99_ms": median(r["search_p99_ms"] for r in runs),
+            "errors": sum(r["errors"] for r in runs),
+            "search_requests": sum(r["search_requests"] for r in runs),
+        }
+        summary[f"{mode:g}"] = row
+        print(f"{mode:>24g} {row['health_requests_per_s']:>9.1f} {row['search_requests_per_s']:>9.1f} {row['ratio']:>6.3f} "
+              f"{row['search_p50_ms']:>7.1f} {row['search_p99_ms']:>7.1f} {row['errors']} of {row['search_requests']} searches")
+    print(json.dumps({
+        "servers": summary,
+        "providers": args.providers,
+        "connections": args.connections,
+        "workers": args.workers,
+        "seconds": args.seconds,
+        "repeats": args.repeats,
+        "load_generator": "wrk" if args.wrk else "python threads",
+        "load_average": [load_before, load_average()],
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
+    }))
+    return 1 if any(row["errors"] for row in summary.values()) else 0
 
 
 if __name__ == "__main__":

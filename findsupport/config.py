@@ -130,6 +130,13 @@ class Settings:
     #: and the active model; a rebuild only when one changed) this often; 0 turns it off.
     #: Half a minute keeps an import visible quickly without polling the store per request.
     reload_check_seconds: float = 30.0
+    #: Each web worker writes the search sessions it served to the feedback log in batches
+    #: this often, off the request path (one transaction per batch instead of one per
+    #: search); 0 writes each search synchronously before its answer.  100 ms is below how
+    #: fast a person opens a result (so a view served by another worker finds its search
+    #: written), and at hundreds of searches a second it still batches tens per write.  A
+    #: graceful stop writes everything; a SIGKILL loses at most this window.
+    feedback_write_batch_ms: float = 100.0
     #: Serve an active model that was not learnt from real feedback only (simulated,
     #: mixed or unknown provenance) even when it was activated without
     #: ``--force-simulated``.  Off: a demo's or notebook's simulated model must never
@@ -309,6 +316,8 @@ def _validate(s: Settings) -> None:
         raise ConfigError(f"reverse_max_km must be positive; got {s.reverse_max_km}.")
     if s.reload_check_seconds < 0:
         raise ConfigError(f"reload_check_seconds must be 0 (off) or positive; got {s.reload_check_seconds}.")
+    if not 0 <= s.feedback_write_batch_ms <= 10_000:
+        raise ConfigError(f"feedback_write_batch_ms must be between 0 (synchronous) and 10000; got {s.feedback_write_batch_ms}.")
     if s.max_message_chars < 1:
         raise ConfigError(f"max_message_chars must be positive; got {s.max_message_chars}.")
     if not 0 < s.introduction_reminder_days < s.introduction_expiry_days:

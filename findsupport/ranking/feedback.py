@@ -26,13 +26,24 @@ query with their postcode cut to its **sector** ("NE21 4LZ" is logged as
 at the precision the catalogue's public locations have, and no more.  No
 provider postcode or e-mail is here, and no client address (only its keyed
 hash).
+
+Writing is synchronous by default (one transaction per search, before
+``log_search`` returns).  A log opened with ``batch_ms > 0`` (the web app:
+``settings.feedback_write_batch_ms``) hands each session to a per-process
+:class:`~.feedback_writer.BatchWriter` and returns its ``search_id`` at once; a
+background thread writes the sessions in batches.  Everything read through the
+log (:meth:`FeedbackLog.record`, :meth:`~FeedbackLog.count`,
+:meth:`~FeedbackLog.sessions`, and its :attr:`~FeedbackLog.engine`) first
+writes what this process has buffered, so it reads its own writes.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
+import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
@@ -41,8 +52,6 @@ from typing import IO, Any
 
 from sqlalchemy import (
     Column,
-    inspect,
-    text,
     DateTime,
     ForeignKey,
     Integer,
@@ -56,7 +65,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from .. import taxonomy
 from ..clients import CLIENT_KEY_CHARS
@@ -64,6 +73,7 @@ from ..config import Settings
 from ..db import engine_for, metadata
 from ..errors import CatalogError, FindSupportError, InvalidInput
 from ..geo import sector_of
+from .feedback_writer import BatchWriter
 from .labels import ACTION_CODES, ACTION_RANK
 
 __all__ = ["FeedbackLog", "feedback_sessions", "feedback_results", "RECORDABLE_ACTIONS", "logged_query"]
@@ -96,6 +106,11 @@ feedback_results = Table(
 )
 
 _ACTION_OF = {code: action for action, code in ACTION_CODES.items()}
+#: What :meth:`FeedbackLog.log_search` hands out (``uuid4().hex``): only such an id can be a
+#: session another process has not written yet, worth waiting one batch window for.
+_SEARCH_ID = re.compile(r"[0-9a-f]{32}")
+#: Beyond one batch window, how long a record waits for another process's batch to commit.
+_COMMIT_MARGIN_S = 0.05
 
 
 def logged_query(query: dict[str, Any]) -> dict[str, Any]:
@@ -121,14 +136,6 @@ def logged_query(query: dict[str, Any]) -> dict[str, Any]:
     return {**query, "postcode": sector}
 
 
-def _add_missing_columns(engine: Engine) -> None:
-    """Add ``client_key`` to a ``feedback_sessions`` table created by an older version."""
-    columns = {c["name"] for c in inspect(engine).get_columns(feedback_sessions.name)}
-    if "client_key" not in columns:
-        with engine.begin() as conn:
-            conn.execute(text(f"ALTER TABLE {feedback_sessions.name} ADD COLUMN client_key VARCHAR({CLIENT_KEY_CHARS})"))
-
-
 def _utc_text(moment: datetime) -> str:
     # SQLite hands back naive datetimes; everything stored here is UTC.
     if moment.tzinfo is None:
@@ -143,6 +150,10 @@ class FeedbackLog:
     ----------
     engine : sqlalchemy.engine.Engine
         Tables are created on it if missing.
+    batch_ms : float, default 0
+        0 writes each search before :meth:`log_search` returns; more buffers
+        sessions and writes them in batches at most this many milliseconds
+        apart, off the caller's thread (see the module docstring).
 
     Examples
     --------
@@ -154,18 +165,70 @@ class FeedbackLog:
     ['shown', 'requested']
     """
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, engine: Engine, *, batch_ms: float = 0.0) -> None:
+        self._engine = engine
+        self.batch_ms = float(batch_ms)
+        self._writer = BatchWriter(self._write_sessions, batch_s=self.batch_ms / 1000.0) if self.batch_ms > 0 else None
         try:
+            # Opening the database ran the migrations (findsupport.migrations), which also added
+            # client_key to a table an older version made; this creates the tables on a bare engine.
             metadata.create_all(engine, tables=[feedback_sessions, feedback_results])
-            _add_missing_columns(engine)
         except SQLAlchemyError as exc:
             raise CatalogError(f"The feedback log tables cannot be created: {exc.__class__.__name__}.") from None
 
     @classmethod
-    def open(cls, settings: Settings) -> "FeedbackLog":
-        """The feedback log in the data dir's database (``settings.resolved_database_url``)."""
-        return cls(engine_for(settings.resolved_database_url))
+    def open(cls, settings: Settings, *, batched: bool = False) -> "FeedbackLog":
+        """The feedback log in the data dir's database (``settings.resolved_database_url``).
+
+        ``batched`` (the web app) writes in batches every
+        ``settings.feedback_write_batch_ms`` off the request path; otherwise (the CLI,
+        notebooks, tools) each session is written before ``log_search`` returns, so
+        another reader sees it at once and nothing waits for the process to exit.
+        """
+        batch_ms = settings.feedback_write_batch_ms if batched else 0
+        return cls(engine_for(settings.resolved_database_url), batch_ms=batch_ms)
+
+    @property
+    def engine(self) -> Engine:
+        """The database; whoever reads through it first gets this process's buffered sessions written."""
+        self.flush()
+        return self._engine
+
+    def flush(self) -> None:
+        """Write every session this process has buffered (nothing to do when writing synchronously)."""
+        if self._writer is not None:
+            self._writer.flush()
+
+    def close(self) -> None:
+        """Write what is buffered and stop the writer thread (a later search starts it again)."""
+        if self._writer is not None:
+            self._writer.close()
+
+    def _write_sessions(self, sessions: list[tuple[dict[str, Any], list[dict[str, Any]]]]) -> None:
+        """Insert ``(session row, result rows)`` pairs: one transaction, one ``executemany`` per table.
+
+        A batch retried after its commit went through (the acknowledgement was
+        lost with the connection) meets its own rows: those sessions are
+        skipped, the rest written.
+        """
+        try:
+            self._insert_sessions(sessions)
+        except IntegrityError:
+            ids = [row["id"] for row, _ in sessions]
+            with self._engine.connect() as conn:
+                present = set(conn.execute(select(feedback_sessions.c.id).where(feedback_sessions.c.id.in_(ids))).scalars())
+            if not present:
+                raise
+            rest = [session for session in sessions if session[0]["id"] not in present]
+            if rest:
+                self._insert_sessions(rest)
+
+    def _insert_sessions(self, sessions: list[tuple[dict[str, Any], list[dict[str, Any]]]]) -> None:
+        results = [row for _, rows in sessions for row in rows]
+        with self._engine.begin() as conn:
+            conn.execute(feedback_sessions.insert(), [row for row, _ in sessions])
+            if results:
+                conn.execute(feedback_results.insert(), results)
 
     # ------------------------------------------------------------------ writing
     def log_search(
@@ -215,19 +278,20 @@ class FeedbackLog:
         except (TypeError, ValueError):
             raise InvalidInput("The query to log must be JSON-serialisable.", field="query") from None
         search_id = uuid.uuid4().hex
-        with self.engine.begin() as conn:
-            conn.execute(
-                feedback_sessions.insert().values(
-                    id=search_id,
-                    query=query_text,
-                    model_version=None if model_version is None else str(model_version)[:_VERSION_CHARS],
-                    catalog_version=None if catalog_version is None else str(catalog_version)[:_VERSION_CHARS],
-                    created_at=datetime.now(timezone.utc),
-                    client_key=client,
-                )
-            )
-            if rows:
-                conn.execute(feedback_results.insert(), [{**row, "search_id": search_id} for row in rows])
+        session = {
+            "id": search_id,
+            "query": query_text,
+            "model_version": None if model_version is None else str(model_version)[:_VERSION_CHARS],
+            "catalog_version": None if catalog_version is None else str(catalog_version)[:_VERSION_CHARS],
+            "created_at": datetime.now(timezone.utc),  # when it was served, however late the batch
+            "client_key": client,
+        }
+        for row in rows:
+            row["search_id"] = search_id
+        if self._writer is None:
+            self._write_sessions([(session, rows)])
+        else:
+            self._writer.submit(search_id, (session, rows))
         return search_id
 
     def record(self, search_id: str, provider_id: str, action: str) -> None:
@@ -249,21 +313,37 @@ class FeedbackLog:
             )
         if not isinstance(search_id, str) or not isinstance(provider_id, str):
             raise InvalidInput("search_id and provider_id must be text.", field="search_id")
+        if self._writer is not None and self._writer.holds(search_id):
+            self._writer.flush()  # the search is still in this process's buffer: write it first
+        if self._update_action(search_id, provider_id, action):
+            return
+        known = self._is_logged(search_id)
+        if not known and self._writer is not None and _SEARCH_ID.fullmatch(search_id):
+            # Perhaps served by another worker whose batch is not written yet: wait one window, once.
+            threading.Event().wait(self.batch_ms / 1000.0 + _COMMIT_MARGIN_S)
+            if self._update_action(search_id, provider_id, action):
+                return
+            known = self._is_logged(search_id)
+        if not known:
+            raise InvalidInput("That search_id is not a search we logged.", field="search_id")
+        raise InvalidInput("That provider was not shown in that search.", field="provider_id")
+
+    def _is_logged(self, search_id: str) -> bool:
+        with self._engine.connect() as conn:
+            return conn.execute(select(feedback_sessions.c.id).where(feedback_sessions.c.id == search_id)).first() is not None
+
+    def _update_action(self, search_id: str, provider_id: str, action: str) -> bool:
+        """Keep the stronger of the stored action and ``action``; False when no such shown result."""
         # Stored codes are not in rank order (see labels.ACTION_CODES): compare by rank.
         stored_rank = case({ACTION_CODES[a]: rank for a, rank in ACTION_RANK.items()}, value=feedback_results.c.action)
         stronger = case((stored_rank < ACTION_RANK[action], ACTION_CODES[action]), else_=feedback_results.c.action)
-        with self.engine.begin() as conn:
+        with self._engine.begin() as conn:
             changed = conn.execute(
                 update(feedback_results)
                 .where(feedback_results.c.search_id == search_id, feedback_results.c.provider_id == provider_id)
                 .values(action=stronger)
             ).rowcount
-            if changed:
-                return
-            known = conn.execute(select(feedback_sessions.c.id).where(feedback_sessions.c.id == search_id)).first()
-        if known is None:
-            raise InvalidInput("That search_id is not a search we logged.", field="search_id")
-        raise InvalidInput("That provider was not shown in that search.", field="provider_id")
+        return bool(changed)
 
     # ------------------------------------------------------------------ reading
     def count(self) -> int:

@@ -135,12 +135,12 @@ def load_serving_ranker(settings: Settings) -> tuple[Any, str]:
         return default_ranker(), DEFAULT_MODEL_VERSION
 
 
-def open_feedback_log(settings: Settings) -> Any:
+def open_feedback_log(settings: Settings, *, batched: bool = False) -> Any:
     """The feedback log of ``settings`` (``FeedbackLog.open``), or ``None`` while the ranking package has none."""
     if importlib.util.find_spec("findsupport.ranking.feedback") is None:
         return None
     feedback = importlib.import_module("findsupport.ranking.feedback")
-    return feedback.FeedbackLog.open(settings)
+    return feedback.FeedbackLog.open(settings, batched=batched)
 
 
 def settle_heap() -> None:
@@ -238,6 +238,7 @@ class Engine:
         feedback: bool = True,
         reverse: bool = True,
         require_providers: bool = False,
+        batch_feedback: bool = False,
     ) -> "Engine":
         """The engine of an installation: everything loaded and built now, once.
 
@@ -248,6 +249,10 @@ class Engine:
             Receives short progress messages (the CLI prints them to stderr).
         feedback : bool, default True
             Attach the feedback log (searches with ``log=True`` are recorded).
+        batch_feedback : bool, default False
+            Write feedback sessions in batches off the caller's path (the web
+            app, ``settings.feedback_write_batch_ms``); otherwise each is
+            written before the search returns.
         reverse : bool, default True
             Build the nearest-postcode tree now, for lon/lat searches (about a
             second); without it the first lon/lat search builds it.
@@ -280,7 +285,7 @@ class Engine:
         if progress:
             progress(f"indexing {len(catalog):,} providers")
         snapshot = Snapshot.build(catalog, ranker, model_version)
-        log_ = open_feedback_log(settings) if feedback else None
+        log_ = open_feedback_log(settings, batched=batch_feedback) if feedback else None
         settle_heap()
         return cls(snapshot, directory, settings=settings, store=store, feedback=log_, follow_active_model=True)
 

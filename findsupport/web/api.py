@@ -62,6 +62,8 @@ LIST_PARAMETERS = frozenset({"slots"})
 SPACED_PARAMETERS = frozenset({"postcode", "slots", "id"})
 #: Parameters that may be given blank, as documented: no slots, an empty id.
 BLANK_PARAMETERS = frozenset({"slots", "id"})
+#: ``Accept`` values that can only mean JSON (the first offer wins a tie), answered without parsing the header.
+_PLAIN_JSON_ACCEPTS = frozenset({"*/*", "application/json", ""})
 #: The vocabulary changes only with a release; an hour of caching saves every page load a request.
 TAXONOMY_MAX_AGE_S = 3600
 
@@ -148,6 +150,8 @@ def _output_format(params: dict[str, Any]) -> str:
         if code not in FORMATS:
             raise InvalidQuery(f"Got format={given[:40]!r}; format must be one of {', '.join(FORMATS)}.", field="format", allowed=list(FORMATS))
         return code
+    if request.headers.get("Accept", "*/*") in _PLAIN_JSON_ACCEPTS:
+        return "json"  # what API clients send; parsing the header would answer the same
     best = request.accept_mimetypes.best_match(["application/json", GEOJSON_MIMETYPE])
     return "geojson" if best == GEOJSON_MIMETYPE else "json"
 

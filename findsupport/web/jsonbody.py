@@ -1,4 +1,4 @@
-"""Reading JSON request bodies: anything that is not a JSON value a client may send is a 400.
+"""The app's JSON: request bodies that are not JSON a client may send are a 400; responses via orjson.
 
 Flask reads every request body through ``app.json.loads`` (``request.get_json``,
 ``request.json``).  The standard library parser raises :class:`RecursionError`,
@@ -7,6 +7,20 @@ Flask turns only ``ValueError`` into "400 Bad Request"; the rest was a 500.
 :class:`RequestJSONProvider` makes over-deep nesting a ``ValueError`` like any
 other malformed body, so every JSON body the app reads, now and later, answers
 ``400`` (``application/problem+json``, via :mod:`findsupport.web.problems`).
+
+Responses (``jsonify``, a view returning a dict) are written with orjson: a
+ten-result search page (about 10 kB) in a fraction of the standard library's
+time (see BENCHMARKS.md, "Web API under load").  The JSON *value* is the same:
+the same members in the same order (``sort_keys`` is honoured), the same
+numbers (both write the shortest text that reads back as the same float), and
+what orjson does not know (dates, decimals, ``__html__``, dataclasses) goes to
+Flask's own ``default``.  The text differs only where JSON allows it: non-ASCII
+characters are written as UTF-8 rather than ``\\u`` escapes, and an exponent
+may be spelled ``1e-7`` rather than ``1e-07``.  Whatever orjson refuses (an
+integer beyond 64 bits, a non-text key, a NumPy scalar) falls back to the
+standard library for that response, so every answer is JSON either way; debug
+mode's indented output is the standard library's too.  ``dumps`` (templates'
+``tojson``) is unchanged.
 
 Examples
 --------
@@ -23,9 +37,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+from flask import Response
 from flask.json.provider import DefaultJSONProvider
 
-__all__ = ["RequestJSONProvider", "TooDeeplyNested"]
+__all__ = ["RequestJSONProvider", "TooDeeplyNested", "ORJSON_OPTIONS"]
+
+#: Types Flask's ``default`` renders its own way (dates as HTTP dates, dataclasses via
+#: ``asdict``) go to it rather than orjson's native form, so the values stay Flask's.
+ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
 class TooDeeplyNested(ValueError):
@@ -33,7 +53,19 @@ class TooDeeplyNested(ValueError):
 
 
 class RequestJSONProvider(DefaultJSONProvider):
-    """Flask's JSON provider, with over-deep nesting reported as malformed JSON."""
+    """Flask's JSON provider, with over-deep nesting reported as malformed JSON and responses via orjson."""
+
+    def response(self, *args: Any, **kwargs: Any) -> Response:
+        """``jsonify``: the body written by orjson (see the module docstring), newline-terminated as Flask's."""
+        obj = self._prepare_response_obj(args, kwargs)
+        if (self.compact is None and self._app.debug) or self.compact is False:
+            return super().response(obj)  # indented for people: the standard library's
+        option = ORJSON_OPTIONS | (orjson.OPT_SORT_KEYS if self.sort_keys else 0)
+        try:
+            body = orjson.dumps(obj, default=self.default, option=option)
+        except (orjson.JSONEncodeError, TypeError):
+            return super().response(obj)
+        return self._app.response_class(body + b"\n", mimetype=self.mimetype)
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
         try:

@@ -39,6 +39,7 @@ from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.serving import WSGIRequestHandler
 
 from .problems import PROBLEM_MIMETYPE, problem_body
+from .state import EXTENSION_KEY
 
 __all__ = [
     "MAX_URL_CHARS",
@@ -53,6 +54,9 @@ __all__ = [
     "werkzeug_options",
     "write_problem",
     "post_worker_init",
+    "worker_exit",
+    "GUNICORN_TIMEOUT_S",
+    "GUNICORN_GRACEFUL_TIMEOUT_S",
     "gunicorn_options",
 ]
 
@@ -69,6 +73,12 @@ GUNICORN_LIMIT_REQUEST_LINE = 8190
 GUNICORN_LIMIT_REQUEST_FIELDS = 100
 #: gunicorn's ``limit_request_field_size``: its default (a long cookie or Accept list fits).
 GUNICORN_LIMIT_REQUEST_FIELD_SIZE = 8190
+#: gunicorn's ``timeout``: a worker silent this long is stuck (searches take milliseconds, an
+#: import runs in its own command, not in a request) and is replaced.
+GUNICORN_TIMEOUT_S = 30
+#: gunicorn's ``graceful_timeout``: on stop or HUP, workers get this long to finish the requests
+#: in flight and stop their background threads; below systemd's default 90 s stop timeout.
+GUNICORN_GRACEFUL_TIMEOUT_S = 25
 
 #: After answering an error of its own, a server reads (and drops) up to this much of what the
 #: client is still sending, then closes: closing with unread data resets the connection, and
@@ -193,13 +203,32 @@ def post_worker_init(worker: Any) -> None:
     gunicorn.util.write_error = write_problem
 
 
+def worker_exit(server: Any, worker: Any) -> None:
+    """gunicorn hook: a worker leaving stops its background threads first.
+
+    The introduction worker and the reload check run in each worker process
+    (:meth:`findsupport.web.state.WebState.ensure_started`); stopping them
+    here lets a delivery or reload in progress finish instead of being cut
+    off when the process exits, and writes the feedback sessions the worker
+    still buffers (``feedback_write_batch_ms``; ``atexit`` does too).  Anything
+    other than a findsupport app is left alone.
+    """
+    extensions = getattr(getattr(worker, "wsgi", None), "extensions", None)
+    state = extensions.get(EXTENSION_KEY) if isinstance(extensions, dict) else None
+    if state is not None:
+        state.close()
+
+
 def gunicorn_options() -> dict[str, Any]:
     """gunicorn settings for serving findsupport (for ``gunicorn.app.base.BaseApplication.load_config``)."""
     return {
         "limit_request_line": GUNICORN_LIMIT_REQUEST_LINE,
         "limit_request_fields": GUNICORN_LIMIT_REQUEST_FIELDS,
         "limit_request_field_size": GUNICORN_LIMIT_REQUEST_FIELD_SIZE,
+        "timeout": GUNICORN_TIMEOUT_S,
+        "graceful_timeout": GUNICORN_GRACEFUL_TIMEOUT_S,
         "post_worker_init": post_worker_init,
+        "worker_exit": worker_exit,
     }
 
 
@@ -207,3 +236,5 @@ def gunicorn_options() -> dict[str, Any]:
 limit_request_line = GUNICORN_LIMIT_REQUEST_LINE
 limit_request_fields = GUNICORN_LIMIT_REQUEST_FIELDS
 limit_request_field_size = GUNICORN_LIMIT_REQUEST_FIELD_SIZE
+timeout = GUNICORN_TIMEOUT_S
+graceful_timeout = GUNICORN_GRACEFUL_TIMEOUT_S

@@ -147,13 +147,12 @@ def test_sessions_carry_the_clients_keyed_hash(log):
 
 def test_an_older_log_gains_the_client_column(tmp_path):
     url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
-    engine = create_db_engine(url)
-    with engine.begin() as conn:
+    with create_db_engine(url, upgrade=False).begin() as conn:  # as the previous release left it
         conn.exec_driver_sql(
             "CREATE TABLE feedback_sessions (id VARCHAR(32) PRIMARY KEY, query TEXT NOT NULL, "
             "model_version VARCHAR(100), catalog_version VARCHAR(100), created_at DATETIME NOT NULL)"
         )
-    log = FeedbackLog(engine)
+    log = FeedbackLog(create_db_engine(url))  # opening it runs the migrations (findsupport.migrations)
     log.log_search({"postcode": "NE1 4ST"}, [("p1", 1)], None, client="a" * 64)
     assert next(log.sessions())["client"] == "a" * 64
 
@@ -277,3 +276,24 @@ def test_every_server_on_one_database_hashes_a_client_alike(tmp_path):
     assert first.client_key("198.51.100.7") == second.client_key("198.51.100.7")
     other = ClientHasher(create_db_engine(f"sqlite:///{tmp_path / 'other.sqlite3'}"))
     assert other.client_key("198.51.100.7") != first.client_key("198.51.100.7")  # keyed: not a plain hash
+
+
+def test_codes_stored_before_declined_and_met_joined_keep_their_meaning(tmp_path):
+    """Logs hold a stable code per action: an old 'accepted' row (code 3) still reads as accepted,
+    and the strongest action is kept by rank (met > accepted > declined > requested), not by code."""
+    import sqlalchemy as sa
+
+    from findsupport.db import create_db_engine
+    from findsupport.ranking.feedback import FeedbackLog, feedback_results
+
+    log = FeedbackLog(create_db_engine(f"sqlite:///{tmp_path / 'f.sqlite3'}"))
+    search_id = log.log_search({"postcode": "NE21 4LZ"}, [("a", 1), ("b", 2), ("c", 3)], None)
+    with log.engine.begin() as conn:  # what an older version stored for an acceptance
+        conn.execute(sa.update(feedback_results).where(feedback_results.c.provider_id == "a").values(action=3))
+    log.record(search_id, "a", "declined")  # weaker than accepted: no change
+    log.record(search_id, "b", "declined")
+    log.record(search_id, "b", "requested")  # weaker than declined: no change
+    log.record(search_id, "c", "accepted")
+    log.record(search_id, "c", "met")
+    actions = {r["provider_id"]: r["action"] for r in next(log.sessions())["results"]}
+    assert actions == {"a": "accepted", "b": "declined", "c": "met"}
