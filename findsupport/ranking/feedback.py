@@ -113,11 +113,19 @@ _SEARCH_ID = re.compile(r"[0-9a-f]{32}")
 _COMMIT_MARGIN_S = 0.05
 
 
-def logged_query(query: dict[str, Any]) -> dict[str, Any]:
-    """The query as the log keeps it: a full postcode cut to its sector (issue 11).
+#: Decimal places a point search keeps when no sector is known for it: 0.01° is about 1.1 km of
+#: latitude and 0.6-0.7 km of longitude in Great Britain, no finer than a postcode sector.
+LOGGED_LONLAT_DECIMALS = 2
 
-    A sector or district is kept as given; so is a postcode that is not one
-    (it is the coach's text, validated later by whoever reads it).
+
+def logged_query(query: dict[str, Any], *, sector: str | None = None) -> dict[str, Any]:
+    """The query as the log keeps it: never finer than the coach's postcode sector (issue 11).
+
+    A full postcode is cut to its sector; a sector or district is kept as given;
+    so is a postcode that is not one (it is the coach's text, validated later by
+    whoever reads it).  A point search ("use my location") is logged as the
+    ``sector`` of its nearest postcode when the caller knows it, else as its
+    point rounded to :data:`LOGGED_LONLAT_DECIMALS`.
 
     Examples
     --------
@@ -125,10 +133,20 @@ def logged_query(query: dict[str, Any]) -> dict[str, Any]:
     {'postcode': 'NE21 4', 'role': 'mentor'}
     >>> logged_query({"postcode": "NE21", "role": "mentor"})["postcode"]
     'NE21'
+    >>> logged_query({"postcode": None, "lon": -1.7196, "lat": 54.9588}, sector="NE21 4")
+    {'postcode': 'NE21 4', 'lon': None, 'lat': None}
+    >>> logged_query({"postcode": None, "lon": -1.7196, "lat": 54.9588})
+    {'postcode': None, 'lon': -1.72, 'lat': 54.96}
     """
     postcode = query.get("postcode")
     if not isinstance(postcode, str):
-        return dict(query)
+        point = dict(query)
+        if isinstance(point.get("lon"), (int, float)) and isinstance(point.get("lat"), (int, float)):
+            if sector:
+                point.update(postcode=sector, lon=None, lat=None)
+            else:
+                point.update(lon=round(point["lon"], LOGGED_LONLAT_DECIMALS), lat=round(point["lat"], LOGGED_LONLAT_DECIMALS))
+        return point
     try:
         sector = sector_of(postcode)
     except FindSupportError:
@@ -239,6 +257,7 @@ class FeedbackLog:
         catalog_version: str | None = None,
         *,
         client: str | None = None,
+        sector: str | None = None,
     ) -> str:
         """Record a served page; returns its new opaque ``search_id``.
 
@@ -253,6 +272,9 @@ class FeedbackLog:
             The keyed hash of the client address
             (:meth:`findsupport.clients.ClientHasher.client_key`); never the
             address itself.
+        sector : str, optional
+            The sector of the nearest postcode of a point search, logged in
+            place of the point.
 
         The postcode is logged as its sector (:func:`logged_query`).
         """
@@ -274,7 +296,7 @@ class FeedbackLog:
             seen.add(provider_id)
             rows.append({"provider_id": provider_id, "position": position, "action": ACTION_CODES["shown"]})
         try:
-            query_text = json.dumps(logged_query(query), ensure_ascii=False, sort_keys=True)
+            query_text = json.dumps(logged_query(query, sector=sector), ensure_ascii=False, sort_keys=True)
         except (TypeError, ValueError):
             raise InvalidInput("The query to log must be JSON-serialisable.", field="query") from None
         search_id = uuid.uuid4().hex

@@ -479,7 +479,7 @@ class Engine:
             shown = [(result.provider.id, result.position) for result in results]
             search_id = self._feedback.log_search(
                 query.feedback_query(), shown, snapshot.model_version, catalog_version=snapshot.catalog.version,
-                client=client,
+                client=client, sector=location.sector if query.postcode is None else None,
             )
         return SearchResponse(
             query=query,

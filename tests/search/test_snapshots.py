@@ -122,6 +122,17 @@ def test_searches_are_logged_as_feedback_sessions(settings, directory, stocked) 
     assert sessions[0]["query"]["postcode"] == "NE21 4"  # the coach's sector only (issue 11)
 
 
+def test_a_point_search_is_logged_as_its_nearest_sector(settings, directory, stocked) -> None:
+    """'Use my location' sends a precise point; the log keeps no more than a postcode search would."""
+    engine = Engine.open(settings, reverse=False)
+    near = directory.lookup("NE21 4LZ")
+    response = engine.search({"lon": near.lon + 0.0004, "lat": near.lat + 0.0003, "mode": "any", "limit": 3}, log=True)
+    assert response.search_id is not None
+    (session,) = FeedbackLog.open(settings).sessions()
+    assert session["query"]["postcode"] == response.location.sector
+    assert session["query"].get("lon") is None and session["query"].get("lat") is None
+
+
 def test_open_without_feedback_logs_nothing(settings, stocked) -> None:
     engine = Engine.open(settings, feedback=False, reverse=False)
     assert engine.feedback is None
