@@ -27,7 +27,7 @@ EXIT_PARTIAL = 1
 EXIT_ERROR = 2
 
 # Sub-command modules, in the order `findsupport --help` lists them.
-COMMAND_MODULES = ("postcode", "catalog", "search", "serve", "ranking", "introductions", "coverage")
+COMMAND_MODULES = ("postcode", "catalog", "search", "serve", "ranking", "introductions", "coverage", "db")
 
 
 def _common_options() -> argparse.ArgumentParser:

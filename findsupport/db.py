@@ -1,11 +1,18 @@
 """The one SQL database behind the store: connection set-up shared by every table owner.
 
 Each package that keeps rows (``catalog`` for providers and imports,
-``ranking.feedback`` for search sessions, ``web.introductions`` for
-introductions) declares its tables on :data:`metadata` in its own module and
-creates them with ``metadata.create_all(engine, tables=[...])``.  Callers use
-SQLAlchemy Core, so a PostgreSQL/PostGIS URL can replace SQLite without
-touching them.
+``ranking.feedback`` for search sessions, ``introductions`` for
+introductions) declares its tables on :data:`metadata` in its own module.
+Callers use SQLAlchemy Core, so a PostgreSQL/PostGIS URL can replace SQLite
+without touching them.
+
+The schema belongs to the migrations (:mod:`findsupport.migrations`):
+opening a database (:func:`create_db_engine`, :func:`engine_for`) brings it
+to the newest revision, once per process and URL, under a lock every process
+on it shares, so a data dir or database made by an older version is upgraded
+in place.  A table added to :data:`metadata` needs a revision too (the
+migrations' docstring says how); the owners' ``metadata.create_all`` calls
+find every table there already and do nothing.
 
 SQLite is opened in WAL mode (readers never block the writer, so a server can
 keep answering while an import commits) with foreign keys enforced and a busy
@@ -41,6 +48,7 @@ from sqlalchemy.exc import ArgumentError
 
 from .config import PRIVATE_FILE_MODE, ensure_private_dir
 from .errors import CatalogError
+from .migrations import forget_upgraded, upgrade_schema
 
 __all__ = [
     "metadata",
@@ -89,8 +97,8 @@ def _tighten(path: Path) -> None:
     log.warning("%s holds personal data: its mode was %s, now %s (owner only)", path, oct(mode), oct(private))
 
 
-def _prepare_sqlite_file(database: str) -> None:
-    """Create the SQLite file ``0600`` before SQLite opens it, or tighten an existing one and its side files."""
+def _prepare_sqlite_file(database: str) -> bool:
+    """Create the SQLite file ``0600`` before SQLite opens it (True), or tighten an existing one and its side files."""
     path = Path(database).absolute()
     if ensure_private_dir(path.parent):
         log.info("created the database folder %s (private to this account)", path.parent)
@@ -100,23 +108,34 @@ def _prepare_sqlite_file(database: str) -> None:
     except FileExistsError:
         for candidate in (path, *(path.with_name(path.name + suffix) for suffix in SQLITE_SIDE_FILES)):
             _tighten(candidate)
-        return
+        return False
     except OSError as exc:
         raise CatalogError(f"The database {path} cannot be created: {exc.strerror}.") from None
     os.close(fd)
     log.info("created a new, empty database %s (private to this account)", path)
+    return True
 
 
-def create_db_engine(url: str) -> Engine:
+def create_db_engine(url: str, *, upgrade: bool = True) -> Engine:
     """A new SQLAlchemy engine for ``url`` with findsupport's connection settings.
 
     For a SQLite file, its folder is created ``0700`` and the file ``0600``
     when missing, and an existing file readable by others is made ``0600``.
+    The database is then brought to the newest schema
+    (:func:`~findsupport.migrations.upgrade_schema`, once per process and URL).
+
+    Parameters
+    ----------
+    url : str
+    upgrade : bool
+        False leaves the schema as it is (``findsupport db current`` and ``db upgrade --sql`` look at it first).
 
     Raises
     ------
     CatalogError
-        When the URL cannot be used or the database file cannot be created.
+        When the URL cannot be used, the database file cannot be created, or
+        the database cannot be brought to the newest schema (made by something
+        else, or by a newer findsupport; unreachable).
     ConfigError
         When the database's folder cannot be created.
     """
@@ -127,11 +146,19 @@ def create_db_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         # A "file:" URI (uri=true) names its file in SQLite's own syntax: SQLite opens it as it is.
         if parsed.database and parsed.database != ":memory:" and not parsed.query.get("uri"):
-            _prepare_sqlite_file(parsed.database)
+            if _prepare_sqlite_file(parsed.database):  # a new file where this process may have upgraded an old one
+                forget_upgraded([parsed.render_as_string(hide_password=False)])
         engine = create_engine(parsed, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    return create_engine(parsed, pool_pre_ping=True)
+    else:
+        engine = create_engine(parsed, pool_pre_ping=True)
+    if upgrade:
+        try:
+            upgrade_schema(engine)
+        except CatalogError:
+            engine.dispose()
+            raise
+    return engine
 
 
 def engine_for(url: str) -> Engine:

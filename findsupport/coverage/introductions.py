@@ -2,8 +2,9 @@
 
 The source is the introduction lifecycle table (``introduction_requests`` of
 :mod:`findsupport.introductions`): it knows every state, ``expired``
-included, and the coach's sector.  Where that table does not exist (an
-installation from before the introduction loop), :func:`introductions_from_feedback`
+included, and the coach's sector.  Where that table is empty or does not
+exist (an installation from before the introduction loop, whose table the
+migrations created empty), :func:`introductions_from_feedback`
 counts the feedback log's actions instead — it cannot see expiries, and is the
 one function to drop once every installation has the table.
 
@@ -31,7 +32,7 @@ _TABLE = "introduction_requests"
 def introduction_rows(engine: Engine, demand: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     """The introductions of an installation and where they came from (``"introductions"`` or ``"feedback"``)."""
     table = introductions_from_table(engine)
-    if table is not None:
+    if table is not None and len(table):
         return table, "introductions"
     return introductions_from_feedback(demand), "feedback"
 
