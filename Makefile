@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed-$(notdir $(VENV))
 
-.PHONY: run test venv demo benchmarks screenshots clean
+.PHONY: run test venv demo benchmarks screenshots clean axe
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "findsupport needs Python 3.11 or newer; set PYTHON=python3.11")'
@@ -28,8 +28,8 @@ run: $(STAMP)
 # The whole suite on SQLite; then, when FINDSUPPORT_TEST_POSTGRES_URL names a throwaway
 # server (`eval "$$(.ci/postgres start)"`, as .ci/run does), the tests of everything kept
 # in the database (catalogue, web, introductions) again on PostgreSQL + PostGIS.
-POSTGRES_TESTS ?= tests/catalog tests/web tests/introductions
-test: $(STAMP)
+POSTGRES_TESTS ?= tests/catalog tests/web tests/introductions tests/test_migrations.py tests/test_db.py tests/ranking/test_feedback_data.py
+test: $(STAMP) axe
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	@if [ -n "$$FINDSUPPORT_TEST_POSTGRES_URL" ]; then \
 	  echo "== the storage, web and introduction tests on PostgreSQL =="; \
@@ -37,6 +37,16 @@ test: $(STAMP)
 	elif [ "$$CI" = "true" ]; then \
 	  echo "CI must run the storage tests on PostgreSQL: FINDSUPPORT_TEST_POSTGRES_URL is not set (see .ci/postgres)"; exit 1; \
 	fi
+
+# axe-core for the accessibility checks of the browser tests (tests/browser/test_links.py), from npm
+# into the git-ignored .cache/. Without npm the checks are skipped, except under CI=true (.ci/run installs npm).
+AXE_VERSION ?= 4.11.0
+AXE_JS       = .cache/axe/node_modules/axe-core/axe.min.js
+axe: $(AXE_JS)
+$(AXE_JS):
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm install --prefix .cache/axe --no-save --no-audit --no-fund --silent axe-core@$(AXE_VERSION); \
+	else echo "npm not found: the axe-core accessibility checks will be skipped (apt-get install npm)"; fi
 
 # Long measurements, run on purpose (not part of `make test`); results go into BENCHMARKS.md.
 benchmarks: $(STAMP)

@@ -39,6 +39,9 @@ __all__ = [
     "TokenInvalid",
     "TokenExpired",
     "AlreadyAnswered",
+    "LinkUsed",
+    "SignInRequired",
+    "OperatorOnly",
 ]
 
 
@@ -227,3 +230,27 @@ class AlreadyAnswered(FindSupportError):
     http_status = 409
     title = "Already answered"
     code = "already-answered"
+
+
+class LinkUsed(FindSupportError):
+    """A one-time sign-in link that was already used (a 409): ask for a new one."""
+
+    http_status = 409
+    title = "Link already used"
+    code = "link-used"
+
+
+class SignInRequired(FindSupportError):
+    """An operator endpoint asked for without an operator's sign-in (a 401)."""
+
+    http_status = 401
+    title = "Sign-in required"
+    code = "sign-in-required"
+
+
+class OperatorOnly(FindSupportError):
+    """An operator change sent without its form token, or by someone who is not an operator (a 403)."""
+
+    http_status = 403
+    title = "Not allowed"
+    code = "operator-only"

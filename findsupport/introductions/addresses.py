@@ -16,7 +16,7 @@ Examples
 >>> safe_addr_spec("sam@example.org\\r\\nBcc: x@y.example")
 Traceback (most recent call last):
 ...
-findsupport.introductions.addresses.UnsafeAddress: That e-mail address cannot be used (it must look like name@example.org).
+findsupport.introductions.addresses.UnsafeAddress: That does not look like an e-mail address (e.g. sam@example.org).
 """
 
 from __future__ import annotations
@@ -47,23 +47,31 @@ def safe_addr_spec(address: object) -> str:
     (it may be case-sensitive) but must be ASCII: an SMTPUTF8 local part is
     refused rather than sent to a relay that may not support it.
     """
-    problem = UnsafeAddress("That e-mail address cannot be used (it must look like name@example.org).")
+    example = "(e.g. sam@example.org)"
+    problem = UnsafeAddress(f"That does not look like an e-mail address {example}.")
     if not isinstance(address, str):
         raise problem
     address = address.strip()
     if not 3 <= len(address) <= MAX_ADDRESS_CHARS or address.count("@") != 1:
         raise problem
     local, domain = address.split("@")
-    if len(local) > MAX_LOCAL_CHARS or not _LOCAL.match(local):
-        raise problem
+    if len(local) > MAX_LOCAL_CHARS or not _LOCAL.match(local) or "=?" in local:
+        raise UnsafeAddress(
+            "The part of your e-mail address before the @ can only use unaccented letters, digits and "
+            f".!#$%&'*+/=?^_`{{|}}~- (no spaces, no two dots in a row, no '=?'), at most {MAX_LOCAL_CHARS} "
+            f"characters {example}."
+        )
+    bad_domain = UnsafeAddress(f"The domain of your e-mail address (after the @) is not a valid domain name {example}.")
     try:
-        ascii_domain = domain.encode("idna").decode("ascii").lower()
+        # One trailing dot is the DNS root ("example.org."); more is a typo.
+        ascii_domain = domain.removesuffix(".").encode("idna").decode("ascii").lower()
     except UnicodeError:
-        raise problem from None
+        raise bad_domain from None
     labels = ascii_domain.split(".")
     if len(labels) < 2 or not all(_LABEL.match(label) for label in labels) or labels[-1].isdigit():
-        raise problem
+        raise bad_domain
     result = f"{local}@{ascii_domain}"
     if len(result) > MAX_ADDRESS_CHARS:
-        raise problem
+        raise UnsafeAddress(f"Your e-mail address must be at most {MAX_ADDRESS_CHARS} characters once its domain "
+                            "is encoded.")
     return result

@@ -1,4 +1,5 @@
-"""After the answer, and the provider's side: outcome check-ins, the manage link, pausing, responsiveness.
+"""After the answer, and the provider's side: outcome check-ins, the manage link, pausing, withdrawal,
+responsiveness, and the CSRF tokens of the pages that act on links.
 
 Mixed into :class:`~.lifecycle.IntroductionService`, whose attributes
 (``engine``, ``settings``, ``clock``, ``tokens`` ...) and helpers it uses.
@@ -6,24 +7,26 @@ Mixed into :class:`~.lifecycle.IntroductionService`, whose attributes
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from ..catalog import places
-from ..errors import InvalidInput, TokenInvalid
+from ..errors import InvalidInput, TokenExpired, TokenInvalid
 from . import stats
 from .addresses import UnsafeAddress, safe_addr_spec
-from .model import ACCEPTED, Introduction, naive_utc
+from .model import ACCEPTED, DECLINED, PENDING, Introduction, naive_utc
 from .outbox import enqueue
-from .tables import introduction_requests
-from .tokens import MANAGE, OUTCOME
+from .tables import introduction_requests, outbox_messages
+from .tokens import FORM, MANAGE, OUTCOME
 
 if TYPE_CHECKING:
     from .lifecycle import IntroductionService
 
-__all__ = ["FollowUp", "OUTCOME_ANSWERS"]
+__all__ = ["FollowUp", "OUTCOME_ANSWERS", "FORM_MAX_AGE"]
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +37,12 @@ OUTCOME_ANSWERS: tuple[tuple[str, bool, bool | None], ...] = (
     ("No, we did not meet", False, None),
 )
 
+#: A page's forms work this long after it was shown: time to read and answer; an older page is
+#: simply opened again from the e-mail's link (which has its own, longer, lifetime).
+FORM_MAX_AGE = timedelta(hours=12)
+
 _I = introduction_requests.c
+_M = outbox_messages.c
 
 
 class FollowUp:
@@ -45,6 +53,24 @@ class FollowUp:
         """The one-click check-in links for one side (``"coach"`` or ``"provider"``)."""
         return tuple((label, self.link(OUTCOME, [introduction_id, recipient, met, helpful]))
                      for label, met, helpful in OUTCOME_ANSWERS)
+
+    def outcome_answer(self: "IntroductionService", token: str) -> tuple[str, str]:
+        """``(recipient, label)`` of a check-in link, without recording it (the page asks to confirm).
+
+        Raises
+        ------
+        TokenInvalid, TokenExpired
+            Not our link (404), or too old (410).
+        """
+        payload = self.tokens.load(OUTCOME, token, max_age_s=self._days(self.settings.outcome_link_days).total_seconds())
+        try:
+            _introduction_id, recipient, met, helpful = payload
+        except (TypeError, ValueError):
+            raise TokenInvalid("This link is not one we sent. Please use the link in your e-mail as it is.") from None
+        for label, answer_met, answer_helpful in OUTCOME_ANSWERS:
+            if (met, helpful) == (answer_met, answer_helpful) and recipient in ("coach", "provider"):
+                return recipient, label
+        raise TokenInvalid("This link is not one we sent. Please use the link in your e-mail as it is.")
 
     def record_outcome(self: "IntroductionService", token: str) -> Introduction:
         """Store a one-click check-in answer (the last click wins) and feed ``met`` to the feedback log.
@@ -108,6 +134,57 @@ class FollowUp:
             for provider_id in provider_ids:
                 enqueue(conn, None, "manage", "provider", now, provider_id=provider_id)
 
+    def provider_withdrawn(self: "IntroductionService", provider_id: str) -> int:
+        """Close a provider's pending requests after they withdrew consent; how many were closed.
+
+        Each coach is told kindly (a ``declined`` e-mail, with other matches);
+        e-mails still queued *to* the provider are dropped, since their address
+        is gone.  Their places row went with their listing.
+        """
+        now = naive_utc(self.clock())
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(outbox_messages).where(
+                _M.status == "pending", _M.recipient == "provider",
+                sa.or_(_M.provider_id == provider_id,
+                       _M.introduction_id.in_(sa.select(_I.id).where(_I.provider_id == provider_id))),
+            ))  # fmt: skip
+            pending = conn.execute(
+                sa.select(_I.id).where(_I.provider_id == provider_id, _I.state == PENDING)
+            ).scalars().all()
+            for introduction_id in pending:
+                conn.execute(
+                    sa.update(introduction_requests)
+                    .where(_I.id == introduction_id, _I.state == PENDING)
+                    .values(state=DECLINED, closed_at=now, pending_key=None)
+                )
+                enqueue(conn, introduction_id, "declined", "coach", now)
+        if pending:
+            log.info("closed %d pending introductions of a withdrawn listing", len(pending))
+        return len(pending)
+
+    # ------------------------------------------------------------------ CSRF tokens of the link pages
+    def form_token(self: "IntroductionService", form: str, page_token: str) -> str:
+        """The hidden CSRF field of ``form`` on the page of ``page_token`` (a link token, or a fixed page name)."""
+        return self.tokens.dump(FORM, [form, _digest(page_token)])
+
+    def check_form_token(self: "IntroductionService", form: str, page_token: str, value: Any) -> None:
+        """Accept a POST only with the CSRF token its page was rendered with, for that form, recently.
+
+        Raises
+        ------
+        InvalidInput
+            Missing, forged, made for another page or form, or older than
+            :data:`FORM_MAX_AGE` (a 400 naming ``csrf_token``).
+        """
+        try:
+            payload = self.tokens.load(FORM, value, max_age_s=FORM_MAX_AGE.total_seconds())
+        except (TokenInvalid, TokenExpired):
+            payload = None
+        if payload != [form, _digest(page_token)]:
+            raise InvalidInput("This form is out of date or was not sent from our page. Please open the page "
+                               "again (from the link in your e-mail, if you came from one) and try again.",
+                               field="csrf_token")
+
     def pause(self: "IntroductionService", provider_id: str) -> bool:
         """Pause a listing (coaches stop seeing it within the reload interval); ``True`` if it changed."""
         return self._set_paused(provider_id, True)
@@ -140,3 +217,8 @@ class FollowUp:
     def stats(self: "IntroductionService") -> dict[str, Any]:
         """Operator figures: states, response rates and times, by region and role."""
         return stats.summary(self.engine)
+
+
+def _digest(page_token: str) -> str:
+    """A short digest of a page's link token: a CSRF token names its page without repeating the link."""
+    return hashlib.sha256(str(page_token).encode()).hexdigest()[:32]

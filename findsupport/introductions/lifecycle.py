@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -41,9 +40,9 @@ from ..errors import (
     InvalidInput,
     ProviderFull,
     ProviderNotFound,
+    RateLimited,
     TokenInvalid,
 )
-from .addresses import UnsafeAddress, safe_addr_spec
 from .duework import ScheduledWork
 from .followup import OUTCOME_ANSWERS, FollowUp
 from .model import (
@@ -58,16 +57,10 @@ from .model import (
     naive_utc,
     utc_clock,
 )
+from .messages import days_phrase
 from .outbox import MessageQueue, enqueue
-from .tables import (
-    INTRODUCTION_TABLES,
-    MAX_EMAIL_CHARS,
-    MAX_NAME_CHARS,
-    MAX_NOTE_CHARS,
-    MAX_PROVIDER_ID_CHARS,
-    MAX_SEARCH_ID_CHARS,
-    introduction_requests,
-)
+from .tables import INTRODUCTION_TABLES, MAX_NOTE_CHARS, introduction_requests
+from .validation import check_request, clean_text
 from .tokens import COACH, MANAGE, OUTCOME, RESPOND, TokenSigner
 
 __all__ = [
@@ -91,8 +84,6 @@ DEFAULT_PUBLIC_URL = "http://127.0.0.1:5000"
 LINK_GRACE = timedelta(days=1)
 
 _I = introduction_requests.c
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_CONTROL_EXCEPT_NEWLINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class _Contact(Protocol):
@@ -110,22 +101,6 @@ class FeedbackSink(Protocol):
     """What the service needs of the feedback log (:class:`findsupport.ranking.FeedbackLog`)."""
 
     def record(self, search_id: str, provider_id: str, action: str) -> None: ...
-
-
-def _text(value: Any, field: str, limit: int, label: str, *, multiline: bool = False, required: bool = True) -> str | None:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if required:
-            raise InvalidInput(f"Please give {label}.", field=field)
-        return None
-    if not isinstance(value, str):
-        raise InvalidInput(f"{field} must be text; got {type(value).__name__}.", field=field)
-    value = value.strip()
-    if len(value) > limit:
-        raise InvalidInput(f"{label[0].upper() + label[1:]} must be at most {limit} characters; got {len(value)}.",
-                           field=field)
-    if (_CONTROL_EXCEPT_NEWLINES if multiline else _CONTROL).search(value):
-        raise InvalidInput(f"{label[0].upper() + label[1:]} contains control characters.", field=field)
-    return value
 
 
 def _pending_key(provider_id: str, email: str) -> str:
@@ -232,11 +207,28 @@ class IntroductionService(ScheduledWork, FollowUp):
         asked: Asked = Asked(),
         search_id: str | None = None,
         client_key: str = "",
+        limit: tuple[int, float] | None = None,
     ) -> Introduction:
         """Ask a provider for an introduction; holds one of their places while pending.
 
         Queues the provider's e-mail (respond and manage links; never the
         coach's address) and the coach's confirmation (with a cancel link).
+
+        Parameters
+        ----------
+        provider_id, name, email, message : str
+            What the coach sent (checked by :func:`~.validation.check_request`).
+        asked : Asked
+            What they searched for, at sector level.
+        search_id : str, optional
+            The search the provider was shown in (``requested`` feedback).
+        client_key : str
+            Keyed hash of the client's address (never the address).
+        limit : (int, float), optional
+            At most ``limit[0]`` requests stored per ``client_key`` in
+            ``limit[1]`` seconds, counted atomically with the insert (a per-client
+            lock: SQLite's write lock, a PostgreSQL advisory lock), so parallel
+            requests from one client cannot all pass the count.
 
         Raises
         ------
@@ -244,48 +236,53 @@ class IntroductionService(ScheduledWork, FollowUp):
             A missing or bad field (``extra["field"]`` names it).
         ProviderNotFound
             No listed provider has this id (unknown, unconsented and paused alike).
+        RateLimited
+            Over ``limit`` (``extra["retry_after"]`` in seconds); nothing stored.
         DuplicateIntroduction
             This coach (same e-mail, any case) already has a pending request to them (409).
         ProviderFull
             No spare place: every place is taken or held by pending requests (409).
         """
-        provider_id = _text(provider_id, "provider_id", MAX_PROVIDER_ID_CHARS, "the provider_id")
-        name = _text(name, "name", MAX_NAME_CHARS, "your name")
-        email = _text(email, "email", MAX_EMAIL_CHARS, "your e-mail address")
-        try:
-            email = safe_addr_spec(email)
-        except UnsafeAddress:
-            raise InvalidInput("That does not look like an e-mail address we can write to (e.g. sam@example.org).",
-                               field="email") from None
-        message = _text(message, "message", self.settings.max_message_chars, "a short message", multiline=True)
-        search_id = _text(search_id, "search_id", MAX_SEARCH_ID_CHARS, "the search_id", required=False)
-        if self.contacts(provider_id) is None:
+        fields = check_request(provider_id, name=name, email=email, message=message, search_id=search_id,
+                               max_message_chars=self.settings.max_message_chars)
+        provider_id, email, search_id = fields.provider_id, fields.email, fields.search_id
+        contact = self.contacts(provider_id)
+        if contact is None:
             raise ProviderNotFound("No provider with that id is listed.")
         places.ensure_row(self.engine, provider_id)
         now = naive_utc(self.clock())
         introduction_id = uuid.uuid4().hex
+        expiry_days = self.settings.introduction_expiry_days
         try:
             with self.engine.begin() as conn:
+                if limit is not None and conn.dialect.name == "postgresql":
+                    # Serialise one client's requests (other clients are not blocked); released at commit.
+                    conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_lock_number(client_key))))
                 conn.execute(sa.insert(introduction_requests).values(
-                    id=introduction_id, provider_id=provider_id, search_id=search_id, coach_name=name,
+                    id=introduction_id, provider_id=provider_id, search_id=search_id, coach_name=fields.name,
                     coach_email=email, coach_level=asked.level, role=asked.role, event=asked.event,
-                    slots=";".join(asked.slots), mode=asked.mode, sector=asked.sector, message=message,
+                    slots=";".join(asked.slots), mode=asked.mode, sector=asked.sector, message=fields.message,
                     state=PENDING, pending_key=_pending_key(provider_id, email), client_key=client_key,
                     created_at=now, expires_at=now + self._days(self.settings.introduction_expiry_days),
                 ))  # fmt: skip
+                if limit is not None:
+                    _check_client_limit(conn, client_key, limit, now)
                 if not places.hold(conn, provider_id):
                     if places.places_of(conn, provider_id).paused:
                         raise ProviderNotFound("No provider with that id is listed.")
                     raise ProviderFull(
-                        "This provider has no free place at the moment: every place is taken or held by a "
-                        "request waiting for an answer. Please choose someone else, or try again in a week."
+                        f"{contact.name} has no free place at the moment: every place is taken or held by a "
+                        f"request waiting for an answer. Please choose someone else, or try again in "
+                        f"{days_phrase(expiry_days)}.",
+                        provider_id=provider_id,
                     )
                 enqueue(conn, introduction_id, "request", "provider", now)
                 enqueue(conn, introduction_id, "confirmation", "coach", now)
         except sa.exc.IntegrityError:
             raise DuplicateIntroduction(
-                "You have already asked this provider for an introduction and they have not answered yet. "
-                "You will hear from us when they do (or when the request lapses after a week)."
+                f"You already asked {contact.name} for an introduction and they have not answered yet; "
+                f"you will hear from us when they do, or when the request lapses after {days_phrase(expiry_days)}.",
+                provider_id=provider_id,
             ) from None
         log.info("introduction %s requested", introduction_id)
         self._record(search_id, provider_id, "requested")
@@ -323,7 +320,7 @@ class IntroductionService(ScheduledWork, FollowUp):
 
     def _answer(self, token: str, state: str, note: str | None) -> Introduction:
         introduction_id = self.tokens.load(RESPOND, token, max_age_s=self._respond_max_age_s)
-        note = _text(note, "note", MAX_NOTE_CHARS, "the note", multiline=True, required=False)
+        note = clean_text(note, "note", MAX_NOTE_CHARS, "the note", multiline=True, required=False)
         now = naive_utc(self.clock())
         with self.engine.begin() as conn:
             provider_id = self._close(conn, introduction_id, state, now, note=note, answered=True)
@@ -409,6 +406,31 @@ class IntroductionService(ScheduledWork, FollowUp):
             self.feedback.record(search_id, provider_id, action)
         except InvalidInput as exc:
             log.info("feedback %s on search %s not recorded: %s", action, search_id, exc.extra.get("field", "input"))
+
+
+def _lock_number(client_key: str) -> int:
+    """A PostgreSQL advisory lock is named by a signed 64-bit number: the first 8 bytes of a hash of the key."""
+    return int.from_bytes(hashlib.sha256(f"introductions\n{client_key}".encode()).digest()[:8], "big", signed=True)
+
+
+def _check_client_limit(conn: Connection, client_key: str, limit: tuple[int, float], now: datetime) -> None:
+    """Raise :class:`RateLimited` when ``client_key`` stored more than ``limit`` requests (this one included).
+
+    Runs after this request's INSERT, in its transaction: on SQLite the INSERT
+    holds the write lock, on PostgreSQL the advisory lock serialises the
+    client, so the count sees every earlier request of the client.  Closed
+    requests count too (only a purge removes them).
+    """
+    most, period_s = limit
+    since = now - timedelta(seconds=period_s)
+    recent = conn.execute(
+        sa.select(_I.created_at).where(_I.client_key == client_key, _I.created_at > since)
+        .order_by(_I.created_at).limit(most + 1)
+    ).scalars().all()
+    if len(recent) > most:
+        wait = max(1, int((recent[0] + timedelta(seconds=period_s) - now).total_seconds()) + 1)
+        raise RateLimited(f"Too many introduction requests from your address; please wait {wait} s and try again.",
+                          retry_after=wait, bucket="introductions")
 
 
 def _closed_message(state: str) -> str:

@@ -27,6 +27,7 @@ for; the only kind with no introduction), ``outcome`` (coach and provider).
 from __future__ import annotations
 
 import email
+import email.errors
 import email.policy
 import html
 from collections.abc import Sequence
@@ -42,12 +43,14 @@ from .model import Introduction
 
 __all__ = [
     "compose",
+    "CannotCompose",
     "MessageFacts",
     "Links",
     "KINDS",
     "SUBJECTS",
     "RECIPIENTS",
     "describe_request",
+    "days_phrase",
     "MESSAGE_ID_DOMAIN",
 ]
 
@@ -120,6 +123,11 @@ class MessageFacts:
 Block = tuple[Any, ...]
 
 
+class CannotCompose(UnsafeAddress):
+    """Stored text that no e-mail can carry as it is (an unpaired surrogate in a row older than the
+    rules of :mod:`.validation`, say): the message is undeliverable, like one with an unusable address."""
+
+
 def describe_request(introduction: Introduction) -> list[tuple[str, str]]:
     """What the coach asked, as ``(label, value)`` lines (public granularity: sector, never postcode)."""
     asked = introduction.asked
@@ -140,7 +148,8 @@ def describe_request(introduction: Introduction) -> list[tuple[str, str]]:
     return lines
 
 
-def _days(days: float) -> str:
+def days_phrase(days: float) -> str:
+    """Whole days as people say them: ``"1 day"``, ``"7 days"`` (at least one)."""
     whole = max(1, round(days))
     return "1 day" if whole == 1 else f"{whole} days"
 
@@ -168,17 +177,17 @@ def _body(kind: str, recipient: str, f: MessageFacts) -> list[Block]:
             ("p", "Please accept or decline (you may add a short note). Your e-mail address is shared "
                   "with the coach only if you accept, and theirs with you."),
             ("link", "Accept or decline", links.respond),
-            ("p", f"If you do not answer within {_days(f.expiry_days)}, the request lapses and the coach is told."),
+            ("p", f"If you do not answer within {days_phrase(f.expiry_days)}, the request lapses and the coach is told."),
             ("link", "Manage your listing (availability, places, pause)", links.manage),
         ]
     if kind == "confirmation":
-        expect = (f"{provider} usually replies within {_days(f.replies_within_days)}. "
+        expect = (f"{provider} usually replies within {days_phrase(f.replies_within_days)}. "
                   if f.replies_within_days else "")
         return [
             ("p", f"Hello {coach},"),
             ("p", f"Your request for an introduction to {provider} is on its way. You asked for:"),
             ("facts", describe_request(intro)[1:]),
-            ("p", f"{expect}You will hear from us when they answer, or after {_days(f.expiry_days)} if they "
+            ("p", f"{expect}You will hear from us when they answer, or after {days_phrase(f.expiry_days)} if they "
                   "do not. Your e-mail address is shared with them only if they accept."),
             ("link", "Cancel this request", links.cancel),
         ]
@@ -310,8 +319,11 @@ def compose(kind: str, recipient: str, facts: MessageFacts) -> EmailMessage:
     if intro is not None:
         message["X-Findsupport-Introduction"] = intro.id
     message["X-Findsupport-Kind"] = kind
-    message.set_content(_text(blocks))
-    message.add_alternative(_html(blocks), subtype="html")
+    try:
+        message.set_content(_text(blocks))
+        message.add_alternative(_html(blocks), subtype="html")
+    except UnicodeError:
+        raise CannotCompose("The stored text cannot be written as UTF-8; the e-mail was not sent.") from None
     return _verified(message)
 
 
@@ -327,7 +339,11 @@ def _verified(message: EmailMessage) -> EmailMessage:
                 for name, value in m.items()]
 
     expected = headers(message)
-    for wire in (message.as_bytes(policy=email.policy.SMTP), bytes(message)):
+    try:
+        wires = (message.as_bytes(policy=email.policy.SMTP), bytes(message))
+    except (UnicodeError, ValueError, email.errors.MessageError):
+        raise CannotCompose("The composed e-mail cannot be serialised; it was not sent.") from None
+    for wire in wires:
         if headers(email.message_from_bytes(wire, policy=email.policy.default)) != expected:
             raise UnsafeAddress("The composed e-mail's headers did not survive serialisation; it was not sent.")
     return message

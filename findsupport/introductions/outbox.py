@@ -7,7 +7,8 @@ at all).  :meth:`MessageQueue.deliver_due` then claims due rows one by one
 asks the caller to compose each, and hands it to a mailer:
 
 * a message that cannot be composed (its introduction is gone, an address
-  cannot go into a header) is marked ``undeliverable`` and the rest go on;
+  cannot go into a header, or a bug in composing, logged with its stack) is
+  marked ``undeliverable`` and the rest go on;
 * a mailer failure (``OSError``, ``smtplib.SMTPException``) is retried with a
   doubling back-off, then marked ``failed`` after :data:`MAX_ATTEMPTS`;
 * a claim left behind by a worker that died mid-delivery is claimed again
@@ -164,10 +165,18 @@ class MessageQueue:
             self.finish(queued.id, "undeliverable", now, error=str(exc) or type(exc).__name__)
             log.info("message %d (%s, introduction %s) undeliverable", queued.id, queued.kind, queued.introduction_id)
             return "undeliverable"
+        except Exception as exc:  # noqa: BLE001 - a bug: logged with its stack; this message alone fails, the pass goes on
+            self.finish(queued.id, "undeliverable", now, error=f"cannot compose: {type(exc).__name__}")
+            log.error("message %d (%s, introduction %s): unexpected %s while composing; not sent", queued.id,
+                      queued.kind, queued.introduction_id, type(exc).__name__, exc_info=True)
+            return "undeliverable"
         try:
             mailer.send(message)
         except (OSError, smtplib.SMTPException) as exc:
             return self._retry(queued, now, f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - a mailer bug: retried like a failure, logged with its stack
+            log.error("message %d: unexpected %s while sending", queued.id, type(exc).__name__, exc_info=True)
+            return self._retry(queued, now, type(exc).__name__)
         self.finish(queued.id, "sent", now)
         log.info("message %d (%s, introduction %s) sent (%s)", queued.id, queued.kind, queued.introduction_id,
                  mailer.describe())

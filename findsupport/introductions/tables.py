@@ -11,11 +11,10 @@ its edges, see :func:`findsupport.introductions.model.naive_utc`).
     note, the state (``pending`` → ``accepted`` | ``declined`` | ``expired`` |
     ``withdrawn``), when it was created, answered, reminded, closed, when it
     expires, the outcome check-in answers and the keyed hash of the client
-    address.  A new table beside the older ``introductions`` table of
-    :mod:`findsupport.web.introductions`, which the web layer retires when it
-    moves onto this package (the old rows are plain pending e-mails with no
-    lifecycle; nothing needs migrating but their delivery, which finishes on
-    its own).
+    address.  It replaced the web layer's older ``introductions`` table
+    (plain e-mails with no lifecycle, delivered by a separate outbox), which
+    nothing reads any more: a database that has one may drop it once its
+    rows were delivered.
 ``outbox_messages``
     The e-mails to send, one row per message (kind, introduction, recipient
     role ``provider`` or ``coach``; a manage link sent on request names a

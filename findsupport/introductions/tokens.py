@@ -20,6 +20,10 @@ another:
     The coach's cancel link; payload: the introduction id.
 ``outcome``
     The one-click check-in; payload: ``[introduction id, "coach"|"provider", met, helpful]``.
+``form``
+    A page's CSRF token (a hidden field of each form the web layer renders);
+    payload: ``[form name, digest of the page's own link token]``, so a form
+    token works only on the page, and for the form, it was made for.
 
 Errors: a token that is not ours or is for another purpose is
 :class:`~findsupport.errors.TokenInvalid` (404), a genuine but old one
@@ -47,13 +51,14 @@ from ..errors import TokenExpired, TokenInvalid
 from .model import Clock, utc_clock
 from .tables import signing_keys
 
-__all__ = ["TokenSigner", "RESPOND", "MANAGE", "COACH", "OUTCOME", "PURPOSES", "KEPT_KEYS", "MAX_TOKEN_CHARS"]
+__all__ = ["TokenSigner", "RESPOND", "MANAGE", "COACH", "OUTCOME", "FORM", "PURPOSES", "KEPT_KEYS", "MAX_TOKEN_CHARS"]
 
 RESPOND = "respond"
 MANAGE = "manage"
 COACH = "coach"
 OUTCOME = "outcome"
-PURPOSES: tuple[str, ...] = (RESPOND, MANAGE, COACH, OUTCOME)
+FORM = "form"
+PURPOSES: tuple[str, ...] = (RESPOND, MANAGE, COACH, OUTCOME, FORM)
 #: Keys kept for verification after a rotation: the newest and the one before, so links
 #: sent just before a rotation keep working; older ones stop (that is what rotating is for).
 KEPT_KEYS = 2

@@ -4,7 +4,7 @@ Nothing is built at import time.  :func:`create_app` reads the settings,
 builds the search engine once (postcode directory, catalogue, index, ranking
 model, feedback log) and holds it read-only while it serves::
 
-    gunicorn -w 4 'findsupport.web:create_app()'     # production: settings from FINDSUPPORT_* variables
+    gunicorn -c python:findsupport.web.serving -w 4 'findsupport.web:create_app()'   # production (FINDSUPPORT_* settings)
     findsupport serve --port 5000                     # development server
 
 Each worker checks every ``reload_check_seconds`` whether the catalogue or the
@@ -60,32 +60,38 @@ def create_app(
         An engine built elsewhere (``Engine.from_catalog`` in notebooks, tests
         and benchmarks); by default ``Engine.open(settings)``.
     contacts : callable, optional
-        ``provider_id -> Contact | None`` for the outbox; by default the
-        catalogue store's ``contact_for`` (the engine's store, or
-        ``CatalogStore.open(settings)``).
+        ``provider_id -> Contact | None`` for the introduction e-mails; by
+        default the catalogue store's ``contact_for`` (the engine's store, or
+        ``CatalogStore.open(settings)``).  Introductions live in that store's
+        database, beside the places they hold.
     progress : callable, optional
         Start-up progress messages (the CLI prints them).
     background : bool, default True
-        Run the outbox delivery and the reload check in background threads
-        of each worker.  Tests and tools that drive them by hand
-        (``outbox.deliver_due()``, ``reloader.check()``) turn this off.
+        Run the introduction worker (delivery, reminders, expiry, check-ins,
+        retention) and the reload check in background threads of each
+        worker.  Tests and tools that drive them by hand
+        (``introductions.tick(mailer=...)``, ``reloader.check()``) turn this off.
 
     Raises
     ------
     ConfigError
         For settings the web app cannot use (bad rate limits, tile URL, frame ancestors).
     """
-    from ..db import engine_for
     from .api import blueprint as api_blueprint
-    from .introductions import IntroductionStore
+    from .assets import install_assets
+    from ..introductions import DEFAULT_PUBLIC_URL, IntroductionService, IntroductionWorker, mailer_for
     from .introductions import blueprint as introductions_blueprint
+    from .introductions import next_matches_from
+    from .jsonbody import RequestJSONProvider
     from .openapi import blueprint as openapi_blueprint
-    from .outbox import Outbox, mailer_for
+    from .links import blueprint as links_blueprint
+    from .operators import install_operators
     from .pages import blueprint as pages_blueprint
     from .problems import blueprint as problems_blueprint
     from .problems import register_problem_handlers
     from .ratelimit import SlidingWindowLimiter, parse_rate_limits
     from .security import install_security_headers
+    from .serving import install_url_limit
     from .state import EXTENSION_KEY, Reloader, WebState
 
     settings = config if isinstance(config, Settings) else load_settings(config)
@@ -93,6 +99,7 @@ def create_app(
     rules = parse_rate_limits(settings.rate_limits)
 
     app = Flask(__name__)
+    app.json = RequestJSONProvider(app)  # over-deep JSON bodies are a 400 like any malformed one
     app.config["MAX_CONTENT_LENGTH"] = settings.max_message_chars * MAX_BODY_BYTES_PER_CHAR + BODY_OVERHEAD_BYTES
     app.json.sort_keys = False  # keep the documented member order (query, results, total...)
     if settings.trust_proxy:
@@ -103,17 +110,23 @@ def create_app(
     if engine is None:
         from ..search.engine import Engine
 
-        engine = Engine.open(settings, progress=progress)
+        engine = Engine.open(settings, progress=progress, batch_feedback=True)
     store = _open_store(engine, settings)
-    introductions = IntroductionStore(engine_for(settings.resolved_database_url))
-    outbox = Outbox(introductions, contacts or store.contact_for, mailer_for(settings), settings)
+    introductions = IntroductionService(
+        store.engine,
+        settings,
+        contacts=contacts or store.contact_for,
+        feedback=getattr(engine, "feedback", None),
+        next_matches=next_matches_from(engine, settings.public_url or DEFAULT_PUBLIC_URL),
+        provider_ids_for_email=store.provider_ids_for_email,
+    )
     state = WebState(
         settings=settings,
         engine=engine,
         rate_rules=rules,
         limiter=SlidingWindowLimiter(rules),
         introductions=introductions,
-        outbox=outbox,
+        worker=IntroductionWorker(introductions, mailer_for(settings)),
         reloader=Reloader(engine, settings.reload_check_seconds),
         store=store,
         background=background,
@@ -121,9 +134,13 @@ def create_app(
     app.extensions[EXTENSION_KEY] = state
 
     register_problem_handlers(app)
+    install_url_limit(app)
     install_security_headers(app, settings)
-    for blueprint in (pages_blueprint, api_blueprint, introductions_blueprint, openapi_blueprint, problems_blueprint):
+    install_assets(app, settings)  # versioned, compressed front-end files at /assets/ (WhiteNoise)
+    for blueprint in (pages_blueprint, api_blueprint, introductions_blueprint, links_blueprint, openapi_blueprint,
+                      problems_blueprint):
         app.register_blueprint(blueprint)
+    install_operators(app, state)  # /operator/...: 404 unless settings.operator_emails lists someone
     if background:
         app.before_request(state.ensure_started)
     return app

@@ -38,8 +38,14 @@ from ..errors import ConfigError, RateLimited
 __all__ = ["RateRule", "parse_rate_limits", "SlidingWindowLimiter", "BUCKETS", "PERIODS"]
 
 #: The buckets the API charges: read-only searches (and their counts), postcode
-#: look-ups, provider details, and introductions.
-BUCKETS: tuple[str, ...] = ("search", "postcodes", "providers", "introductions")
+#: look-ups, provider details, introductions, and ``views``: provider views
+#: recorded as ranking feedback (over the limit the profile still shows, but the
+#: view is not recorded; see :meth:`findsupport.web.state.WebState.record_feedback`);
+#: ``links``: the pages of signed e-mail links (respond, manage, cancel, outcome, and the
+#: "manage your listing" form), ``manage_links``: asking for a manage link by e-mail, and
+#: ``operator_sign_in``: asking for an operator's sign-in link (:mod:`findsupport.web.operators`).
+BUCKETS: tuple[str, ...] = ("search", "postcodes", "providers", "introductions", "views", "links", "manage_links",
+                            "operator_sign_in")
 
 #: Period names a rule may use, in seconds.
 PERIODS: dict[str, float] = {

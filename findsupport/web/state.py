@@ -1,11 +1,12 @@
-"""What one app holds while it serves: the engine, limits, introductions, outbox, reloader.
+"""What one app holds while it serves: the engine, limits, the introduction service and its worker, reloader.
 
 Built once by :func:`findsupport.web.create_app` and kept in
 ``app.extensions["findsupport"]``; views reach it with :func:`web_state`.
 Everything here is read-only while serving, except the engine's own atomic
 snapshot swap on reload.
 
-Background threads (the outbox and the reload check) start on the first
+Background threads (the introduction worker: delivery, reminders, expiry,
+check-ins, retention; and the reload check) start on the first
 request *of each process*, so they also run under ``gunicorn --preload``,
 whose workers are forked after the app was built (threads do not survive a
 fork).
@@ -21,10 +22,11 @@ from typing import Any
 
 from flask import current_app, request
 
+from ..clients import ClientHasher
 from ..config import Settings
+from ..db import engine_for
 from ..errors import FindSupportError, InvalidInput
-from .introductions import IntroductionStore
-from .outbox import Outbox
+from ..introductions import IntroductionService, IntroductionWorker
 from .ratelimit import RateRule, SlidingWindowLimiter
 
 __all__ = ["WebState", "Reloader", "web_state", "catalog_is_demo", "EXTENSION_KEY"]
@@ -92,14 +94,20 @@ class WebState:
     engine: Any
     rate_rules: dict[str, RateRule]
     limiter: SlidingWindowLimiter
-    introductions: IntroductionStore
-    outbox: Outbox
+    introductions: IntroductionService
+    worker: IntroductionWorker
     reloader: Reloader
     store: Any = None
-    #: Whether the outbox and reload threads run (off when a caller drives them by hand).
+    #: Whether the introduction worker and reload threads run (off when a caller drives them by hand).
     background: bool = True
     _started_pid: int | None = field(default=None, repr=False)
     _demo: tuple[str, bool] | None = field(default=None, repr=False)
+    #: Keyed hashes of client addresses (key in the shared database); built once here.
+    clients: ClientHasher | None = None
+
+    def __post_init__(self) -> None:
+        if self.clients is None:
+            self.clients = ClientHasher(engine_for(self.settings.resolved_database_url))
 
     @property
     def demo(self) -> bool:
@@ -118,17 +126,25 @@ class WebState:
         """Start this process's background threads (cheap after the first call)."""
         if self._started_pid != os.getpid():
             self._started_pid = os.getpid()
-            self.outbox.start()
+            self.worker.start()
             self.reloader.start()
 
     def close(self) -> None:
-        """Stop background threads (tests, orderly shutdown)."""
-        self.outbox.stop()
+        """Stop background threads and write the buffered feedback (tests, orderly shutdown)."""
+        self.worker.stop()
         self.reloader.stop()
+        feedback = getattr(self.engine, "feedback", None)
+        if feedback is not None and hasattr(feedback, "close"):
+            feedback.close()
 
     def client_address(self) -> str:
         """The client's address (the proxy's ``X-Forwarded-For`` hop when ``trust_proxy``)."""
         return request.remote_addr or "unknown"
+
+    def client_key(self) -> str:
+        """The keyed hash of this request's client address (what feedback and introductions record)."""
+        assert self.clients is not None  # set in __post_init__
+        return self.clients.client_key(self.client_address())
 
     def limit(self, bucket: str) -> None:
         """Charge one request to ``bucket`` for this client (429 when over)."""
@@ -140,9 +156,18 @@ class WebState:
         ``strict`` turns a search id the log does not accept (unknown, or the
         provider was not shown in it) into a 400; otherwise it is only logged,
         as for introductions, whose answer must not vary.
+
+        Every view is charged to this client's ``views`` bucket; over the
+        limit the view is not recorded (and the caller's answer
+        does not change): the ranking learns from these, and a script viewing
+        one provider after every search must not outweigh real coaches
+        (issue 12).
         """
         feedback = getattr(self.engine, "feedback", None)
         if feedback is None:
+            return
+        if action == "viewed" and self.limiter.hit("views", self.client_address()) is not None:
+            log.info("feedback %s not recorded: the client is over its views limit", action)
             return
         try:
             feedback.record(search_id, provider_id, action)

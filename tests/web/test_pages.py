@@ -231,7 +231,9 @@ def test_sliding_window_forgets_old_requests():
     assert limiter.hit("postcodes", "a", now=61) is None, "a bucket without a rule is unlimited"
 
 
-def test_serve_command_runs_the_app(monkeypatch, cli_env, capsys):
+def test_serve_debug_runs_the_app_on_the_development_server(monkeypatch, cli_env, capsys):
+    """``serve --debug`` hands the app to Flask's development server (plain ``serve`` is gunicorn:
+    tests/commands/test_serve.py starts it for real)."""
     started = {}
 
     def fake_run(self, host=None, port=None, **kwargs):
@@ -239,7 +241,7 @@ def test_serve_command_runs_the_app(monkeypatch, cli_env, capsys):
                        routes={r.rule for r in self.url_map.iter_rules()})
 
     monkeypatch.setattr(Flask, "run", fake_run)
-    assert cli.main(["serve", "--port", "5123", "--quiet"]) == 0
+    assert cli.main(["serve", "--port", "5123", "--quiet", "--debug"]) == 0
     assert started["host"] == "127.0.0.1" and started["port"] == 5123
     assert started["threaded"] is True and started["reloader"] is False
     assert "/api/v1/search" in started["routes"]
