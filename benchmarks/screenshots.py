@@ -3,7 +3,9 @@
 Serves the real app (the demo catalogue, built once into ``benchmarks/out/``,
 or ``--data-dir``) and a sample club page on another origin, drives Debian's
 chromium with Playwright, and writes ``map.png``, ``phone.png``,
-``widget.png`` and ``coverage.png`` into the folder given::
+``widget.png``, ``coverage.png``, and the provider's ``respond.png`` and
+``manage.png`` (at phone width, from the links of a real introduction's
+e-mail in the outbox) into the folder given::
 
     python benchmarks/screenshots.py docs/screenshots [--postcode "NE1 4ST"] [--data-dir instance]
 
@@ -27,6 +29,7 @@ the original.  ``make screenshots`` regenerates them.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import threading
 from pathlib import Path
@@ -46,7 +49,9 @@ WAIT_MS = 20_000
 PALETTE_COLOURS = 64
 #: The README's images are committed: each must stay small.
 MAX_PNG_BYTES = 200_000
-SHOTS = ("map.png", "phone.png", "widget.png", "coverage.png")
+SHOTS = ("map.png", "phone.png", "widget.png", "coverage.png", "respond.png", "manage.png")
+#: A phone's CSS width, as the provider most often opens the e-mail.
+PHONE = {"width": 390, "height": 844}
 #: Enough simulated searches for most districts around the busy areas to pass the "<5" rule.
 COVERAGE_SESSIONS = 6_000
 #: The operator the screenshot signs in as (a listed address; the SSO header names them).
@@ -105,6 +110,39 @@ def ensure_outlines(settings) -> None:
 
     cache = settings.resolved_cache_dir
     DistrictOutlines.load(cache, PostcodeDirectory.load(cache))
+
+
+def introduction_links(app: Flask, finder: str, page) -> dict[str, str]:
+    """Ask a provider of a search for an introduction; the respond and manage links of the e-mail they get."""
+    import email
+    import re
+    import time
+    from email import policy
+
+    found = page.request.get(f"{finder}/api/v1/search?postcode=NE1+4ST&role=mentor&event=jumps&slots=tue_eve,thu_eve"
+                             "&has_room=true&limit=1").json()
+    provider_id = found["results"][0]["id"]
+    coach = f"robin.{int(time.time())}@example.org"  # a new coach each run: a repeat would be "already asked"
+    answer = page.request.post(f"{finder}/api/v1/introductions", headers={"Content-Type": "application/json"},
+                               data=json.dumps({"provider_id": provider_id, "name": "Robin Coach", "email": coach,
+                                                "search_id": found["search_id"],
+                                                "message": "Could you mentor me on jumps drills?\nEvenings suit me."}))
+    if answer.status != 202:
+        raise SystemExit(f"the introduction was refused: {answer.status} {answer.text()}")
+    state = app.extensions["findsupport"]
+    with app.app_context():
+        introduction = next(i for i in state.introductions.list(state="pending") if i.provider_id == provider_id)
+    outbox = state.settings.resolved_outbox_dir
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while time.monotonic() < deadline:
+        for path in outbox.glob(f"*-{introduction.id}-*.eml"):
+            message = email.message_from_bytes(path.read_bytes(), policy=policy.default)
+            if message["X-Findsupport-Kind"] == "request":
+                text = message.get_body(("plain",)).get_content()
+                return {kind: finder + re.search(r"https?://[^/\s]+(/" + kind + r"/[A-Za-z0-9._-]+)", text).group(1)
+                        for kind in ("respond", "manage")}
+        time.sleep(0.2)
+    raise SystemExit(f"no request e-mail for introduction {introduction.id} in {outbox}")
 
 
 def serve(app: Flask, host: str) -> tuple[str, object]:
@@ -188,6 +226,14 @@ def main(argv: list[str] | None = None) -> int:
                                        timeout=WAIT_MS * 3)
             operator.wait_for_timeout(800)
             operator.screenshot(path=str(args.folder / "coverage.png"), full_page=True)
+
+            provider = browser.new_page(viewport=PHONE, is_mobile=True, has_touch=True)
+            links = introduction_links(app, finder, provider)
+            for kind, url in links.items():
+                provider.goto(url)
+                provider.wait_for_selector("main", timeout=WAIT_MS)
+                # The answer page whole; of the (long) manage form, the first screen.
+                provider.screenshot(path=str(args.folder / f"{kind}.png"), full_page=kind == "respond")
             browser.close()
     finally:
         finder_server.shutdown()
