@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import tempfile
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import FindSupportError, InvalidInput, LocationOutsideCoverage, PostcodeNotFound
+from .cachefile import save_npz_atomically
 from .codepoint import QUALITY_NO_COORDINATES, CodePointSource, Progress, locate_codepoint, read_codepoint
 from .coverage import check_area_covered, check_lonlat, territory_at
 from .grammar import ParsedPostcode, directory_key, parse_postcode
@@ -207,14 +207,7 @@ class PostcodeDirectory:
         }
         for level, group in self._groups.items():
             arrays.update({f"{level}_{name}": values for name, values in group.items()})
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".postcodes-", suffix=".npz")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        save_npz_atomically(path, arrays, prefix=".postcodes-")
 
     # ------------------------------------------------------------------ basics
     def __len__(self) -> int:

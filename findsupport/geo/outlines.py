@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -41,6 +40,7 @@ import numpy as np
 import shapely
 
 from ..errors import InvalidInput
+from .cachefile import save_npz_atomically
 from .codepoint import Progress
 from .transform import BNG, to_wgs84
 from .voronoi import (
@@ -269,14 +269,7 @@ class DistrictOutlines:
         for name, geometries in (("exact", self.geometries), ("simplified", self.simplified)):
             blob, offsets = _pack(geometries)
             arrays[f"{name}_wkb"], arrays[f"{name}_offsets"] = blob, offsets
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".outlines-", suffix=".npz")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        save_npz_atomically(path, arrays, prefix=".outlines-")
 
     @classmethod
     def _read(cls, path: Path, version: str) -> "DistrictOutlines":
