@@ -73,9 +73,11 @@ _engines_lock = threading.Lock()
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # pragma: no cover - exercised via every test
     cursor = dbapi_connection.cursor()
+    # The wait first: switching a new database to WAL needs its lock, which another process
+    # may hold (a server starting beside another that is creating the schema).
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
@@ -148,7 +150,8 @@ def create_db_engine(url: str, *, upgrade: bool = True) -> Engine:
         if parsed.database and parsed.database != ":memory:" and not parsed.query.get("uri"):
             if _prepare_sqlite_file(parsed.database):  # a new file where this process may have upgraded an old one
                 forget_upgraded([parsed.render_as_string(hide_password=False)])
-        engine = create_engine(parsed, connect_args={"check_same_thread": False})
+        # ``timeout`` is the driver's own wait for a lock, while it connects (before the pragmas run).
+        engine = create_engine(parsed, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
         engine = create_engine(parsed, pool_pre_ping=True)

@@ -35,6 +35,7 @@ import logging
 import os
 import re
 import threading
+import time
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
@@ -250,6 +251,31 @@ def _is_private_memory(url: sa.engine.URL) -> bool:
                                                    or "mode=memory" in url.database)
 
 
+#: Tries at a brand-new SQLite file that another process is creating at the same moment: SQLite
+#: answers "database is locked" at once, without waiting, where waiting could deadlock (two
+#: readers both asking to write); the loser tries again and then finds the schema at head.
+SQLITE_LOCKED_TRIES = 20
+#: Pause between those tries (seconds): a migration of a fresh file takes well under a second.
+SQLITE_LOCKED_PAUSE_S = 0.25
+
+
+def _look_then_upgrade(engine: Engine) -> str | None:
+    """The revision the database had; upgraded to head first when it was behind."""
+    for attempt in range(1, SQLITE_LOCKED_TRIES + 1):
+        try:
+            with engine.connect() as conn:  # the usual case, without a lock or Alembic: already at head
+                was = current_revision(conn)
+            if was != head_revision():
+                was = _locked_upgrade(engine)
+            return was
+        except sa.exc.OperationalError as exc:
+            locked = engine.dialect.name == "sqlite" and "database is locked" in str(exc.orig)
+            if not locked or attempt == SQLITE_LOCKED_TRIES:
+                raise
+            time.sleep(SQLITE_LOCKED_PAUSE_S)
+    raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+
 def upgrade_schema(engine: Engine, *, force: bool = False) -> bool:
     """Bring the database of ``engine`` to the newest schema (once per process and URL).
 
@@ -284,10 +310,7 @@ def upgrade_schema(engine: Engine, *, force: bool = False) -> bool:
         if remember and not force and key in _upgraded:
             return False
         try:
-            with engine.connect() as conn:  # the usual case, without a lock or Alembic: already at head
-                was = current_revision(conn)
-            if was != head_revision():
-                was = _locked_upgrade(engine)
+            was = _look_then_upgrade(engine)
         except sa.exc.SQLAlchemyError as exc:
             raise CatalogError(
                 f"{_describe(engine.url)} cannot be brought to findsupport's schema: "
