@@ -27,10 +27,7 @@ workers = int(os.environ.get("WEB_CONCURRENCY", os.cpu_count() or 1))
 #: Build the engine (postcode directory, catalogue snapshot, index, model) once in the master,
 #: before forking: workers start at once and share its memory copy-on-write.
 preload_app = True
-#: A request taking longer than this is stuck (searches take milliseconds); the worker is replaced.
-timeout = 30
-#: On stop or HUP, workers finish the requests in flight (and write what they buffered) first.
-graceful_timeout = 25
+# timeout and graceful_timeout come from gunicorn_options() above (findsupport.web.serving).
 #: No access log here: nginx logs every request (without query strings or link tokens);
 #: errors and worker events still go to stderr (journald).
 accesslog = None
