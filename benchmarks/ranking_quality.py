@@ -23,7 +23,10 @@ Method
      can know it; it says whether the model learned the coaches' tastes or
      the quirks of the log.
 
-5. The default world with several seeds, then worlds that change one
+5. The true NDCG@10 split by the searches' mode (in person, online, any)
+   and role, from the same held-out sessions (issue 12: no mode may trail
+   in-person searches by more than 0.05).
+6. The default world with several seeds, then worlds that change one
    assumption at a time (position bias, noisier coaches, quite different
    tastes) to show what the margins depend on.
 
@@ -54,13 +57,17 @@ from findsupport.ranking import (
     Behaviour,
     CoachPopulation,
     CoachSimulator,
+    Evaluation,
     QueryContext,
+    RankerScore,
     build_dataset,
     compute_features,
     default_ranker,
     feedback_text,
     mean_ndcg,
+    session_ndcg,
     query_point,
+    session_segments,
     read_feedback,
     train_model,
 )
@@ -79,19 +86,28 @@ WORLDS = {
     "different tastes": {
         "population": {
             "distance_km": 6.0, "event_exact": (0.5, 1.5), "availability": (0.3, 1.0), "full": (3.0, 5.0),
-            "qualification_above": (1.0, 2.5), "online_lovers": 0.6,
+            "qualification_above": (1.0, 2.5), "online_lovers": 0.6, "online_bonus": (1.0, 2.0),
         }
     },
 }
 
 
-def true_ndcg(sessions, catalog, directory, rankers) -> dict[str, float]:
-    """Mean NDCG@10 over all candidates of held-out sessions, against the simulated coaches' tastes."""
-    values: dict[str, list[float]] = {name: [] for name in rankers}
+def held_out(sessions):
+    """The simulated sessions on the held-out side of the split ``train_model`` uses, with their queries."""
     for s in sessions:
-        if not is_held_out(session_key(s.feedback), DEFAULT_HOLDOUT) or s.relevance.max() <= 0:
-            continue
-        q = read_feedback(feedback_text([s.feedback])).sessions[0].query
+        if is_held_out(session_key(s.feedback), DEFAULT_HOLDOUT) and s.relevance.max() > 0:
+            yield s, read_feedback(feedback_text([s.feedback])).sessions[0].query
+
+
+def true_evaluation(sessions, catalog, directory, rankers) -> Evaluation:
+    """NDCG@10 over all candidates of held-out sessions, against the simulated coaches' tastes.
+
+    An :class:`Evaluation` (so ``split("mode")`` and ``split("role")`` work);
+    each ranker needs ``decision_function(X)`` (``None``: nearest first).
+    """
+    values: dict[str, list[float]] = {name: [] for name in rankers}
+    queries = []
+    for s, q in held_out(sessions):
         x, y = query_point(q, directory)
         context = QueryContext.from_query(x, y, role=q.role, event=q.event, slots=q.slots, mode=q.mode, level=q.level)
         X = compute_features(context, catalog, s.candidates, s.distance_m, s.inside)
@@ -99,14 +115,28 @@ def true_ndcg(sessions, catalog, directory, rankers) -> dict[str, float]:
         for name, ranker in rankers.items():
             scores = -s.distance_m if ranker is None else ranker.decision_function(X)
             values[name].append(mean_ndcg(scores, grades, np.zeros(len(scores), dtype=int), tiebreak=s.distance_m))
-    return {name: float(np.mean(v)) for name, v in values.items()}
+        queries.append(q)
+    scores = tuple(RankerScore.of(name, np.asarray(v)) for name, v in values.items())
+    return Evaluation(10, scores, session_segments(queries))
 
 
-def logged_ceiling(sessions, feedback, catalog, directory) -> float:
+def split_figures(evaluation: Evaluation) -> dict:
+    """``{"mode": {value: {ranker: ndcg}}, "role": ...}`` plus each value's session count."""
+    out = {}
+    for by in ("mode", "role"):
+        out[by] = {
+            value: {**{sc.name: round(sc.ndcg, 4) for sc in part.scores}, "sessions": part.scores[0].sessions}
+            for value, part in evaluation.split(by).items()
+        }
+    return out
+
+
+def logged_ceiling(sessions, feedback, catalog, directory) -> Evaluation:
     """Logged NDCG@10 of ranking each held-out page by the coach's own (noise-free) taste.
 
     The most any ranker can reach on the logged choices: they are noisy and
-    position-biased, so even the coaches' own tastes do not score 1.
+    position-biased, so even the coaches' own tastes do not score 1.  An
+    :class:`Evaluation` with one ranker, ``"ceiling"``, split by mode and role.
     """
     truth = {}
     for s in sessions:
@@ -116,7 +146,10 @@ def logged_ceiling(sessions, feedback, catalog, directory) -> float:
     data, _ = build_dataset(feedback, catalog, directory)
     _, test = data.split(DEFAULT_HOLDOUT)
     scores = np.array([truth[(test.session_keys[g], pid)] for g, pid in zip(test.groups, test.provider_ids)])
-    return mean_ndcg(scores, test.grades, test.groups, tiebreak=test.distance_m)
+    values = session_ndcg(scores, test.grades, test.groups, tiebreak=test.distance_m)
+    # session_ndcg keeps the sessions with a choice in order; test's rows come session by session.
+    queries = [test.queries[i] for i in np.flatnonzero(test.learnable())]
+    return Evaluation(10, (RankerScore.of("ceiling", values),), session_segments(queries))
 
 
 def run_world(name, changes, seed, n_sessions, catalog, directory, settings) -> dict:
@@ -132,9 +165,11 @@ def run_world(name, changes, seed, n_sessions, catalog, directory, settings) -> 
     t0 = time.perf_counter()
     result = train_model(feedback, catalog, directory, settings, save=False)
     train_s = time.perf_counter() - t0
-    truth = true_ndcg(sessions, catalog, directory, {NEAREST_FIRST: None, "default": default_ranker(), "trained": result.ranker})
+    true = true_evaluation(sessions, catalog, directory, {NEAREST_FIRST: None, "default": default_ranker(), "trained": result.ranker})
+    truth = {sc.name: sc.ndcg for sc in true.scores}
     e = result.evaluation
-    ceiling = logged_ceiling(sessions, feedback, catalog, directory)
+    ceiling_by = logged_ceiling(sessions, feedback, catalog, directory)
+    ceiling = ceiling_by.ndcg("ceiling")
     vs_default, vs_default_ci = e.difference("trained", "default")
     return {
         "world": name, "seed": seed, "sessions": n_sessions,
@@ -144,6 +179,12 @@ def run_world(name, changes, seed, n_sessions, catalog, directory, settings) -> 
         "trained_minus_default": [round(vs_default, 4), round(vs_default_ci, 4)],
         "ci95": round(e["trained"].ci95, 4),
         "true": {k: round(v, 4) for k, v in truth.items()},
+        "true_by": split_figures(true),
+        "true_trailing_in_person": {m: round(g, 4) for m, g in true.trailing("trained").items()},
+        "logged_by": split_figures(e),
+        "logged_ceiling_by": split_figures(ceiling_by),
+        "true_mode_table": true.split_markdown("mode"),
+        "true_role_table": true.split_markdown("role"),
         "position_bias": round(result.ranker.position_bias_, 3),
         "alpha": result.ranker.alpha,
         "simulate_s": round(simulated_s, 1), "train_s": round(train_s, 1),
@@ -195,6 +236,28 @@ def main() -> int:
         print(f"| {r['world']} | {r['seed']} | {lg[NEAREST_FIRST]:.3f} | {lg['default']:.3f} | {lg['trained']:.3f} | "
               f"{r['logged_ceiling']:.3f} | {lg['trained'] - lg[NEAREST_FIRST]:+.3f} | {d:+.3f} ± {ci:.3f} | "
               f"{tr[NEAREST_FIRST]:.3f} | {tr['default']:.3f} | {tr['trained']:.3f} | {r['position_bias']:.2f} |")
+    print(f"\n### True NDCG@10 by mode, default world, seed 1 (held-out sessions; n = sessions)\n")
+    print(default_runs[0]["true_mode_table"])
+    print(f"\n### True NDCG@10 by role, default world, seed 1\n")
+    print(default_runs[0]["true_role_table"])
+    print("\n### Trained model, true NDCG@10: how far each mode trails in-person searches (target: at most 0.05)\n")
+    print("| world | seed | in person | online | any | online behind | any behind |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for r in runs:
+        m = r["true_by"]["mode"]
+        cells = " | ".join(f"{m[mode]['trained']:.3f}" if mode in m else "–" for mode in ("in_person", "online", "any"))
+        behind = r["true_trailing_in_person"]
+        print(f"| {r['world']} | {r['seed']} | {cells} | "
+              f"{behind.get('online', float('nan')):+.3f} | {behind.get('any', float('nan')):+.3f} |")
+    print("\n### Logged NDCG@10 by mode, default world (the ceiling: ranking each page by the coaches' own tastes)\n")
+    print("| seed | mode | sessions | nearest | default | trained | ceiling | trained behind in person | ceiling behind in person |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+    for r in default_runs:
+        lb, cb = r["logged_by"]["mode"], r["logged_ceiling_by"]["mode"]
+        for mode, v in lb.items():
+            print(f"| {r['seed']} | {mode} | {v['sessions']} | {v[NEAREST_FIRST]:.3f} | {v['default']:.3f} | {v['trained']:.3f} | "
+                  f"{cb[mode]['ceiling']:.3f} | {lb['in_person']['trained'] - v['trained']:+.3f} | "
+                  f"{cb['in_person']['ceiling'] - cb[mode]['ceiling']:+.3f} |")
     gaps = [r["logged"]["trained"] - r["logged"][NEAREST_FIRST] for r in default_runs]
     print(f"\ndefault world: trained − nearest = {statistics.mean(gaps):+.3f} (min {min(gaps):+.3f}) over {len(gaps)} seeds")
     print(f"machine: {machine['machine']}, {machine['cpus']} cores, Python {machine['python']}; "

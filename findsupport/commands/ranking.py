@@ -17,9 +17,11 @@
     Make a model (or the built-in default weights: the one-line rollback)
     the active one; servers pick it up at their next reload check.  A model
     not learnt from real feedback only activates with ``--force-simulated``.
-``findsupport evaluate FEEDBACK.jsonl [--all]``
+``findsupport evaluate FEEDBACK.jsonl [--all] [--json]``
     The active model beside the baselines, on the held-out share of the
-    sessions (``--all``: every session, for feedback newer than the model).
+    sessions (``--all``: every session, for feedback newer than the model):
+    overall, by mode (in person, online, any) and by role, and how far each
+    mode trails in-person searches for the serving ranking.
 ``findsupport feedback export FILE``
     The logged search sessions as JSON lines (``-`` for standard output).
 ``findsupport feedback simulate FILE [--sessions N] [--seed N]``
@@ -97,7 +99,8 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         parents=[common],
         help="evaluate the active ranking on a feedback log",
         description="NDCG@10 of the active model beside nearest-first and the default weights, on the held-out "
-        "share of the sessions (the split training uses), or on every session with --all.",
+        "share of the sessions (the split training uses), or on every session with --all: overall, by mode "
+        "(in_person, online, any) and by role.",
     )
     parser.add_argument("feedback", metavar="FEEDBACK.jsonl", help="feedback log (JSON lines, one session a line)")
     parser.add_argument("--all", action="store_true", help="use every session (feedback newer than the model)")
@@ -227,10 +230,11 @@ def run_train(args: argparse.Namespace, settings: Settings) -> int:
         }))
     else:
         print(result.evaluation.table())
+        _print_splits(result.evaluation, "trained", result.evaluation.trailing("trained"))
         print()
         print(f"model {result.record.version if result.record else '(not saved)'}: {result.decision}")
         if result.record is not None:
-            print(f"saved to {result.record.path}")
+            print("saved in the database (`findsupport model list` shows it)")
     return 0 if result.activated else 1
 
 
@@ -248,13 +252,31 @@ def run_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     if say:
         for line in report.lines():
             say(line)
+    serving = "active" if "active" in evaluation else "default"
+    trailing = evaluation.trailing(serving)
     if args.json:
-        print(json.dumps({"active_version": version, "evaluation": evaluation.to_dict(), "report": report.to_dict()}))
+        print(json.dumps({
+            "active_version": version,
+            "evaluation": evaluation.to_dict(),
+            "trailing_in_person": {mode: round(gap, 4) for mode, gap in trailing.items()},
+            "report": report.to_dict(),
+        }))
     else:
         which = "all sessions" if args.all else f"held-out sessions ({holdout:g} of the file)"
         print(f"active model: {version}; NDCG@{evaluation.k} on {which}")
         print(evaluation.table())
+        _print_splits(evaluation, serving, trailing)
     return 0
+
+
+def _print_splits(evaluation, serving: str, trailing: dict[str, float]) -> None:
+    """The by-mode and by-role tables, and how far each mode trails in-person searches."""
+    for by in ("mode", "role"):
+        print()
+        print(evaluation.split_table(by))
+    if trailing:
+        gaps = ", ".join(f"{mode} {gap:+.4f}" for mode, gap in trailing.items())
+        print(f"\n{serving} ranking, behind in-person searches (positive: worse): {gaps}")
 
 
 def _provenance_text(provenance: dict) -> str:
@@ -278,7 +300,8 @@ def run_model_list(args: argparse.Namespace, settings: Settings) -> int:
     except ModelError as exc:
         serving, refused = DEFAULT_VERSION, exc.message
     models = [model_summary(settings, DEFAULT_VERSION)]
-    models += [{**model_summary(settings, r.version), "path": str(r.path)} for r in list_models(settings)]
+    models += [{**model_summary(settings, r.version), "saved_at": r.saved_at.isoformat(timespec="seconds")}
+               for r in list_models(settings)]
     for model in models:
         model["active"] = model["version"] == active
         model["serving"] = model["version"] == serving

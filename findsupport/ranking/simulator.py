@@ -18,15 +18,34 @@ The world (:class:`QueryMix`)
     who still finds fewer than two is not logged.
 
 Heterogeneous tastes (:class:`CoachPopulation`)
-    Each coach draws their own: how far they will go (the km that cost one
-    unit of utility, log-normal around 20 km: some will drive to a
-    specialist, some will not; online providers' distance counts a tenth),
-    how much an exact event specialist matters (and a same-group one, less),
-    how much being free at the asked times matters (square root of the share
-    of times), whether a qualification above their own matters and one below
-    puts them off, how much a full provider puts them off, whether they like
-    online support (a minority do), their main role, and a per-result taste
-    nothing listed explains (Gumbel noise).  The utility is the sum.
+    Each coach draws their own: how much an exact event specialist matters
+    (and a same-group one, less), how much being free at the asked times
+    matters (square root of the share of times), whether a qualification
+    above their own matters and one below puts them off, how much a full
+    provider puts them off, their main role, and a per-result taste nothing
+    listed explains (Gumbel noise).  The utility is the sum of those and of
+    *how the help would reach them*, which depends on the mode they asked
+    for (issue 12: coaches value closeness very differently for someone who
+    would come to their track than for someone on a video call):
+
+    * **in person** — a meeting at the coach's track: the km cost utility
+      linearly, steeply (one unit per ``distance_km``, log-normal around
+      10 km across coaches), and a provider whose travel area does not
+      reach the coach costs ``outside_area`` more (they would have to ask
+      for an exception);
+    * **online** — a video call: distance does not count, only a mild
+      preference for someone in the same region (``same_region_km``: a
+      shared county association, a meeting at a championship); every
+      online provider is worth the coach's own liking for online help
+      (``online_match``, the same for all of them, so it changes how much
+      they engage, not the order);
+    * **any** ("in person or online") — each provider is worth the better
+      of the two ways it can help: in person as above, and, for online
+      providers, online, at the worth this coach puts on online help (a
+      minority, ``online_lovers``, prefer it: ``online_bonus``; the rest
+      would rather meet: ``online_reluctance``, below zero).  A good mentor
+      a few km away usually beats an online one 300 km away, a strong
+      online specialist beats a poor local match.
 
 The logging policy (:class:`LoggingPolicy`)
     What a plain store locator shows: candidates (the engine's rules:
@@ -67,7 +86,7 @@ from scipy.special import expit
 from .. import taxonomy
 from ..catalog.public import PublicCatalog
 from ..geo import PostcodeDirectory
-from ..search.query import SearchQuery
+from ..query import SearchQuery
 from .candidates import scan_candidates
 
 __all__ = [
@@ -88,13 +107,13 @@ LOGGING_POLICY_VERSION = "nearest-first-explore"
 class CoachPopulation:
     """How coaches' tastes vary; each coach draws one value from each range (uniform unless noted)."""
 
-    #: Median km that cost one unit of utility (log-normal across coaches): coaches
-    #: travel for the right specialist, who may be the only one in the county.
-    distance_km: float = 20.0
+    #: In person: median km that cost one unit of utility (log-normal across coaches).
+    #: Steep: a weekly session at the coach's track is a drive every week.
+    distance_km: float = 10.0
     #: Log-normal spread of that distance: some coaches travel far, some will not.
     distance_spread: float = 0.5
-    #: Online searches care little about distance (a shared region, a similar club).
-    online_distance_share: float = 0.1
+    #: In person: the extra cost of a provider whose travel area does not reach the coach.
+    outside_area: tuple[float, float] = (1.0, 2.5)
     event_exact: tuple[float, float] = (2.0, 4.0)
     #: A same-group specialist is worth this share of an exact one.
     event_group_share: tuple[float, float] = (0.2, 0.5)
@@ -111,9 +130,20 @@ class CoachPopulation:
     #: Places free beyond which more room does not matter to a coach (a different
     #: number from the features' capacity scale, on purpose).
     spare_enough: int = 2
-    #: Share of coaches allowing online support who actually prefer it.
+    #: Online searches: what any online provider is worth to the coach (their liking for
+    #: online help; the same for every candidate, so it sets engagement, not the order).
+    online_match: tuple[float, float] = (0.0, 1.0)
+    #: Online help: within this distance the provider counts as "same region"...
+    same_region_km: float = 80.0
+    #: ...which online coaches mildly prefer (a shared county, a meeting at a championship).
+    same_region: tuple[float, float] = (0.0, 0.5)
+    #: "In person or online" searches: the share of coaches who would rather have online
+    #: help, and what an online provider is worth to them...
     online_lovers: float = 0.3
     online_bonus: tuple[float, float] = (0.5, 1.5)
+    #: ...and to the others, who would rather meet (below zero: a close in-person
+    #: match wins, a far one loses to a good online match).
+    online_reluctance: tuple[float, float] = (-3.0, -1.0)
     main_role: tuple[float, float] = (0.0, 0.5)
     #: Scale of the per-result taste nothing listed explains (Gumbel).
     noise: float = 0.2
@@ -314,17 +344,34 @@ class CoachSimulator:
         return scan_candidates(self.catalog, x, y, role=query.role, mode=query.mode, radius_m=query.radius_km * 1000.0)
 
     # ------------------------------------------------------------------ tastes
-    def _utility(self, rng: np.random.Generator, query: SearchQuery, positions: np.ndarray, distance_m: np.ndarray) -> np.ndarray:
+    def _reach(self, rng: np.random.Generator, mode: str, online: np.ndarray, km: np.ndarray, inside: np.ndarray) -> np.ndarray:
+        """Utility of how each candidate's help would reach this coach (see "Heterogeneous tastes")."""
+        pop = self.population
+        in_person = remote = None
+        if mode != "online":
+            tolerance_km = pop.distance_km * float(np.exp(rng.normal(0.0, pop.distance_spread)))
+            in_person = -km / tolerance_km - rng.uniform(*pop.outside_area) * ~inside
+        if mode != "in_person":
+            if mode == "online":
+                worth = rng.uniform(*pop.online_match)
+            elif rng.random() < pop.online_lovers:
+                worth = rng.uniform(*pop.online_bonus)
+            else:
+                worth = rng.uniform(*pop.online_reluctance)
+            remote = np.where(online, worth + rng.uniform(*pop.same_region) * (km <= pop.same_region_km), -np.inf)
+        if in_person is None:
+            # Online searches list online providers only; -inf cannot occur, but never let it through.
+            return np.where(np.isfinite(remote), remote, 0.0)
+        if remote is None:
+            return in_person
+        # "Any": each provider helps the better of the two ways it can.
+        return np.maximum(in_person, remote)
+
+    def _utility(
+        self, rng: np.random.Generator, query: SearchQuery, positions: np.ndarray, distance_m: np.ndarray, inside: np.ndarray
+    ) -> np.ndarray:
         pop, c = self.population, self.catalog
-        u = np.zeros(len(positions))
-        tolerance_km = pop.distance_km * float(np.exp(rng.normal(0.0, pop.distance_spread)))
-        distance_cost = distance_m / 1000.0 / tolerance_km
-        if query.mode == "online":
-            distance_cost = distance_cost * pop.online_distance_share
-        elif query.mode == "any":
-            # Online providers are reachable anyway; distance matters for the others.
-            distance_cost = np.where(c.online[positions], distance_cost * pop.online_distance_share, distance_cost)
-        u -= distance_cost
+        u = self._reach(rng, query.mode, c.online[positions], distance_m / 1000.0, inside)
         if query.event:
             exact = (c.event_mask[positions] & np.uint32(taxonomy.event_mask([query.event]))) != 0
             group = taxonomy.group_of(taxonomy.expand_event(query.event)[0])
@@ -343,8 +390,6 @@ class CoachSimulator:
         spare = c.spare[positions]
         room = np.minimum(spare, pop.spare_enough) / pop.spare_enough
         u += -rng.uniform(*pop.full) * (spare <= 0) + rng.uniform(*pop.spare) * room
-        if query.mode != "in_person" and rng.random() < pop.online_lovers:
-            u += rng.uniform(*pop.online_bonus) * c.online[positions]
         if query.role:
             u += rng.uniform(*pop.main_role) * (c.primary_role[positions] == taxonomy.ROLES.index(query.role))
         return u
@@ -411,7 +456,7 @@ class CoachSimulator:
                 positions, distance, inside = self._candidates(query, x, y)
             if len(distance) < self.policy.min_results:
                 continue
-            u_mean = self._utility(rng, query, positions, distance)
+            u_mean = self._utility(rng, query, positions, distance, inside)
             u = u_mean + rng.gumbel(0.0, self.population.noise, len(u_mean))
             shown = self._page(rng, len(positions))
             actions = self._actions(rng, u[shown], self.catalog.spare[positions[shown]])

@@ -32,6 +32,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 import sklearn
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, GroupKFold
@@ -42,6 +44,7 @@ from ..errors import InvalidInput, ModelError
 from ..geo import PostcodeDirectory
 from .dataset import DatasetReport, RankingData, build_dataset
 from .evaluation import NEAREST_FIRST, Evaluation, evaluate_rankers
+from .features import FEATURE_DESCRIPTIONS
 from .model import MatchRanker, default_ranker
 from .propensity import estimate_position_bias
 from .provenance import MIN_DISTINCT_CLIENTS, data_provenance, distinct_clients, limit_clients
@@ -57,6 +60,8 @@ __all__ = [
     "tune",
     "train_model",
     "evaluate_active",
+    "surprising_weights",
+    "SURPRISE_MIN_WEIGHT",
 ]
 
 #: Share of sessions held out for evaluation: enough for a tight NDCG estimate
@@ -75,6 +80,9 @@ MIN_TEST_SESSIONS = 10
 #: Folds of the grid search; each fold needs a few sessions with a choice.
 DEFAULT_FOLDS = 5
 _MIN_SESSIONS_PER_FOLD = 4
+#: A learned weight smaller than this (in absolute value) is not called surprising whatever its
+#: sign: features lie in [0, 1], so it moves a score by less than the score gaps that reorder a page.
+SURPRISE_MIN_WEIGHT = 0.1
 
 Progress = Callable[[str], None]
 
@@ -149,7 +157,7 @@ def train_model(
         The catalogue as it is now (features are recomputed against it).
     directory : PostcodeDirectory
     settings : Settings
-        Where model files live (``settings.models_dir``).
+        Which database keeps the models (``settings.resolved_database_url``; see :mod:`.registry`).
     holdout : float
         Share of sessions held out for evaluation.
     param_grid : mapping or None
@@ -312,3 +320,31 @@ def evaluate_active(
     if version != DEFAULT_VERSION:
         rankers["active"] = ranker
     return evaluate_rankers(data, rankers), report, version
+
+
+def surprising_weights(
+    ranker: MatchRanker, reference: MatchRanker | None = None, *, min_weight: float = SURPRISE_MIN_WEIGHT
+) -> list[str]:
+    """Plain-language warnings for learned weights whose sign differs from the reference's.
+
+    The default weights (``reference``, by default) encode what coach
+    developers expect: closer, free at the asked times, specialist, with
+    room.  A learned weight of the opposite sign (a negative weight on
+    availability, say) is usually a sign of too little feedback, a feature
+    that hardly varies in it, or one client's clicks, not a discovery; read
+    the warning before publishing the model.
+    """
+    reference = reference if reference is not None else default_ranker()
+    expected = reference.weights
+    warnings = []
+    for name, weight in ranker.weights.items():
+        usual = expected.get(name, 0.0)
+        if abs(weight) < min_weight or usual == 0.0 or np.sign(weight) == np.sign(usual):
+            continue
+        direction = "down" if weight < 0 else "up"
+        warnings.append(
+            f"{FEATURE_DESCRIPTIONS.get(name, name)} ({name}): learned weight {weight:+.2f} where the default is "
+            f"{usual:+.2f}, so it now moves providers {direction}; check the feedback (too few sessions, a feature "
+            "that hardly varies, or one client's clicks) before publishing"
+        )
+    return warnings

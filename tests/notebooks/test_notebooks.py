@@ -12,7 +12,6 @@ with a clear error.
 from __future__ import annotations
 
 import ast
-import json
 import os
 import re
 from pathlib import Path
@@ -23,6 +22,9 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 from findsupport.cli import main
+from findsupport.ranking import FEATURE_DESCRIPTIONS
+from findsupport.config import load_settings
+from findsupport.ranking import active_version, list_models
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"
@@ -112,6 +114,15 @@ def text_of(notebook: nbformat.NotebookNode) -> str:
     return "\n".join(parts)
 
 
+def html_of(notebook: nbformat.NotebookNode) -> str:
+    return "\n".join(output.get("data", {}).get("text/html", "") for cell in notebook.cells for output in cell.get("outputs", []))
+
+
+def gain_chart_label(notebook: nbformat.NotebookNode) -> str:
+    """The source of the cell that draws the NDCG chart (its axis label says what is plotted)."""
+    return next(cell.source for cell in notebook.cells if cell.cell_type == "code" and "evaluation.table()" in cell.source)
+
+
 def images_in(notebook: nbformat.NotebookNode) -> int:
     return sum("image/png" in output.get("data", {}) for cell in notebook.cells for output in cell.get("outputs", []))
 
@@ -121,13 +132,22 @@ def test_tune_weights_runs_and_publishes_a_model(kernel_env: Path, tmp_path: Pat
     text = text_of(notebook)
     assert "using 1,500 SIMULATED sessions" in text  # an empty log says so and falls back to simulation
     assert "nearest first" in text and "trained" in text
-    assert images_in(notebook) >= 3  # positions, NDCG before/after, weights and contributions
+    assert images_in(notebook) >= 3  # positions, NDCG gains, weights and contributions
+    # Issue 12: the gain with its bootstrap interval, splits by mode and role, before/after top tens,
+    # plain-language feature names and the weight-sign check.
+    assert "gain over the default weights" in gain_chart_label(notebook)
+    assert "NDCG@10 by mode" in text and "NDCG@10 by role" in text and "behind in-person searches" in text
+    assert "before (default weights)" in html_of(notebook) and "after (trained)" in html_of(notebook)
+    assert "WARNING:" in text or "no learned weight has a surprising sign" in text
+    # The weights table names every feature in plain words (pandas cuts long labels short).
+    assert all(description[:30] in text for description in FEATURE_DESCRIPTIONS.values())
     # Saved with its provenance, never activated: running top to bottom must not change what
     # a server serves (issue 12), and a simulated model is never activated from a notebook.
-    saved = [p for p in (kernel_env / "models").glob("*.json") if p.name != "active.json"]
-    assert len(saved) == 1 and json.loads(saved[0].read_text())["provenance"]["kind"] == "simulated"
+    settings = load_settings({"data_dir": kernel_env}, environ={})
+    saved = list_models(settings)
+    assert len(saved) == 1 and saved[0].provenance["kind"] == "simulated"
     assert "not activated" in text and "provenance: simulated" in text
-    assert not (kernel_env / "models" / "active.json").exists()
+    assert active_version(settings) == "default"
 
 
 def test_explore_matches_runs_and_maps_the_results(kernel_env: Path, tmp_path: Path):
@@ -135,6 +155,10 @@ def test_explore_matches_runs_and_maps_the_results(kernel_env: Path, tmp_path: P
     text = text_of(notebook)
     assert "providers match" in text and "km away" in text
     assert images_in(notebook) >= 2  # the map and the contributions
+    # A recognisable background: the postcode districts around the search, named, with the attribution.
+    drawn = re.search(r"([\d,]+) postcode districts drawn; Contains OS data", text)
+    assert drawn and int(drawn.group(1).replace(",", "")) >= 5
+    assert "in_person (" in html_of(notebook) and "online (" in html_of(notebook)  # the same search by mode
 
 
 def test_coverage_maps_unmet_demand_and_lists_where_to_recruit(kernel_env: Path, tmp_path: Path):

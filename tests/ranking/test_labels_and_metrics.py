@@ -145,3 +145,82 @@ def test_pairs_weigh_deep_choices_and_strong_actions_more():
     pairs = make_pairs(grades, groups, weight)
     table = {(int(b), int(w)): float(x) for b, w, x in zip(pairs.better, pairs.worse, pairs.weight)}
     assert table == {(0, 1): 1.0, (0, 3): 1.0, (2, 0): 3 * (7 - 1), (2, 1): 3 * 7.0, (2, 3): 3 * 7.0}
+
+
+# --------------------------------------------------------------------- evaluation by mode and role
+def _three_sessions_data():
+    """Three sessions (in person, online, any) of two results each; session 2 has no choice."""
+    from findsupport.ranking import RankingData
+    from findsupport.query import SearchQuery
+
+    queries = (
+        SearchQuery(postcode="NE1 4ST", role="mentor", mode="in_person"),
+        SearchQuery(postcode="NE1 4ST", role="co_coach", mode="online"),
+        SearchQuery(postcode="NE1 4ST", role="mentor", mode="any"),
+        SearchQuery(postcode="NE1 4ST", role="mentor", mode="online"),
+    )
+    n_features = 3
+    return RankingData(
+        X=np.zeros((8, n_features)),
+        # Rows of session 0 come last: segments must follow sessions, not row order.
+        grades=np.array([0, 1, 0, 0, 1, 0, 0, 1]),
+        groups=np.array([1, 1, 2, 2, 3, 3, 0, 0]),
+        positions=np.array([1, 2, 1, 2, 1, 2, 1, 2]),
+        distance_m=np.array([1.0, 2.0, 1.0, 2.0, 1.0, 2.0, 1.0, 2.0]),
+        provider_ids=np.array(list("abcdefgh"), dtype=object),
+        session_keys=("s0", "s1", "s2", "s3"),
+        queries=queries,
+        feature_names=tuple(f"f{i}" for i in range(n_features)),
+    )
+
+
+def test_evaluation_splits_by_mode_and_role_follow_each_session():
+    from findsupport.ranking import NEAREST_FIRST, evaluate_rankers
+
+    evaluation = evaluate_rankers(_three_sessions_data(), {NEAREST_FIRST: None})
+    # Nearest first puts the chosen (farther) result second everywhere, except session 3 where it is first.
+    by_mode = evaluation.split("mode")
+    assert list(by_mode) == ["in_person", "online"]  # "any" (session 2) has no choice
+    assert by_mode["in_person"][NEAREST_FIRST].sessions == 1 and by_mode["online"][NEAREST_FIRST].sessions == 2
+    assert by_mode["in_person"].ndcg(NEAREST_FIRST) == pytest.approx(1 / np.log2(3))
+    assert by_mode["online"].ndcg(NEAREST_FIRST) == pytest.approx((1 / np.log2(3) + 1.0) / 2)
+    by_role = evaluation.split("role")
+    assert {role: part[NEAREST_FIRST].sessions for role, part in by_role.items()} == {"mentor": 2, "co_coach": 1}
+    assert evaluation.trailing(NEAREST_FIRST) == {"online": pytest.approx(-(1 - 1 / np.log2(3)) / 2)}
+    document = evaluation.to_dict()
+    assert document["by_mode"]["online"][NEAREST_FIRST]["sessions"] == 2
+    assert set(document["by_role"]) == {"mentor", "co_coach"}
+    assert "in_person" in evaluation.split_table("mode") and "co_coach" in evaluation.split_markdown("role")
+    with pytest.raises(ValueError, match="by must be one of"):
+        evaluation.split("region")
+
+
+def test_gain_has_a_bootstrap_interval_around_the_paired_mean():
+    from findsupport.ranking import Evaluation, RankerScore
+
+    rng = np.random.default_rng(0)
+    before = rng.uniform(0.5, 0.9, 400)
+    after = before + rng.normal(0.02, 0.05, 400)
+    evaluation = Evaluation(10, (RankerScore.of("before", before), RankerScore.of("after", after)))
+    gain = evaluation.gain("after", "before")
+    mean, half = evaluation.difference("after", "before")
+    assert gain.mean == pytest.approx(mean) and gain.low < mean < gain.high
+    # A percentile bootstrap of a mean agrees with the normal interval when sessions are many.
+    assert gain.high - gain.low == pytest.approx(2 * half, rel=0.15)
+    assert gain == evaluation.gain("after", "before")  # seeded: the same every run
+
+
+def test_compare_top_ranks_every_candidate_of_one_search_under_each_ranker(catalog, directory):
+    from findsupport.query import SearchQuery
+    from findsupport.ranking import compare_top, default_ranker
+
+    provider = catalog.providers[0]
+    index, _ = directory.nearest_many(np.array([provider.easting]), np.array([provider.northing]))
+    query = SearchQuery(postcode=directory.postcode_at(int(index[0])), role=provider.roles[0], mode="in_person", radius_km=30.0)
+    rows = compare_top(catalog, directory, query, {"nearest": None, "before": default_ranker(), "after": default_ranker()})
+    assert 2 <= len(rows) <= 10 and [r["position"] for r in rows] == list(range(1, len(rows) + 1))
+    km = [float(r["nearest"].rsplit("(", 1)[1].split(" km")[0]) for r in rows]
+    assert km == sorted(km)  # nearest first, over every candidate
+    assert [r["before"] for r in rows] == [r["after"] for r in rows]  # the same ranker, the same top ten
+    names = {p.name for p in catalog.providers}
+    assert all(r["before"].rsplit(" (", 1)[0] in names for r in rows)

@@ -59,7 +59,7 @@ def _lines(simulated_feedback, n_clients):
 
 def test_repeated_searches_of_one_client_count_once(simulated_feedback, catalog, directory):
     honest = _lines(simulated_feedback[:600], 100)
-    script = simulated_feedback[700]
+    script = next(line for line in simulated_feedback[700:] if any(r["action"] != "shown" for r in line["results"]))
     chosen = next(r["provider_id"] for r in script["results"] if r["action"] != "shown")
     repeated = [{**script, "client": "f" * 64, "created_at": f"2026-12-01T10:{i // 60:02d}:{i % 60:02d}+00:00"}
                 for i in range(300)]

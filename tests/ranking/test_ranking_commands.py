@@ -15,7 +15,7 @@ import pytest
 
 from findsupport.cli import main
 from findsupport.config import load_settings
-from findsupport.ranking import FEATURE_NAMES, FeedbackLog, active_version, build_dataset, read_feedback
+from findsupport.ranking import FEATURE_NAMES, FeedbackLog, active_version, build_dataset, list_models, read_feedback
 from findsupport.search.engine import Engine
 
 #: Providers of the demo catalogue the commands run on: small enough to make in seconds.
@@ -54,15 +54,34 @@ def test_train_then_evaluate(instance, capsys):
     assert main(["train", str(instance / "sim.jsonl"), "--force", "--force-simulated"]) == 0
     out, err = capsys.readouterr()
     assert "nearest first" in out and "default weights" in out and "trained model" in out
-    assert "activated" in out and "not activated" not in out and "saved to" in out
+    assert "activated" in out and "not activated" not in out and "saved in the database" in out
     assert "position-bias exponent" in err and "sessions read" in err
     settings = load_settings(environ={"FINDSUPPORT_DATA_DIR": str(instance)})
     version = active_version(settings)
-    assert version != "default" and (settings.models_dir / f"{version}.json").exists()
+    assert version != "default" and version in [record.version for record in list_models(settings)]
 
     assert main(["evaluate", str(instance / "sim.jsonl")]) == 0
     out, _ = capsys.readouterr()
-    assert f"active model: {version}" in out and "active model " in out.splitlines()[-1]
+    assert f"active model: {version}" in out and any(line.startswith("active model ") for line in out.splitlines())
+    # Issue 12: by mode and by role beside the overall figure, and how far each mode trails in person.
+    assert "NDCG@10 by mode" in out and "NDCG@10 by role" in out
+    assert "active ranking, behind in-person searches (positive: worse): online " in out
+
+
+def test_evaluate_json_reports_ndcg_by_mode_and_role(instance, capsys):
+    assert main(["evaluate", str(instance / "sim.jsonl"), "--all", "--json", "-q"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    evaluation = document["evaluation"]
+    by_mode, by_role = evaluation["by_mode"], evaluation["by_role"]
+    assert set(by_mode) == {"in_person", "online", "any"} and set(by_role) <= {"mentor", "coach_developer", "technical_advisor", "co_coach", "any_role"}
+    for split in (by_mode, by_role):
+        # Every session with a choice is in exactly one mode and one role.
+        assert sum(part["default"]["sessions"] for part in split.values()) == evaluation["ndcg"]["default"]["sessions"]
+        weighted = sum(part["default"]["ndcg"] * part["default"]["sessions"] for part in split.values())
+        assert weighted / evaluation["ndcg"]["default"]["sessions"] == pytest.approx(evaluation["ndcg"]["default"]["ndcg"], abs=1e-3)
+    trailing = document["trailing_in_person"]
+    assert set(trailing) == {"online", "any"}
+    assert trailing["online"] == pytest.approx(by_mode["in_person"]["default"]["ndcg"] - by_mode["online"]["default"]["ndcg"], abs=2e-4)
 
 
 def test_train_json_and_a_worse_retrain_is_not_activated(instance, capsys):

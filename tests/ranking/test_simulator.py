@@ -94,3 +94,49 @@ def test_empty_catalogue_is_refused(directory):
 
     with pytest.raises(ValueError, match="empty"):
         CoachSimulator(PublicCatalog.from_providers([]), directory)
+
+
+def _relevance_by_distance(simulator, mode: str, n: int = 400) -> tuple[float, float]:
+    """Mean truth of the nearest and the farthest third of candidates, over sessions of ``mode``."""
+    near, far = [], []
+    for s in simulator.sessions(n):
+        if s.feedback["query"]["mode"] != mode or len(s.relevance) < 6:
+            continue
+        third = len(s.relevance) // 3
+        near.append(s.relevance[:third].mean())
+        far.append(s.relevance[-third:].mean())
+    return float(np.mean(near)), float(np.mean(far))
+
+
+@pytest.mark.parametrize("mode", ["in_person", "online"])
+def test_closeness_matters_in_person_and_hardly_online(catalog, directory, mode):
+    # Issue 12: someone coming to the coach's track is valued by closeness, a video call is not.
+    simulator = CoachSimulator(catalog, directory, mix=QueryMix(placement="providers", modes={mode: 1.0}), seed=11)
+    near, far = _relevance_by_distance(simulator, mode)
+    if mode == "in_person":
+        assert near > 2 * far
+    else:
+        assert near < 1.5 * far
+
+
+@pytest.mark.parametrize("mode, matters", [("in_person", True), ("any", True), ("online", False)])
+def test_the_travel_area_matters_for_in_person_help_only(catalog, directory, mode, matters):
+    from findsupport.ranking import CoachPopulation
+
+    # A coach who would rather meet (online help is worth -1 to them), near providers cost little to meet.
+    population = CoachPopulation(outside_area=(5.0, 5.0), distance_km=100.0, distance_spread=0.0, online_lovers=0.0,
+                                 online_reluctance=(-1.0, -1.0), same_region=(0.0, 0.0))
+    simulator = CoachSimulator(catalog, directory, population=population, seed=12)
+    online = np.ones(4, dtype=bool)  # providers who could help either way
+    km = np.array([3.0, 3.0, 150.0, 150.0])
+    inside = np.array([True, False, True, False])
+    u = simulator._reach(np.random.default_rng(0), mode, online, km, inside)
+    if mode == "in_person":
+        assert u[0] - u[1] == pytest.approx(5.0)
+    elif mode == "any":
+        # Outside the area, a near provider can still help online: worth what a far one in the region would be,
+        # never the in-person figure less the penalty.
+        assert u[0] == pytest.approx(-0.03) and u[1] == u[2] == u[3] == -1.0
+    else:
+        assert u[0] == u[1] and u[2] == u[3]  # a video call does not care about travel areas
+    assert (u[0] != u[1]) == matters

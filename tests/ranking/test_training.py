@@ -1,11 +1,13 @@
-"""Training from feedback, honest evaluation, model files and the no-worse activation rule."""
+"""Training from feedback, honest evaluation, saved models and the no-worse activation rule."""
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
+import sqlalchemy as sa
 
 from findsupport.errors import InvalidInput, ModelError
 from findsupport.ranking import (
@@ -29,9 +31,32 @@ from findsupport.ranking import (
     save_model,
     train_model,
 )
+from findsupport.ranking.registry import active_model_table, load_model, ranking_models_table, registry_engine
 
 #: Provenance of a model learnt from real feedback (what serves without being forced).
 REAL_DATA = {"kind": "real", "sessions": 500, "clients": 120}
+
+def _stored_text(settings, version: str) -> str:
+    """A saved model's document as the database holds it."""
+    table = ranking_models_table
+    with registry_engine(settings).connect() as conn:
+        return conn.execute(sa.select(table.c.document).where(table.c.version == version)).scalar_one()
+
+
+def _spoil(settings, version: str, text: str) -> None:
+    """Replace a saved model's stored document, as a damaged database would."""
+    table = ranking_models_table
+    with registry_engine(settings).begin() as conn:
+        conn.execute(sa.update(table).where(table.c.version == version).values(document=text))
+
+
+def _point_at(settings, version: str) -> None:
+    """Name ``version`` active without :func:`activate`'s checks (a database edited by hand, a notebook)."""
+    with registry_engine(settings).begin() as conn:
+        conn.execute(sa.delete(active_model_table))
+        conn.execute(sa.insert(active_model_table).values(
+            id=1, version=version, force_simulated=False, activated_at=datetime.now(UTC), revision=99))
+
 
 #: Hand weights that rank the worst matches first (to test that they are not activated).
 BACKWARDS = {f"w_{name}": -abs(w) for name, w in {
@@ -68,7 +93,7 @@ def test_trained_model_beats_the_baselines_on_held_out_sessions(trained):
 
 def test_model_file_records_everything_needed(trained):
     settings, result = trained
-    document = json.loads(result.record.path.read_text())
+    document = load_model(settings, result.record.version)[1]
     assert document["format"] == "findsupport-ranking-model"
     assert document["features_version"] == FEATURES_VERSION
     assert document["feature_names"] == list(FEATURE_NAMES)
@@ -79,7 +104,7 @@ def test_model_file_records_everything_needed(trained):
     assert len(document["training_data"]["sha256"]) == 64
     assert document["training_data"]["holdout"] == 0.2
     assert document["catalog_version"] and document["created_at"].endswith("+00:00")
-    assert not result.record.path.read_bytes().startswith(b"\x80")  # JSON, never a pickle
+    assert json.loads(_stored_text(settings, result.record.version)) == document  # JSON, never a pickle
 
 
 def test_saved_model_loads_and_scores_like_the_fitted_one(trained, feedback, catalog, directory):
@@ -105,7 +130,7 @@ def test_worse_model_is_saved_but_not_activated_unless_forced(feedback, catalog,
     good = train_model(feedback, catalog, directory, settings, allow_simulated=True, param_grid=None)
     assert good.activated
     bad = train_model(feedback, catalog, directory, settings, allow_simulated=True, base=MatchRanker(learn=False, **BACKWARDS), param_grid=None)
-    assert not bad.activated and bad.record.path.exists()
+    assert not bad.activated and bad.record.version in [r.version for r in list_models(settings)]
     assert "not activated" in bad.decision and "active ranking" in bad.decision
     assert bad.evaluation.ndcg("trained") < bad.evaluation.ndcg("active")
     assert active_version(settings) == good.record.version
@@ -124,7 +149,7 @@ def test_equal_model_counts_as_no_worse(feedback, catalog, directory, settings):
 
 def test_broken_active_model_is_reported_and_compared_as_default(feedback, catalog, directory, settings):
     first = train_model(feedback, catalog, directory, settings, allow_simulated=True, param_grid=None)
-    first.record.path.write_text("{ broken")
+    _spoil(settings, first.record.version, "{ broken")
     with pytest.raises(ModelError, match="is not valid JSON"):
         load_active_ranker(settings)
     again = train_model(feedback, catalog, directory, settings, allow_simulated=True, param_grid=None)
@@ -166,6 +191,7 @@ def _saved(settings) -> dict:
 def test_bad_model_files_are_rejected_with_a_clear_message(settings, change, message):
     document = _saved(settings)
     change(document)
+    settings.models_dir.mkdir(parents=True, exist_ok=True)  # a model file, as older versions kept them
     path = settings.models_dir / "bad.json"
     path.write_text(json.dumps(document))
     with pytest.raises(ModelError, match=message):
@@ -186,6 +212,7 @@ def test_unreadable_model_files(settings, text, message):
 
 def test_non_finite_weights_are_rejected(settings):
     document = _saved(settings)
+    settings.models_dir.mkdir(parents=True, exist_ok=True)
     path = settings.models_dir / "nan.json"
     path.write_text(json.dumps(document).replace('"full": -1.0', '"full": NaN'))
     with pytest.raises(ModelError, match="not finite numbers: full"):
@@ -209,13 +236,13 @@ def test_active_pointer(settings):
     assert version == document["version"] and ranker.weights["event_exact"] == 2.5
     activate(settings, "default")
     assert load_active_ranker(settings)[1] == "default"
-    (settings.models_dir / "active.json").write_text('{"version": "../../etc/passwd"}')
-    with pytest.raises(ModelError, match="does not name a model version"):
+    _point_at(settings, "../../etc/passwd")
+    with pytest.raises(ModelError, match="is not a model version"):
         load_active_ranker(settings)
-    (settings.models_dir / "active.json").write_text('{"version": "20990101-000000-deadbeef"}')
-    with pytest.raises(ModelError, match="does not exist"):
+    _point_at(settings, "20990101-000000-deadbeef")
+    with pytest.raises(ModelError, match="Model 20990101-000000-deadbeef does not exist in the database"):
         load_active_ranker(settings)
-    with pytest.raises(ModelError, match="does not exist"):
+    with pytest.raises(ModelError, match="Model 20990101-000000-deadbeef does not exist in the database"):
         activate(settings, "20990101-000000-deadbeef")
 
 
@@ -227,8 +254,8 @@ def test_models_are_never_overwritten(settings):
 
 # --------------------------------------------------------------------- provenance (issue 12)
 def test_a_model_records_where_its_data_came_from(trained):
-    _, result = trained
-    provenance = json.loads(result.record.path.read_text())["provenance"]
+    settings, result = trained
+    provenance = load_model(settings, result.record.version)[1]["provenance"]
     assert provenance["kind"] == "simulated" and provenance["sessions_simulated"] == provenance["sessions"] > 1000
     assert provenance["sessions_real"] == 0 and provenance["clients"] == provenance["sessions"]  # one simulated coach each
     assert provenance["trained_at"] and provenance["max_client_share"] == MAX_CLIENT_SHARE
@@ -236,7 +263,7 @@ def test_a_model_records_where_its_data_came_from(trained):
 
 def test_a_simulated_model_is_saved_but_never_activated_unless_allowed(feedback, catalog, directory, settings):
     result = train_model(feedback, catalog, directory, settings, param_grid=None, force=True)
-    assert not result.activated and result.record.path.exists()
+    assert not result.activated and [r.version for r in list_models(settings)] == [result.record.version]
     assert "trained on simulated sessions" in result.decision and "--force-simulated" in result.decision
     assert active_version(settings) == DEFAULT_VERSION
     # The one-line way to serve it anyway says so explicitly.
@@ -249,7 +276,7 @@ def test_a_simulated_model_is_saved_but_never_activated_unless_allowed(feedback,
 def test_a_server_refuses_a_simulated_model_activated_without_force(feedback, catalog, directory, settings):
     """As the notebook did: the pointer names a simulated model but nobody forced it."""
     result = train_model(feedback, catalog, directory, settings, param_grid=None, save=True)
-    (settings.models_dir / "active.json").write_text(json.dumps({"version": result.record.version}))
+    _point_at(settings, result.record.version)
     with pytest.raises(ModelError, match="simulated data, not real feedback"):
         load_active_ranker(settings)
     from findsupport.search.engine import load_serving_ranker
@@ -287,7 +314,7 @@ def test_serving_model_says_what_serves_and_what_was_activated(settings):
     assert shown["version"] == shown["activated"] == real["version"] and shown["created_at"] == real["created_at"]
     assert shown["provenance"] == {"kind": "real", "sessions": 500, "clients": 120, "trained_at": real["provenance"]["trained_at"]}
     unknown = save_model(settings, model_document(default_ranker().set_params(w_full=-3.0).use_parameter_weights())).document
-    (settings.models_dir / "active.json").write_text(json.dumps({"version": unknown["version"]}))
+    _point_at(settings, unknown["version"])
     # Activated by hand without --force-simulated: the server falls back and says so.
     assert serving_model(settings, "default") == {
         "version": "default", "activated": unknown["version"], "created_at": None, "provenance": {"kind": "default"}}
@@ -296,5 +323,18 @@ def test_serving_model_says_what_serves_and_what_was_activated(settings):
 def test_publish_false_saves_and_never_activates(feedback, catalog, directory, settings):
     """What the tuning notebook does unless a cell says PUBLISH = True."""
     result = train_model(feedback, catalog, directory, settings, param_grid=None, allow_simulated=True, publish=False)
-    assert not result.activated and result.record.path.exists() and "publish=False" in result.decision
+    assert not result.activated and "publish=False" in result.decision
+    assert [r.version for r in list_models(settings)] == [result.record.version]
     assert active_version(settings) == DEFAULT_VERSION
+
+
+def test_surprising_weight_signs_are_flagged_in_plain_words():
+    from findsupport.ranking import MatchRanker, default_ranker, surprising_weights
+
+    assert surprising_weights(default_ranker()) == []
+    # Availability pushing providers down, and a negligible flip that is not worth a warning.
+    odd = MatchRanker(w_availability=-1.2, w_primary_role=-0.01).use_parameter_weights()
+    warnings = surprising_weights(odd)
+    assert len(warnings) == 1
+    assert warnings[0].startswith("share of the asked-for slots the provider is free in (availability): learned weight -1.20")
+    assert "moves providers down" in warnings[0]
