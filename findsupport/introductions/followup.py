@@ -73,7 +73,11 @@ class FollowUp:
         raise TokenInvalid("This link is not one we sent. Please use the link in your e-mail as it is.")
 
     def record_outcome(self: "IntroductionService", token: str) -> Introduction:
-        """Store a one-click check-in answer (the last click wins) and feed ``met`` to the feedback log.
+        """Store a one-click check-in answer (the last click wins) and feed ``met`` and helpfulness to the feedback log.
+
+        The result's ``helpful`` in the log is the coach's answer when they gave
+        one (it was their search), else the provider's; it is recorded once
+        either side says they met.
 
         The web layer should show a one-button form for the GET of the link and
         call this on its POST: mail scanners open links, people press buttons.
@@ -97,6 +101,13 @@ class FollowUp:
         introduction = self.get(introduction_id)
         if met:
             self._record(introduction.search_id, introduction.provider_id, "met")
+        said_met = introduction.coach_met or introduction.provider_met
+        helpful_now = introduction.coach_helpful if introduction.coach_helpful is not None else introduction.provider_helpful
+        if said_met and helpful_now is not None and self.feedback is not None and introduction.search_id is not None:
+            try:
+                self.feedback.record_helpful(introduction.search_id, introduction.provider_id, helpful_now)
+            except InvalidInput as exc:  # a search the log no longer has: the check-in still counts here
+                log.info("feedback helpfulness not recorded: %s", exc.extra.get("field", "input"))
         log.info("introduction %s: outcome from the %s", introduction_id, recipient)
         return introduction
 

@@ -19,11 +19,18 @@ Two scales, for two jobs:
     views (grade 1, gain 1) and five requests (grade 2, gain 3).  A view is
     the cheapest signal to forge (issue 12: 1,250 scripted views moved a
     provider from position 38 to 17), so it carries the least.
+:data:`MET_GRADES`
+    the label of ``met`` by the outcome check-in's helpfulness (a per-result
+    field of the log): "we met and it was helpful" (6) above a plain ``met``
+    (5: not said) above "we met, but it was not so helpful" (4, as an
+    acceptance), all above clicks.
 
 Examples
 --------
 >>> grade_of("requested"), grades_of(["shown", "accepted", "viewed"]).tolist()
 (2, [0, 4, 1])
+>>> grade_of("met", helpful=True), grade_of("met"), grade_of("met", helpful=False), grade_of("viewed", helpful=True)
+(6, 5, 4, 1)
 >>> [float(g) for g in gains([0, 1, 2, 4])]
 [0.0, 1.0, 3.0, 15.0]
 """
@@ -37,7 +44,8 @@ import numpy as np
 from .. import taxonomy
 from ..errors import InvalidInput
 
-__all__ = ["ACTION_RANK", "ACTION_CODES", "GRADES", "OUTCOME_GRADES", "MAX_GRADE", "grade_of", "grades_of", "gains"]
+__all__ = ["ACTION_RANK", "ACTION_CODES", "GRADES", "OUTCOME_GRADES", "MET_GRADES", "MAX_GRADE", "grade_of", "grades_of",
+           "gains"]
 
 #: Action → its rank in the ordered vocabulary (the feedback log keeps the strongest).
 ACTION_RANK: dict[str, int] = {action: rank for rank, action in enumerate(taxonomy.ACTIONS)}
@@ -62,19 +70,30 @@ OUTCOME_GRADES: dict[str, int] = {
 
 #: Action → label grade, for the actions of :data:`findsupport.taxonomy.ACTIONS`.
 GRADES: dict[str, int] = {action: OUTCOME_GRADES[action] for action in taxonomy.ACTIONS}
-MAX_GRADE = max(GRADES.values())
+
+#: ``met`` by helpfulness (``None``: not said).  Whether a pairing helped is the
+#: service's real goal, so a helpful one steers the ranking most; one that did not
+#: help is still an outcome two people made happen, worth an acceptance.
+MET_GRADES: dict[bool | None, int] = {True: OUTCOME_GRADES["met"] + 1, None: OUTCOME_GRADES["met"],
+                                      False: OUTCOME_GRADES["accepted"]}
+MAX_GRADE = max(*GRADES.values(), *MET_GRADES.values())
 
 
-def grade_of(action: str) -> int:
-    """The label grade of one action; an unknown action is an :class:`InvalidInput`."""
+def grade_of(action: str, helpful: bool | None = None) -> int:
+    """The label grade of one action (``helpful`` counts for ``met`` only); an unknown action is an :class:`InvalidInput`."""
     try:
-        return GRADES[action]
+        grade = GRADES[action]
     except (KeyError, TypeError):
         raise InvalidInput(
             f"Got action={action!r}; action must be one of {', '.join(taxonomy.ACTIONS)}.",
             field="action",
             allowed=list(taxonomy.ACTIONS),
         ) from None
+    if action == "met":
+        if helpful is not None and not isinstance(helpful, bool):
+            raise InvalidInput(f"helpful must be true, false or null; got {helpful!r}.", field="helpful")
+        return MET_GRADES[helpful]
+    return grade
 
 
 def grades_of(actions: Iterable[str]) -> np.ndarray:

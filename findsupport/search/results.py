@@ -84,7 +84,9 @@ class SearchResult:
 
     ``distance_km`` is from the coach's point to the provider's public
     location, rounded to one decimal; ``features`` maps feature names to
-    values; ``reasons`` and ``missing`` are plain text.
+    values; ``reasons`` and ``missing`` are plain text; ``replies_within_days``
+    is how soon the provider usually answers an introduction (``None``: not
+    enough history).
     """
 
     provider: PublicProvider
@@ -100,6 +102,10 @@ class SearchResult:
     rounded_features: dict[str, float] | None = field(default=None, repr=False, compare=False)
     #: One of :data:`GROUPS`.
     group: str = "near"
+    #: "Usually replies within N days" (1, 2, 3 or 7; see
+    #: :data:`findsupport.introductions.REPLY_BUCKETS_DAYS`), once the provider
+    #: answered enough introductions; ``None`` until then.
+    replies_within_days: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The API's result object."""
@@ -114,6 +120,7 @@ class SearchResult:
             "missing": list(self.missing),
             "features": self.rounded_features if self.rounded_features is not None else _rounded_features(self.features),
             "group": self.group,
+            "replies_within_days": self.replies_within_days,
         }
 
     def to_feature(self) -> dict[str, Any]:

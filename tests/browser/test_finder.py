@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import email
+import json
 import time
 from email import policy
 from pathlib import Path
+from urllib.request import urlopen
 
 import pytest
 
@@ -252,3 +254,78 @@ def test_online_results_show_their_distance_once(page, live_server):
     assert " km" in first.locator(".meta").inner_text()
     assert not any(text.endswith(" km away") for text in first.locator(".reasons li").all_inner_texts())
     assert_clean(page)
+
+
+def test_cards_say_has_room_and_how_soon_the_provider_replies(page, live_server):
+    """After enough answered introductions (and the reload that follows), a card says how soon they reply."""
+    from findsupport.introductions import Asked
+    from findsupport.introductions.tokens import RESPOND
+
+    state = live_server.app.extensions["findsupport"]
+    service = state.introductions
+    with urlopen(f"{live_server.url}/api/v1/search?postcode=NE1+4ST&limit=10") as response:  # noqa: S310 (our own server)
+        results = json.load(response)["results"]
+    chosen = next(r for r in results if r["spare_capacity"] > 0 and r["replies_within_days"] is None)
+    others = [r["name"] for r in results if r["id"] != chosen["id"] and r["replies_within_days"] is None]
+    asked = Asked.from_query({"postcode": NEWCASTLE, "role": "mentor", "mode": "in_person"})
+    for i in range(state.settings.responsiveness_min_answered):
+        introduction = service.request(chosen["id"], name="Sam Coach", email=f"sam{i}@coach.example",
+                                       message="Could you help with sprint starts?", asked=asked)
+        service.decline(service.tokens.dump(RESPOND, introduction.id))  # answered at once: within a day
+    assert state.reloader.check() is True, "answers change places, so every server reloads"
+    page.goto(live_server.url + "/?postcode=NE1+4ST")
+    page.wait_for_selector(".result", timeout=WAIT_MS)
+    card = page.locator(".result", has=page.locator("h3", has_text=chosen["name"]))
+    assert card.locator(".standing").inner_text() == "Has room · Usually replies within 1 day"
+    other = page.locator(".result", has=page.locator("h3", has_text=others[0]))
+    assert "Usually replies" not in other.inner_text(), "no promise without enough history"
+    assert_clean(page)
+
+
+@pytest.mark.parametrize(("viewport", "mobile"), [({"width": 390, "height": 844}, True), ({"width": 1280, "height": 800}, False)],
+                         ids=["phone", "desktop"])
+def test_online_only_is_the_online_mode_kept_in_the_url(browser, live_server, viewport, mobile):
+    """"Online only" above the list is mode=online (the same parameter as the form's "How"), by keyboard."""
+    context = browser.new_context(viewport=viewport, is_mobile=mobile, has_touch=mobile)
+    page = context.new_page()
+    page.problems = []
+    page.on("pageerror", lambda error: page.problems.append(f"uncaught: {error}"))
+    try:
+        page.goto(live_server.url + "/?postcode=NE1+4ST&mode=any&radius_km=50")
+        page.wait_for_selector(".result", timeout=WAIT_MS)
+        assert page.locator(".result.group-near").count() > 0
+        assert not page.locator("#online_only").is_checked()
+        page.locator("#has_room").focus()
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.id") == "online_only"
+        box = page.locator("#online_only").evaluate("e => e.closest('.control').getBoundingClientRect().height")
+        assert box >= 24, "a target big enough to tap"
+        page.keyboard.press("Space")
+        wait_until(page, "() => location.search.includes('mode=online') && !document.querySelector('#finder[aria-busy]')")
+        assert page.evaluate("document.activeElement.id") == "online_only", "focus stays on the control"
+        assert page.locator("#mode").input_value() == "online", "one idea: the form's mode says the same"
+        cards = page.locator(".result")
+        assert cards.count() > 0 and cards.count() == page.locator(".result.group-online").count()
+        with urlopen(f"{live_server.url}/api/v1/search?postcode=NE1+4ST&mode=online&radius_km=50") as response:  # noqa: S310
+            expected = json.load(response)
+        assert [h.split(". ", 1)[1] for h in page.locator(".result h3").all_inner_texts()] == [r["name"] for r in expected["results"]]
+        assert "online_only" not in page.url
+        # Unticked, it goes back to the search it came from ("in person or online"), not to a default.
+        page.keyboard.press("Space")
+        wait_until(page, "() => location.search.includes('mode=any') && !document.querySelector('#finder[aria-busy]')")
+        assert page.locator("#mode").input_value() == "any"
+        assert page.locator(".result.group-near").count() > 0
+        # A shared or reloaded URL keeps it; unticked there, it searches in person (the form's default).
+        page.keyboard.press("Space")
+        wait_until(page, "() => location.search.includes('mode=online') && !document.querySelector('#finder[aria-busy]')")
+        page.reload()
+        page.wait_for_selector(".result", timeout=WAIT_MS)
+        assert page.locator("#online_only").is_checked()
+        page.locator("#online_only").focus()
+        page.keyboard.press("Space")
+        wait_until(page, "() => !location.search.includes('mode=') && !document.querySelector('#finder[aria-busy]')")
+        assert page.locator("#mode").input_value() == "in_person"
+        assert page.locator(".result").count() == page.locator(".result.group-near").count() > 0
+        assert page.problems == []
+    finally:
+        context.close()

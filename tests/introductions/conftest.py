@@ -52,9 +52,13 @@ class RecordingFeedback:
     """Stands in for the feedback log: remembers every action."""
 
     actions: list[tuple[str, str, str]] = field(default_factory=list)
+    helpful: list[tuple[str, str, bool]] = field(default_factory=list)
 
     def record(self, search_id: str, provider_id: str, action: str) -> None:
         self.actions.append((search_id, provider_id, action))
+
+    def record_helpful(self, search_id: str, provider_id: str, helpful: bool) -> None:
+        self.helpful.append((search_id, provider_id, helpful))
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from findsupport.search.results import _rounded_features
 RESULT_KEYS = [
     "id", "name", "roles", "events", "availability", "online", "qualification", "club", "bio", "area", "travel_km",
     "capacity", "spare_capacity", "distance_km", "location", "position", "score", "reasons", "missing", "features", "group",
+    "replies_within_days",
 ]  # fmt: skip
 
 

@@ -52,6 +52,10 @@ const queryNote = document.getElementById("query-note");
 const controls = document.getElementById("result-controls");
 const sortSelect = document.getElementById("sort");
 const roomBox = document.getElementById("has_room");
+// "Online only" is the query's mode=online seen from the list (one parameter, not two): ticking it
+// searches online, unticking goes back to the in-person or "either" search it came from.
+const onlineBox = document.getElementById("online_only");
+const modeSelect = document.getElementById("mode");
 const qualificationSelect = document.getElementById("min_qualification");
 const groupsBox = document.getElementById("result-groups");
 const emptyState = document.getElementById("empty-state");
@@ -71,6 +75,7 @@ let radiusRing = null;
 let shown = []; // [{result, card, marker, number}] in the order of the list
 let current = null; // {params, nextOffset, total, totals, query, searchId}
 let searchSerial = 0; // ignore answers to searches that were overtaken
+let placeMode = "in_person"; // the last mode other than online, for unticking "Online only"
 
 // ---------------------------------------------------------------- small DOM helpers
 function el(tag, attrs = {}, ...children) {
@@ -424,7 +429,7 @@ function fillForm(params) {
   setSelect(document.getElementById("event"), params.get("event"));
   setSelect(document.getElementById("level"), params.get("level"));
   setSelect(radiusSelect, params.get("radius_km") || config.defaultRadius);
-  setSelect(document.getElementById("mode"), params.get("mode") || "in_person");
+  setSelect(modeSelect, params.get("mode") || "in_person");
   const slots = new Set((params.getAll("slots").join(",") || "").split(",").filter(Boolean));
   for (const box of form.querySelectorAll('input[name="slots"]')) box.checked = slots.has(box.value);
   if (slots.size || params.get("level")) document.getElementById("more-options").open = true;
@@ -567,6 +572,9 @@ function apiQuery(params, offset) {
 
 async function runSearch(params, { append = false, focus = false } = {}) {
   const serial = ++searchSerial;
+  const mode = params.get("mode") || "in_person";
+  onlineBox.checked = mode === "online";
+  if (mode !== "online") placeMode = mode;
   const offset = append && current ? current.nextOffset : 0;
   const query = apiQuery(params, offset);
   if (!append) {
@@ -761,6 +769,16 @@ function cardReasons(result) {
   return reasons;
 }
 
+// Whether the provider can take the coach now, and how soon they usually answer a request
+// (the server sends replies_within_days only once enough requests were answered).
+function standingPhrases(result) {
+  const phrases = [];
+  if (result.spare_capacity > 0) phrases.push("Has room");
+  const days = result.replies_within_days;
+  if (days) phrases.push(`Usually replies within ${days === 1 ? "1 day" : days + " days"}`);
+  return phrases;
+}
+
 function renderResult(entry, searchId) {
   const { result } = entry;
   const id = `r-${result.position}`;
@@ -785,6 +803,8 @@ function renderResult(entry, searchId) {
   }
   const free = result.availability.map((s) => label("slots", s));
   card.append(el("p", { class: "availability", text: free.length ? `Free: ${listPhrase(free)}` : "Availability not given" }));
+  const standing = standingPhrases(result);
+  if (standing.length) card.append(el("p", { class: "standing", text: standing.join(" · ") }));
   const saysOnline = result.group === "online" || reasons.some((r) => r.includes("online"));
   if (result.online && !saysOnline) card.append(el("p", { class: "online", text: "Also offers online support" }));
   if (result.missing.length) {
@@ -1030,7 +1050,10 @@ function changeControls() {
   if (!current) return;
   // The search shown, with the new order and filters (not what may have been typed since).
   const params = new URLSearchParams(current.params);
-  for (const name of ["sort", "has_room", "min_qualification"]) params.delete(name);
+  for (const name of ["sort", "has_room", "min_qualification", "mode"]) params.delete(name);
+  const mode = onlineBox.checked ? "online" : placeMode;
+  if (mode !== "in_person") params.set("mode", mode);
+  setSelect(modeSelect, mode);
   if (sortSelect.value !== "best") params.set("sort", sortSelect.value);
   if (qualificationSelect.value) params.set("min_qualification", qualificationSelect.value);
   if (roomBox.checked) params.set("has_room", "true");
@@ -1050,7 +1073,7 @@ async function start() {
   });
   document.getElementById("use-location").addEventListener("click", useLocation);
   editButton.addEventListener("click", () => expandForm({ focus: true }));
-  for (const control of [sortSelect, qualificationSelect, roomBox]) control.addEventListener("change", changeControls);
+  for (const control of [sortSelect, qualificationSelect, roomBox, onlineBox]) control.addEventListener("change", changeControls);
   moreButton.addEventListener("click", () => current && runSearch(current.params, { append: true }));
   ONE_COLUMN.addEventListener("change", () => {
     if (!oneColumn()) expandForm();
