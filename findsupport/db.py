@@ -36,6 +36,7 @@ when it is opened, with a log line.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import stat
@@ -43,7 +44,8 @@ import threading
 from pathlib import Path
 
 from sqlalchemy import MetaData, create_engine, event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import text as sa_text
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError
 
 from .config import PRIVATE_FILE_MODE, ensure_private_dir
@@ -54,6 +56,8 @@ __all__ = [
     "metadata",
     "create_db_engine",
     "engine_for",
+    "serialise",
+    "advisory_lock_key",
     "SQLITE_SIDE_FILES",
 ]
 
@@ -171,6 +175,45 @@ def engine_for(url: str) -> Engine:
         if engine is None:
             engine = _engines[url] = create_db_engine(url)
         return engine
+
+
+def advisory_lock_key(name: str) -> int:
+    """The PostgreSQL advisory lock named ``name``: a signed 64-bit number, the first 8 bytes of its SHA-256.
+
+    Examples
+    --------
+    >>> advisory_lock_key("catalogue") == advisory_lock_key("catalogue") != advisory_lock_key("active model")
+    True
+    """
+    return int.from_bytes(hashlib.sha256(f"findsupport\n{name}".encode()).digest()[:8], "big", signed=True)
+
+
+def serialise(conn: Connection, name: str) -> None:
+    """Make ``conn``'s transaction the only one named ``name`` on the database until it ends.
+
+    Call it first in the transaction.  PostgreSQL: a transaction-scoped
+    advisory lock (``pg_advisory_xact_lock``), released at commit or rollback;
+    two servers doing the same thing (two imports, two activations) take
+    turns, and the second sees what the first committed (READ COMMITTED reads
+    afresh at each statement).  SQLite: ``BEGIN IMMEDIATE``, the database's
+    one write lock, so every writer waits its turn (up to the busy timeout)
+    and ``name`` makes no difference.  Other backends: nothing.
+
+    Examples
+    --------
+    >>> engine = create_db_engine("sqlite://", upgrade=False)
+    >>> with engine.begin() as conn:
+    ...     serialise(conn, "catalogue")
+    ...     conn.in_transaction()
+    True
+    """
+    backend = conn.dialect.name
+    if backend == "postgresql":
+        conn.execute(sa_text("SELECT pg_advisory_xact_lock(:key)"), {"key": advisory_lock_key(name)})
+    elif backend == "sqlite":
+        # The driver has not begun a transaction yet (it does so before the first write), so this
+        # one takes the write lock at once rather than at a later write that could find it taken.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _forget_inherited_connections() -> None:

@@ -9,7 +9,11 @@ Writes are whole imports: :meth:`CatalogStore.write` applies every good row of
 one import and records it in the history in **one transaction**, so a crash
 half-way leaves the previous catalogue intact and served.  Rows are upserted by
 id; unchanged rows are not rewritten (each row carries a digest of its
-values), so re-importing a file changes nothing.
+values), so re-importing a file changes nothing.  Two imports at once (two
+servers, two operators) take turns (:data:`CATALOGUE_LOCK`: SQLite's write
+lock, a PostgreSQL advisory lock), and so do providers' own changes, so each
+import reads the catalogue the previous one left and records the version of
+exactly what it leaves.  Its times are aware UTC.
 
 Reads for the public are :meth:`CatalogStore.public_catalog` (consented
 providers, public fields only) and :meth:`CatalogStore.version` (cheap; the
@@ -36,7 +40,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from ..config import Settings
-from ..db import engine_for, metadata
+from ..db import engine_for, metadata, serialise
 from ..errors import CatalogError, ProviderNotFound
 from . import edits
 from . import places as provider_places
@@ -50,11 +54,14 @@ from .public import PublicCatalog, PublicProvider
 from .service_area import from_wkb_many, to_wkb
 from .tables import CATALOG_TABLES, VERSION_CHARS, imports_table, providers_table
 
-__all__ = ["CatalogStore", "ImportRecord", "CatalogCounts", "EMPTY_VERSION", "WRITE_CHUNK_ROWS"]
+__all__ = ["CatalogStore", "ImportRecord", "CatalogCounts", "EMPTY_VERSION", "WRITE_CHUNK_ROWS", "CATALOGUE_LOCK"]
 
 #: Rows per ``executemany``: large enough to amortise each round trip, small enough
 #: that progress moves and one statement's parameters stay modest in memory.
 WRITE_CHUNK_ROWS = 5_000
+#: The lock (:func:`~findsupport.db.serialise`) that imports and providers' own changes take:
+#: on PostgreSQL two of them at once would each read the catalogue before the other wrote it.
+CATALOGUE_LOCK = "catalogue"
 #: The version of a catalogue with no providers.
 EMPTY_VERSION = hashlib.sha256(b"").hexdigest()[:VERSION_CHARS]
 
@@ -74,13 +81,20 @@ _hashed_values = operator.itemgetter(*_HASHED)
 
 
 def utcnow() -> datetime:
-    """Naive UTC now (SQLite keeps no time zones; every timestamp here is UTC)."""
-    return datetime.now(UTC).replace(tzinfo=None)
+    """Aware UTC now: an import's times are ``timestamptz`` on PostgreSQL (revision 0003)."""
+    return datetime.now(UTC)
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """A stored time as aware UTC (SQLite keeps no time zone and hands back the naive UTC it stored)."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
 class ImportRecord:
-    """One committed import, as the history keeps it."""
+    """One committed import, as the history keeps it (times aware UTC, on every backend)."""
 
     id: int
     started_at: datetime
@@ -98,6 +112,11 @@ class ImportRecord:
     withdrawn: int
     providers: int
     catalog_version: str | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> "ImportRecord":
+        """The record of a ``provider_imports`` row."""
+        return cls(**{**row, "started_at": _aware(row["started_at"]), "finished_at": _aware(row["finished_at"])})
 
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -420,7 +439,7 @@ class CatalogStore:
         if limit is not None:
             query = query.limit(limit)
         with self.engine.connect() as conn:
-            return [ImportRecord(**row) for row in conn.execute(query).mappings()]
+            return [ImportRecord.from_row(row) for row in conn.execute(query).mappings()]
 
     def has_catalog(self) -> bool:
         """True once any import has been committed (even one that left it empty) or providers exist."""
@@ -497,7 +516,8 @@ class CatalogStore:
         values = edits.parse_changes(changes, self.settings)
         with self.engine.connect() as conn:
             with conn.begin() as transaction:
-                edits.bump(conn)  # first: takes the write lock, so the row read below cannot change under us
+                serialise(conn, CATALOGUE_LOCK)  # not during an import, whose version would miss this edit
+                edits.bump(conn)
                 row = conn.execute(
                     sa.select(providers_table).where(_P.id == provider_id, _P.consent == sa.true())
                 ).mappings().first()
@@ -533,7 +553,8 @@ class CatalogStore:
             No provider with this id is stored (consented or not).
         """
         with self.engine.begin() as conn:
-            edits.bump(conn)  # first: the write lock
+            serialise(conn, CATALOGUE_LOCK)
+            edits.bump(conn)
             row = conn.execute(sa.select(_P.id, _P.name, _P.email, _P.consent).where(_P.id == provider_id)).first()
             if row is None:
                 raise ProviderNotFound("No provider with that id is in the catalogue.")
@@ -629,8 +650,9 @@ class CatalogStore:
         for row in new_rows:
             row["row_hash"] = row_hash(row)
         with self.engine.begin() as conn:
-            # Writing the history row first takes SQLite's write lock at once, so the
-            # snapshot read below cannot change under this import.
+            # One import (or provider's edit) at a time on the whole database, so the rows read below
+            # cannot change under this import and its catalogue version is of exactly what it leaves.
+            serialise(conn, CATALOGUE_LOCK)
             import_id = conn.execute(
                 imports_table.insert().values(
                     started_at=started, source=source, format=format, replace=replace,
@@ -693,7 +715,7 @@ class CatalogStore:
             )  # fmt: skip
             conn.execute(imports_table.update().where(imports_table.c.id == import_id).values(**values))
             record = conn.execute(sa.select(imports_table).where(imports_table.c.id == import_id)).mappings().one()
-        return ImportRecord(**record)
+        return ImportRecord.from_row(record)
 
     @staticmethod
     def _withdrawals(conn: Connection, ids: list[str], import_id: int) -> list[dict[str, Any]]:

@@ -70,8 +70,9 @@ imports_table = sa.Table(
     "provider_imports",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("started_at", sa.DateTime, nullable=False),
-    sa.Column("finished_at", sa.DateTime, nullable=True),
+    # Time-zone aware (revision 0003): timestamptz on PostgreSQL; SQLite keeps none, the store reads UTC.
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("source", sa.Text, nullable=False),
     sa.Column("format", sa.String(16), nullable=False),
     sa.Column("replace", sa.Boolean, nullable=False),

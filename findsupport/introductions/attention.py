@@ -130,7 +130,7 @@ def listings_needing_attention(engine: Engine, now: datetime, *, full_days: floa
             continue
         occupied = (place.taken + place.held) if place is not None else 0
         if provider.capacity - provider.active_coaches - occupied <= 0:
-            changes = [provider.finished_at or provider.started_at]
+            changes = [_imported_at(provider)]
             changes += [row.created_at for row in kept if row.state in (PENDING, ACCEPTED)]
             changes += [row.answered_at for row in kept if row.state == ACCEPTED]
             last_change = max((moment for moment in changes if moment is not None), default=None)
@@ -139,8 +139,14 @@ def listings_needing_attention(engine: Engine, now: datetime, *, full_days: floa
             continue
         if not kept:
             never.append(Listing(provider.id, provider.name, provider.area, "never requested",
-                                 provider.finished_at or provider.started_at))
+                                 _imported_at(provider)))
     return Attention(sorted(paused, key=_sort_key), sorted(full, key=_sort_key), sorted(never, key=_sort_key))
+
+
+def _imported_at(provider: Any) -> datetime | None:
+    """When the provider's row was last imported, naive UTC (the import's times are aware on PostgreSQL)."""
+    moment = provider.finished_at or provider.started_at
+    return None if moment is None else naive_utc(moment)
 
 
 def _pause_reason(kept: list[Any], paused_at: datetime | None, in_a_row: int) -> str:

@@ -16,6 +16,12 @@ Revisions (``versions/``):
 ``0002``
     Everything since: provider places and edits, the introduction lifecycle,
     operator sign-in, ``feedback_sessions.client_key``.
+``0003``
+    Ranking models and the active model in the database; an import's times
+    ``timestamptz`` on PostgreSQL.
+``0004``
+    Rate-limit counts in the database (``rate_limit_counts``), shared by every
+    worker and server.
 
 Adding a table or a column
 --------------------------

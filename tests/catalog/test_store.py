@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import threading
+from datetime import UTC, datetime, timedelta
+
 import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from findsupport.catalog import CatalogStore, PublicCatalog, store as store_module
+from findsupport.catalog import CatalogStore, PublicCatalog, import_file, store as store_module
 from findsupport.catalog.store import EMPTY_VERSION
 from findsupport.errors import CatalogError, ProviderNotFound
 
-from .conftest import catalogue_rows, good_row
+from .conftest import catalogue_rows, good_row, write_csv
 from .test_validation import SQUARE_20KM
 
 
@@ -174,3 +177,56 @@ def test_a_database_from_an_older_schema_is_refused_clearly(settings):
         conn.exec_driver_sql("create table provider_imports (id integer primary key, source text)")
     with pytest.raises(CatalogError, match="lacks column started_at, finished_at"):
         CatalogStore(engine)
+
+
+# ---------------------------------------------------------------- two imports at once (issue 13)
+def _stored_version(store) -> str:
+    """The version of exactly what the store holds, computed afresh from its rows."""
+    with store.engine.connect() as conn:
+        hashes = dict(conn.execute(sa.select(store_module.providers_table.c.id, store_module.providers_table.c.row_hash)).all())
+    return store_module._catalog_version(hashes)
+
+
+@pytest.mark.parametrize("replace", [False, True], ids=["upsert", "replace"])
+def test_two_imports_at_once_take_turns_and_record_the_right_version(store, settings, directory, tmp_path, replace):
+    """Two servers importing at the same moment: each reads what the other left (PostgreSQL: the advisory lock)."""
+    base = catalogue_rows(300)
+    files = {
+        name: write_csv(tmp_path / f"{name}.csv", [{**row, "id": f"{name}{row['id']}"} for row in base])
+        for name in ("a", "b")
+    }
+    start, reports, errors = threading.Barrier(2), {}, []
+
+    def run(name: str) -> None:
+        own = CatalogStore.open(settings)  # a server of its own, on the same database
+        start.wait(timeout=60)
+        try:
+            reports[name] = import_file(files[name], own, directory, settings, replace=replace)
+        except Exception as exc:  # noqa: BLE001 - any failure is the test's finding
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(name,)) for name in files]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert errors == []
+    first, last = sorted(reports.values(), key=lambda report: report.record.id)
+    assert first.record.added == 300 and last.record.added == 300
+    ids = set(public_ids(store))
+    if replace:  # the catalogue is exactly the file imported last; the first import's rows are gone
+        assert last.record.removed == 300 and last.record.providers == 300 == len(ids)
+        assert {i[0] for i in ids} == {last.record.source[0]}
+    else:
+        assert last.record.providers == 600 == len(ids)
+    assert last.record.catalog_version == store.version() == _stored_version(store)
+    assert store.history()[0] == last.record
+
+
+def test_import_times_are_aware_utc_on_every_backend(store, import_csv):
+    before = datetime.now(UTC)
+    record = import_csv(catalogue_rows(2)).record
+    (stored,) = store.history()
+    for moment in (record.started_at, record.finished_at, stored.started_at, stored.finished_at):
+        assert moment.tzinfo is not None and before - timedelta(seconds=1) <= moment <= datetime.now(UTC)
+    assert stored.to_dict()["started_at"].endswith("+00:00")

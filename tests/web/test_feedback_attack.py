@@ -15,11 +15,12 @@ shows the attack *does* move X there: the test fails on code without them.
 from __future__ import annotations
 
 import csv
-import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
+import sqlalchemy as sa
 
 from findsupport import taxonomy
 from findsupport.catalog import CatalogStore, import_file
@@ -37,6 +38,7 @@ from findsupport.ranking import (
     train_model,
 )
 from findsupport.ranking import training as training_module
+from findsupport.ranking.registry import active_model_table, registry_engine
 from findsupport.ranking.simulator import CoachSimulator, QueryMix
 from findsupport.search.engine import Engine
 from findsupport.web import create_app
@@ -253,7 +255,9 @@ def test_health_shows_the_served_model_and_its_provenance(leeds, tmp_path):
     own = load_settings({"data_dir": tmp_path, "rate_limits": "off", "reload_check_seconds": 0}, environ={})
     document = model_document(default_ranker().use_parameter_weights(), provenance={"kind": "simulated", "sessions": 5000})
     save_model(own, document)
-    (own.models_dir / "active.json").write_text(json.dumps({"version": document["version"]}))
+    with registry_engine(own).begin() as conn:  # named active without --force-simulated, bypassing activate()
+        conn.execute(sa.insert(active_model_table).values(
+            id=1, version=document["version"], force_simulated=False, activated_at=datetime.now(UTC), revision=1))
     app = create_app(own, engine=Engine.from_catalog(engine.catalog, engine.directory, settings=own), background=False)
     body = app.test_client().get("/api/v1/health").get_json()
     app.extensions["findsupport"].close()
