@@ -33,7 +33,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from ..catalog import places
 from ..config import Settings
-from ..db import metadata
+from ..db import advisory_lock_key, metadata
 from ..errors import (
     AlreadyAnswered,
     DuplicateIntroduction,
@@ -101,6 +101,8 @@ class FeedbackSink(Protocol):
     """What the service needs of the feedback log (:class:`findsupport.ranking.FeedbackLog`)."""
 
     def record(self, search_id: str, provider_id: str, action: str) -> None: ...
+
+    def record_helpful(self, search_id: str, provider_id: str, helpful: bool) -> None: ...
 
 
 def _pending_key(provider_id: str, email: str) -> str:
@@ -257,7 +259,8 @@ class IntroductionService(ScheduledWork, FollowUp):
             with self.engine.begin() as conn:
                 if limit is not None and conn.dialect.name == "postgresql":
                     # Serialise one client's requests (other clients are not blocked); released at commit.
-                    conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_lock_number(client_key))))
+                    key = advisory_lock_key(f"introductions\n{client_key}")
+                    conn.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
                 conn.execute(sa.insert(introduction_requests).values(
                     id=introduction_id, provider_id=provider_id, search_id=search_id, coach_name=fields.name,
                     coach_email=email, coach_level=asked.level, role=asked.role, event=asked.event,
@@ -406,11 +409,6 @@ class IntroductionService(ScheduledWork, FollowUp):
             self.feedback.record(search_id, provider_id, action)
         except InvalidInput as exc:
             log.info("feedback %s on search %s not recorded: %s", action, search_id, exc.extra.get("field", "input"))
-
-
-def _lock_number(client_key: str) -> int:
-    """A PostgreSQL advisory lock is named by a signed 64-bit number: the first 8 bytes of a hash of the key."""
-    return int.from_bytes(hashlib.sha256(f"introductions\n{client_key}".encode()).digest()[:8], "big", signed=True)
 
 
 def _check_client_limit(conn: Connection, client_key: str, limit: tuple[int, float], now: datetime) -> None:
