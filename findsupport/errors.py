@@ -171,7 +171,7 @@ class ImportRejected(CatalogError):
 
 
 class ModelError(FindSupportError):
-    """A ranking model file is missing, malformed or incompatible."""
+    """A ranking model is missing from the database, malformed or incompatible with this version."""
 
     http_status = 500
     title = "Ranking model error"
