@@ -160,7 +160,8 @@ class BatchWriter:
             if len(self._pending) < self.max_pending:
                 self._pending.append((key, item))
                 self._unwritten.add(key)
-                if len(self._pending) >= self.max_items:
+                # The first item wakes an idle thread to open its window; a full batch ends it early.
+                if len(self._pending) == 1 or len(self._pending) >= self.max_items:
                     self._wake.notify()
                 self._ensure_thread()
                 return

@@ -89,7 +89,8 @@ def create_app(
     from .pages import blueprint as pages_blueprint
     from .problems import blueprint as problems_blueprint
     from .problems import register_problem_handlers
-    from .ratelimit import SlidingWindowLimiter, parse_rate_limits
+    from .ratelimit import SharedLimiter, parse_rate_limits
+    from ..db import engine_for
     from .security import install_security_headers
     from .serving import install_url_limit
     from .state import EXTENSION_KEY, Reloader, WebState
@@ -120,11 +121,13 @@ def create_app(
         next_matches=next_matches_from(engine, settings.public_url or DEFAULT_PUBLIC_URL),
         provider_ids_for_email=store.provider_ids_for_email,
     )
+    # Cards say how soon a provider usually replies: worked out on each catalogue reload, not per search.
+    engine.follow_responsiveness(introductions.replies_within_by_provider)
     state = WebState(
         settings=settings,
         engine=engine,
         rate_rules=rules,
-        limiter=SlidingWindowLimiter(rules),
+        limiter=SharedLimiter(rules, engine_for(settings.resolved_database_url)),
         introductions=introductions,
         worker=IntroductionWorker(introductions, mailer_for(settings)),
         reloader=Reloader(engine, settings.reload_check_seconds),

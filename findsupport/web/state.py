@@ -27,7 +27,7 @@ from ..config import Settings
 from ..db import engine_for
 from ..errors import FindSupportError, InvalidInput
 from ..introductions import IntroductionService, IntroductionWorker
-from .ratelimit import RateRule, SlidingWindowLimiter
+from .ratelimit import RateRule, SharedLimiter
 
 __all__ = ["WebState", "Reloader", "web_state", "catalog_is_demo", "EXTENSION_KEY"]
 
@@ -93,7 +93,7 @@ class WebState:
     settings: Settings
     engine: Any
     rate_rules: dict[str, RateRule]
-    limiter: SlidingWindowLimiter
+    limiter: SharedLimiter
     introductions: IntroductionService
     worker: IntroductionWorker
     reloader: Reloader
@@ -133,6 +133,7 @@ class WebState:
         """Stop background threads and write the buffered feedback (tests, orderly shutdown)."""
         self.worker.stop()
         self.reloader.stop()
+        self.limiter.close()
         feedback = getattr(self.engine, "feedback", None)
         if feedback is not None and hasattr(feedback, "close"):
             feedback.close()
@@ -147,8 +148,9 @@ class WebState:
         return self.clients.client_key(self.client_address())
 
     def limit(self, bucket: str) -> None:
-        """Charge one request to ``bucket`` for this client (429 when over)."""
-        self.limiter.check(bucket, self.client_address())
+        """Charge one request to ``bucket`` for this client (429 when over), counted with every server's."""
+        if bucket in self.limiter.rules:  # no hash to compute for a bucket without a rule
+            self.limiter.check(bucket, self.client_key())
 
     def record_feedback(self, search_id: str, provider_id: str, action: str, *, strict: bool) -> None:
         """Record a feedback action on a served search.
@@ -166,7 +168,7 @@ class WebState:
         feedback = getattr(self.engine, "feedback", None)
         if feedback is None:
             return
-        if action == "viewed" and self.limiter.hit("views", self.client_address()) is not None:
+        if action == "viewed" and self.limiter.hit("views", self.client_key()) is not None:
             log.info("feedback %s not recorded: the client is over its views limit", action)
             return
         try:

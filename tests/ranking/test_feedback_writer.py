@@ -167,6 +167,26 @@ def test_a_bug_in_the_writer_is_logged_and_the_batch_kept():
     assert written == ["a", "b"]
 
 
+def test_an_item_after_an_idle_spell_is_written_by_the_thread():
+    """The thread, idle once its batch is written, wakes for the next item (not only at a full batch)."""
+    written: list[str] = []
+    landed = threading.Event()
+
+    def write(items):
+        written.extend(items)
+        landed.set()
+
+    writer = BatchWriter(write, batch_s=0.01)
+    writer.submit("first", "first")
+    assert landed.wait(5)
+    landed.clear()
+    threading.Event().wait(0.1)  # the thread is idle now
+    writer.submit("later", "later")
+    assert landed.wait(5), "the item waited for a full batch or the close"
+    assert written == ["first", "later"]
+    writer.close()
+
+
 # The thread is ended on purpose; pytest reports any thread that ends by an exception.
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_a_dead_writer_thread_is_replaced_and_nothing_is_lost(caplog):
