@@ -11,21 +11,37 @@ catalogue (built once into ``benchmarks/out/lighthouse-demo/``, or
 Lighthouse's default mobile profile: a Moto G Power-sized screen, simulated
 slow 4G and a 4× slower CPU.  Each page is measured ``--runs`` times and the
 median score of each category is printed (scores move by a point or two from
-run to run).  Map tiles come from ``settings.tile_url``; offline, the tile
-requests fail (Best Practices counts those console errors against the page),
-so compare runs made on the same network.
+run to run), with the audits that cost points (``--audits``: in every run).
+
+Map tiles: when the script serves the demo itself, ``tile_url`` points at a
+tiny tile server started here on loopback (:func:`serve_tiles`: a valid blank
+PNG for every tile, 512 pixels for high-density screens), as an operator
+running their own tile server would configure it (the page's CSP follows
+``tile_url``).  The measurement is then the same online and offline, and does
+not load OpenStreetMap's servers; ``--osm-tiles`` keeps the default tile server
+instead (offline, its requests fail and Best Practices counts the console
+errors; online, its tiles have no high-density version).
+
+The app is measured as deployed: behind ``deploy/nginx/findsupport.conf``,
+which gzips pages and JSON (:class:`GzipLikeNginx` does the same here; the
+files under ``/assets/`` come pre-compressed from the app itself).
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
+import http.server
 import json
 import os
+import re
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
 import threading
+import zlib
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -69,7 +85,96 @@ def demo_data_dir() -> Path:
     return data_dir
 
 
-def serve_demo(data_dir: Path) -> tuple[str, object]:
+def tile_png(size: int = 256, grey: int = 0xEE) -> bytes:
+    """A valid single-colour greyscale PNG of ``size`` × ``size`` pixels (what a blank map tile looks like)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", size, size, 8, 0, 0, 0, 0)  # 8-bit greyscale, no interlace
+    rows = (b"\0" + bytes([grey]) * size) * size  # filter type 0 before each row
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows, 9)) + chunk(b"IEND", b"")
+
+
+def serve_tiles() -> tuple[str, http.server.ThreadingHTTPServer]:
+    """A loopback tile server: ``(tile_url, server)``.
+
+    It answers ``/{z}/{x}/{y}.png`` with a 256-pixel :func:`tile_png` and
+    ``/{z}/{x}/{y}@2x.png`` with a 512-pixel one, and ``tile_url`` asks for the
+    latter on high-density screens (Leaflet's ``{r}``), as it should wherever
+    the tile server offers them: a phone's 256 CSS pixels are 448 device
+    pixels, and Lighthouse counts a blurry 256-pixel tile against Best Practices
+    (``image-size-responsive``).
+    """
+    tiles = {"": tile_png(256), "@2x": tile_png(512)}
+    path = re.compile(r"^/\d+/\d+/\d+(@2x)?\.png$")
+
+    class Tiles(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            match = path.match(self.path.split("?", 1)[0])
+            if match is None:
+                self.send_error(404)
+                return
+            tile = tiles[match.group(1) or ""]
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Content-Length", str(len(tile)))
+            self.send_header("Cache-Control", "public, max-age=86400")
+            self.end_headers()
+            self.wfile.write(tile)
+
+        def log_message(self, *args: object) -> None:  # one line per tile drowns the scores
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Tiles)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_port}/{{z}}/{{x}}/{{y}}{{r}}.png", server
+
+
+class GzipLikeNginx:
+    """WSGI middleware standing in for the deployment's nginx ``gzip`` settings (same types, level and minimum).
+
+    Answers that are already encoded (the app's ``/assets/``), too short, of
+    other types, or under a secret-link path (BREACH) pass as they are.
+    """
+
+    TYPES = ("text/html", "application/json", "application/geo+json", "application/problem+json",
+             "text/css", "application/javascript", "text/javascript", "image/svg+xml")  # fmt: skip
+    MIN_LENGTH = 512
+    LEVEL = 5
+    SECRET_PATHS = ("/respond/", "/manage/", "/outcome/", "/cancel/")
+
+    def __init__(self, app) -> None:  # noqa: ANN001 (a WSGI application)
+        self.app = app
+
+    def __call__(self, environ, start_response):  # noqa: ANN001, ANN204
+        if "gzip" not in environ.get("HTTP_ACCEPT_ENCODING", "") or environ.get("PATH_INFO", "").startswith(self.SECRET_PATHS):
+            return self.app(environ, start_response)
+        answer: dict = {}
+
+        def keep(status, headers, exc_info=None):  # noqa: ANN001, ANN202
+            answer.update(status=status, headers=headers)
+            return lambda data: None  # the app writes through its return value (Flask does)
+
+        chunks = self.app(environ, keep)
+        try:
+            body = b"".join(chunks)
+        finally:
+            if hasattr(chunks, "close"):
+                chunks.close()
+        headers = answer["headers"]
+        names = {name.lower(): value for name, value in headers}
+        kind = names.get("content-type", "").split(";")[0].strip()
+        if kind in self.TYPES and "content-encoding" not in names and len(body) >= self.MIN_LENGTH:
+            body = gzip.compress(body, self.LEVEL)
+            headers = [(n, v) for n, v in headers if n.lower() not in ("content-length", "vary")]
+            vary = ", ".join(filter(None, [names.get("vary"), "Accept-Encoding"]))
+            headers += [("Content-Encoding", "gzip"), ("Vary", vary), ("Content-Length", str(len(body)))]
+        start_response(answer["status"], headers)
+        return [body]
+
+
+def serve_demo(data_dir: Path, tile_url: str | None = None) -> tuple[str, object]:
     """The app on a free loopback port, in a background thread (as tests/browser do)."""
     import logging
 
@@ -78,15 +183,18 @@ def serve_demo(data_dir: Path) -> tuple[str, object]:
     from findsupport.config import load_settings
     from findsupport.web import create_app
 
-    settings = load_settings({"data_dir": data_dir, "cache_dir": REPO / ".cache", "rate_limits": "off"})
+    overrides: dict[str, object] = {"data_dir": data_dir, "cache_dir": REPO / ".cache", "rate_limits": "off"}
+    if tile_url is not None:
+        overrides["tile_url"] = tile_url
+    settings = load_settings(overrides)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request drowns the scores
-    server = make_server("127.0.0.1", 0, create_app(settings), threaded=True)
+    server = make_server("127.0.0.1", 0, GzipLikeNginx(create_app(settings)), threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return f"http://127.0.0.1:{server.server_port}", server
 
 
-def run_once(binary: Path, url: str) -> dict[str, int]:
-    """One Lighthouse run on the default mobile profile: ``{category: score 0-100}``."""
+def run_once(binary: Path, url: str) -> tuple[dict[str, int], list[str]]:
+    """One Lighthouse run on the default mobile profile: ``({category: score 0-100}, [audits that cost points])``."""
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.json"
         subprocess.run(
@@ -98,8 +206,21 @@ def run_once(binary: Path, url: str) -> dict[str, int]:
             timeout=RUN_TIMEOUT_S,
             env={**os.environ, "CHROME_PATH": CHROME_PATH},
         )  # fmt: skip
-        categories = json.loads(report.read_text())["categories"]
-    return {name: round(categories[name]["score"] * 100) for name in CATEGORIES if categories[name]["score"] is not None}
+        result = json.loads(report.read_text())
+    categories = result["categories"]
+    scores = {name: round(categories[name]["score"] * 100) for name in CATEGORIES if categories[name]["score"] is not None}
+    audits = result["audits"]
+    losing = []
+    for name in CATEGORIES:
+        for ref in categories[name]["auditRefs"]:
+            audit = audits[ref["id"]]
+            if ref["weight"] > 0 and audit["score"] is not None and audit["score"] < 1:
+                shown = audit.get("displayValue") or f"score {audit['score']:.2f}"
+                losing.append(f"{name}: {ref['id']} ({shown})")
+    # Lighthouse's own measure of the machine's speed while it ran (higher is faster): a run
+    # with a low one beside others' high ones was slowed by the machine, not the page.
+    losing.append(f"benchmarkIndex {result['environment']['benchmarkIndex']:.0f}")
+    return scores, losing
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,21 +229,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, help="serve this data dir (default: the demo catalogue)")
     parser.add_argument("--runs", type=int, default=3, help="runs per page; the median is printed (default 3)")
     parser.add_argument("--json", type=Path, help="also write every run's scores here")
+    parser.add_argument("--osm-tiles", action="store_true", help="serve the demo with the default tile_url, not a local tile server")
+    parser.add_argument("--audits", action="store_true", help="print the audits that cost points in each run")
     args = parser.parse_args(argv)
 
     binary = lighthouse_bin()
-    server = None
+    servers: list = []
     base = args.url
     if base is None:
-        base, server = serve_demo(args.data_dir or demo_data_dir())
+        tile_url = None
+        if not args.osm_tiles:
+            tile_url, tiles = serve_tiles()
+            servers.append(tiles)
+        base, server = serve_demo(args.data_dir or demo_data_dir(), tile_url)
+        servers.append(server)
     results: dict[str, list[dict[str, int]]] = {}
+    # Performance scores follow the machine's load (Lighthouse scales the main-thread time it
+    # observes), so the load is printed beside them.
+    load_before = os.getloadavg()[0]
     try:
         for name, path in PAGES.items():
-            results[name] = [run_once(binary, base.rstrip("/") + path) for _ in range(args.runs)]
+            results[name] = []
+            for _ in range(args.runs):
+                scores, losing = run_once(binary, base.rstrip("/") + path)
+                results[name].append(scores)
+                if args.audits:
+                    print(f"{name} {scores}: " + ("; ".join(losing) or "nothing lost"), file=sys.stderr)
     finally:
-        if server is not None:
+        for server in servers:
             server.shutdown()
-    print(f"Lighthouse ({LIGHTHOUSE}, mobile profile), median of {args.runs} run(s)")
+    print(f"Lighthouse ({LIGHTHOUSE}, mobile profile), median of {args.runs} run(s); "
+          f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after, {os.cpu_count()} CPUs")
     print(f"{'page':<10} " + " ".join(f"{c:>14}" for c in CATEGORIES))
     for name, runs in results.items():
         medians = [round(statistics.median(run.get(c, 0) for run in runs)) for c in CATEGORIES]

@@ -6,7 +6,7 @@ import pytest
 
 from findsupport.config import Settings
 from findsupport.errors import ConfigError
-from findsupport.web.security import check_frame_ancestors, page_policy, tile_sources
+from findsupport.web.security import check_frame_ancestors, page_policy, tile_origin, tile_sources
 
 from .conftest import make_app
 
@@ -63,6 +63,34 @@ def test_bad_frame_ancestors_are_refused(value):
 )
 def test_tile_sources(url, sources):
     assert tile_sources(url) == sources
+
+
+@pytest.mark.parametrize(
+    ("url", "origin"),
+    [
+        ("https://tile.openstreetmap.org/{z}/{x}/{y}.png", "https://tile.openstreetmap.org"),
+        ("http://127.0.0.1:8123/{z}/{x}/{y}{r}.png", "http://127.0.0.1:8123"),  # an operator's own, high-density tiles
+        ("https://{s}.tile.example.org/{z}/{x}/{y}.png", None),  # no single origin to connect to
+        ("/tiles/{z}/{x}/{y}.png", None),  # this server: already connected
+    ],
+)
+def test_tile_origin(url, origin):
+    assert tile_origin(url) == origin
+
+
+@pytest.mark.parametrize("path", ["/", "/embed", "/?postcode=NE1+4ST&role=mentor"])
+def test_pages_connect_early_to_the_tile_server(client, path):
+    """The first tiles are often the largest paint: the connection starts before the scripts load."""
+    html = client.get(path).get_data(as_text=True)
+    assert html.count('<link rel="preconnect" href="http://127.0.0.1:9">') == 1
+    assert html.index('rel="preconnect"') < html.index('rel="stylesheet"') < html.index("<script")
+
+
+def test_no_preconnect_for_tiles_from_this_server(web_data_dir, cache_dir, web_engine, tmp_path):
+    app = make_app(web_data_dir, cache_dir, web_engine, tmp_path, tile_url="/tiles/{z}/{x}/{y}.png")
+    response = app.test_client().get("/")
+    assert 'rel="preconnect"' not in response.get_data(as_text=True)
+    assert csp(response)["img-src"] == "'self' data:"
 
 
 @pytest.mark.parametrize("url", ["tiles/{z}.png", "https://{z}.example.org/{x}/{y}.png"])
