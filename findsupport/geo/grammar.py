@@ -38,6 +38,8 @@ __all__ = [
     "sector_of",
     "directory_key",
     "MAX_INPUT_CHARS",
+    "OUTCODE_PATTERN",
+    "UNIT_LETTERS_PATTERN",
 ]
 
 PostcodeKind = Literal["unit", "sector", "outcode"]
@@ -51,16 +53,19 @@ MAX_INPUT_CHARS = 16
 # (A9A) or fourth (AA9A) comes from short fixed lists; the unit never uses
 # C, I, K, M, O or V.  Being strict here is what lets the typo fixer tell
 # "NE2I" (invalid) from "NE21".
-_OUTCODE = (
+#: An outcode's shape, upper case, unanchored (also the OpenAPI document's, so it is
+#: written in the syntax Python and JSON Schema's ECMA-262 share).
+OUTCODE_PATTERN = (
     r"(?:[A-PR-UWYZ][0-9][0-9]?"
     r"|[A-PR-UWYZ][A-HK-Y][0-9][0-9]?"
     r"|[A-PR-UWYZ][0-9][ABCDEFGHJKPSTUW]"
     r"|[A-PR-UWYZ][A-HK-Y][0-9][ABEHMNPRVWXY])"
 )
-_UNIT_LETTERS = r"[ABD-HJLNP-UW-Z]{2}"
-_UNIT_RE = re.compile(rf"^({_OUTCODE})([0-9])({_UNIT_LETTERS})$")
-_SECTOR_RE = re.compile(rf"^({_OUTCODE}) ([0-9])$")
-_OUTCODE_RE = re.compile(rf"^({_OUTCODE})$")
+#: The two letters of a unit (after the sector digit), upper case, unanchored.
+UNIT_LETTERS_PATTERN = r"[ABD-HJLNP-UW-Z]{2}"
+_UNIT_RE = re.compile(rf"^({OUTCODE_PATTERN})([0-9])({UNIT_LETTERS_PATTERN})$")
+_SECTOR_RE = re.compile(rf"^({OUTCODE_PATTERN}) ([0-9])$")
+_OUTCODE_RE = re.compile(rf"^({OUTCODE_PATTERN})$")
 # Letters and digits people swap when typing postcodes.
 _TYPO_SWAPS = {"O": "0", "0": "O", "I": "1", "1": "I"}
 _ALLOWED = re.compile(r"^[A-Z0-9 ]*$")

@@ -23,17 +23,22 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["safe_addr_spec", "UnsafeAddress", "MAX_ADDRESS_CHARS", "MAX_LOCAL_CHARS"]
+__all__ = ["safe_addr_spec", "UnsafeAddress", "MAX_ADDRESS_CHARS", "MAX_LOCAL_CHARS", "ATEXT", "LABEL_PATTERN"]
 
 #: RFC 5321: a forward path holds at most 254 characters of address ...
 MAX_ADDRESS_CHARS = 254
 #: ... and a local part at most 64.
 MAX_LOCAL_CHARS = 64
 
-# RFC 5322 dot-atom of atext: no spaces, quotes, angle brackets, commas, colons or controls.
-_LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
-# One DNS label, letters, digits and inner hyphens (after IDNA).
-_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+#: RFC 5322 atext, the characters of a dot-atom (as the inside of a character class):
+#: no spaces, quotes, angle brackets, commas, colons or controls.
+ATEXT = "A-Za-z0-9!#$%&'*+/=?^_`{|}~-"
+#: One DNS label: letters, digits and inner hyphens, at most 63 (unanchored; the
+#: OpenAPI document uses it too, so it is valid ECMA-262 as well as Python).
+LABEL_PATTERN = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_LOCAL = re.compile(rf"^[{ATEXT}]+(?:\.[{ATEXT}]+)*$")
+# Checked after IDNA and lower-casing, so upper case never reaches it.
+_LABEL = re.compile(rf"^{LABEL_PATTERN}$")
 
 
 class UnsafeAddress(ValueError):

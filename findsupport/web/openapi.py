@@ -29,9 +29,12 @@ from flask import Blueprint, Response, jsonify
 from .. import __version__, taxonomy
 from ..config import Settings
 from ..geo.coverage import GB_LAT_RANGE, GB_LON_RANGE, NOT_COVERED_AREAS
-from ..geo.grammar import MAX_INPUT_CHARS
+from ..geo.grammar import MAX_INPUT_CHARS, OUTCODE_PATTERN, UNIT_LETTERS_PATTERN
+from ..introductions.addresses import ATEXT, LABEL_PATTERN, MAX_LOCAL_CHARS
+from ..introductions.stats import REPLY_BUCKETS_DAYS
 from ..introductions.tables import MAX_EMAIL_CHARS, MAX_NAME_CHARS, MAX_PROVIDER_ID_CHARS, MAX_SEARCH_ID_CHARS
 from ..search.query import MAX_DEPTH, MAX_ID_CHARS, SORTS
+from ..search.results import GROUPS
 from .api import FORMATS, GEOJSON_MIMETYPE, SEARCH_PARAMETERS, max_offset
 from .problems import PROBLEM_MIMETYPE, problem_types
 from .serving import MAX_URL_CHARS
@@ -59,19 +62,11 @@ def _any_case(pattern: str) -> str:
     return re.sub(r"\[([^\]]+)\]", lambda m: f"[{m.group(1)}{m.group(1).lower()}]" if m.group(1).isupper() else m.group(0), pattern)
 
 
-# Royal Mail's outcode shapes, as findsupport.geo.grammar parses them: the first letter never
-# Q, V or X; the second never I, J or Z; a third or fourth letter from short fixed lists.
-_OUTCODE = (
-    "(?:[A-PR-UWYZ][0-9][0-9]?"
-    "|[A-PR-UWYZ][A-HK-Y][0-9][0-9]?"
-    "|[A-PR-UWYZ][0-9][ABCDEFGHJKPSTUW]"
-    "|[A-PR-UWYZ][A-HK-Y][0-9][ABEHMNPRVWXY])"
-)
-# The two letters of a unit never use C, I, K, M, O or V.
-_UNIT = "[0-9][ABD-HJLNP-UW-Z]{2}"
+# The unit's sector digit and two letters, as findsupport.geo.grammar parses them.
+_UNIT = f"[0-9]{UNIT_LETTERS_PATTERN}"
 #: A full postcode (NE21 4LZ, NE214LZ), a sector (NE21 4) or a district (NE21), any case,
 #: with spaces around.  The server also fixes an unambiguous O/0 or I/1 typo.
-POSTCODE_PATTERN = _any_case(f"^ *{_OUTCODE}(?: *{_UNIT}| +[0-9])? *$")
+POSTCODE_PATTERN = _any_case(f"^ *{OUTCODE_PATTERN}(?: *{_UNIT}| +[0-9])? *$")
 _SLOT = "(?:" + "|".join(taxonomy.SLOTS) + ")"
 #: Slot codes separated by commas (spaces and empty items are ignored).
 SLOTS_PATTERN = f"^[ ,]*(?:{_SLOT}(?: *,[ ,]*{_SLOT})*)?[ ,]*$"
@@ -86,15 +81,13 @@ TEXT_PATTERN = f"^[^{_UNSAFE}]*[^\\s{_UNSAFE}][^{_UNSAFE}]*$"
 MESSAGE_PATTERN = f"^[^{_UNSAFE_IN_BODY}]*[^\\s{_UNSAFE_IN_BODY}][^{_UNSAFE_IN_BODY}]*$"
 #: A search_id as the server takes it: one line; blank means none.
 SEARCH_ID_PATTERN = f"^[^{_UNSAFE}]*$"
-# RFC 5322 atext (a dot-atom local part of at most 64 characters) and LDH domain labels, as
-# findsupport.introductions.addresses checks them.
-_ATEXT = "A-Za-z0-9!#$%&'*+/=?^_`{|}~-"
-_LOCAL = f"[{_ATEXT}](?:[.{_ATEXT}]{{0,62}}[{_ATEXT}])?"
-_LABEL = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+# A dot-atom local part of at most MAX_LOCAL_CHARS characters of atext, and LDH domain labels,
+# as findsupport.introductions.addresses checks them (".." is refused apart, DOUBLE_DOT_PATTERN).
+_LOCAL = f"[{ATEXT}](?:[.{ATEXT}]{{0,{MAX_LOCAL_CHARS - 2}}}[{ATEXT}])?"
 #: An address the server can really send to: an ASCII dot-atom before the @ (without "=?"
 #: or ".."), a domain of two or more labels.  (Internationalised domains are accepted too and
 #: stored IDNA-encoded; the pattern shows only their ASCII form.)
-EMAIL_PATTERN = f"^ *{_LOCAL}@{_LABEL}(?:\\.{_LABEL})+\\.? *$"
+EMAIL_PATTERN = f"^ *{_LOCAL}@{LABEL_PATTERN}(?:\\.{LABEL_PATTERN})+\\.? *$"
 #: Two dots in a row: never in an address.
 DOUBLE_DOT_PATTERN = "\\.\\."
 #: A top-level domain of digits only (an IP address is not a mail domain).
@@ -116,6 +109,15 @@ def _ref(name: str) -> dict[str, str]:
     return {"$ref": SCHEMAS_PATH + name}
 
 
+def _closed(properties: dict[str, Any]) -> dict[str, Any]:
+    """An object with exactly these members, all present: what the server's responses are.
+
+    Closed (``additionalProperties: false``) so that a field the server adds
+    without documenting it fails the response checks, here and in schemathesis.
+    """
+    return {"type": "object", "required": list(properties), "additionalProperties": False, "properties": properties}
+
+
 def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
     return {"anyOf": [schema, {"type": "null"}]}
 
@@ -128,12 +130,18 @@ _STRINGS = {"type": "array", "items": _STRING}
 _LATLON = {
     "type": "object",
     "required": ["lat", "lon"],
+    "additionalProperties": False,
     "properties": {"lat": {"type": "number", "minimum": -90, "maximum": 90}, "lon": {"type": "number", "minimum": -180, "maximum": 180}},
 }
 
 
+def _event_codes() -> list[str]:
+    """What ``event`` takes: the event groups first, then the events that are not a group of their own."""
+    return [*taxonomy.EVENT_GROUPS, *[e for e in taxonomy.EVENTS if e not in taxonomy.EVENT_GROUPS]]
+
+
 def _schemas(settings: Settings) -> dict[str, Any]:
-    events = [*taxonomy.EVENT_GROUPS, *[e for e in taxonomy.EVENTS if e not in taxonomy.EVENT_GROUPS]]
+    events = _event_codes()
     role = {"type": "string", "enum": list(taxonomy.ROLES)}
     event = {"type": "string", "enum": events}
     slot = {"type": "string", "enum": list(taxonomy.SLOTS)}
@@ -163,34 +171,43 @@ def _schemas(settings: Settings) -> dict[str, Any]:
         "reasons": {**_STRINGS, "description": "Why this provider matches, strongest first."},
         "missing": {**_STRINGS, "description": "What was asked for that this provider does not offer."},
         "features": {"type": "object", "additionalProperties": _NUMBER},
-    }
-    query_echo = {
-        "type": "object",
-        "required": ["role", "event", "slots", "mode", "radius_km", "limit", "offset", "location"],
-        "properties": {
-            "postcode": _nullable(_STRING),
-            "lon": _nullable(_NUMBER),
-            "lat": _nullable(_NUMBER),
-            "role": _nullable(role),
-            "event": _nullable(event),
-            "slots": {"type": "array", "items": slot},
-            "mode": mode,
-            "level": _nullable(level),
-            "radius_km": _NUMBER,
-            "limit": _INTEGER,
-            "offset": _INTEGER,
-            "id": _nullable(_STRING),
-            "location": _LATLON,
-            "resolved": {
-                "type": "object",
-                "properties": {
-                    "postcode": {"type": "string", "description": "The postcode searched, or the one nearest the point."},
-                    "kind": {"enum": ["unit", "sector", "outcode", "point"], "description": "point: lon/lat were given."},
-                    "corrected": _BOOLEAN,
-                },
-            },
+        "group": {"type": "string", "enum": list(GROUPS),
+                  "description": "near: meets the coach in person; online: online support from further away."},
+        "replies_within_days": {
+            **_nullable({"type": "integer", "enum": list(REPLY_BUCKETS_DAYS)}),
+            "description": "The provider usually answers an introduction within this many days (their median, "
+                           "rounded up to a coarse step); null until they have answered enough requests.",
         },
     }
+    # The echo holds every query field (null when not given), then where and how the place was read.
+    query_props: dict[str, Any] = {
+        "postcode": _nullable(_STRING),
+        "lon": _nullable(_NUMBER),
+        "lat": _nullable(_NUMBER),
+        "role": _nullable(role),
+        "event": _nullable(event),
+        "slots": {"type": "array", "items": slot},
+        "mode": mode,
+        "level": _nullable(level),
+        "radius_km": _NUMBER,
+        "limit": _INTEGER,
+        "offset": _INTEGER,
+        "id": _nullable(_STRING),
+        "sort": {"type": "string", "enum": list(SORTS)},
+        "has_room": _BOOLEAN,
+        "min_qualification": _nullable(level),
+        "location": _LATLON,
+        "resolved": _closed({
+            "postcode": {"type": "string", "description": "The postcode searched, or the one nearest the point."},
+            "kind": {"enum": ["unit", "sector", "outcode", "point"], "description": "point: lon/lat were given."},
+            "corrected": _BOOLEAN,
+        }),
+    }
+    totals = {
+        **_closed({group: {"type": "integer", "minimum": 0} for group in GROUPS}),
+        "description": "total split by group (they add up to total).",
+    }
+    feature_props = {name: schema for name, schema in result_props.items() if name != "location"}
     return {
         "Problem": {
             "type": "object",
@@ -265,69 +282,50 @@ def _schemas(settings: Settings) -> dict[str, Any]:
                 "attribution": _STRING,
             },
         },
-        "Query": query_echo,
-        "Result": {"type": "object", "required": list(result_props), "properties": result_props},
-        "SearchResponse": {
-            "type": "object",
-            "required": ["query", "results", "total", "search_id", "model_version", "notes", "attribution"],
-            "properties": {
-                "query": _ref("Query"),
-                "results": {"type": "array", "items": _ref("Result")},
-                "total": {"type": "integer", "minimum": 0, "description": "All matches, not just this page."},
-                "search_id": _nullable({"type": "string", "description": "Feedback session of this search."}),
-                "model_version": _nullable(_STRING),
-                "notes": _STRINGS,
-                "attribution": _STRING,
-            },
-        },
+        "Query": _closed(query_props),
+        "Result": _closed(result_props),
+        "SearchResponse": _closed({
+            "query": _ref("Query"),
+            "results": {"type": "array", "items": _ref("Result")},
+            "total": {"type": "integer", "minimum": 0, "description": "All matches, not just this page."},
+            "search_id": _nullable({"type": "string", "description": "Feedback session of this search."}),
+            "model_version": _nullable(_STRING),
+            "notes": _STRINGS,
+            "attribution": _STRING,
+            "totals": totals,
+        }),
         "SearchFeatureCollection": {
-            "type": "object",
-            "description": "RFC 7946 FeatureCollection; properties are the Result fields without location.",
-            "required": ["type", "features", "query", "total"],
-            "properties": {
+            **_closed({
                 "type": {"const": "FeatureCollection"},
                 "features": {
                     "type": "array",
-                    "items": {
-                        "type": "object",
-                        "required": ["type", "id", "geometry", "properties"],
-                        "properties": {
-                            "type": {"const": "Feature"},
-                            "id": _STRING,
-                            "geometry": {
-                                "type": "object",
-                                "required": ["type", "coordinates"],
-                                "properties": {
-                                    "type": {"const": "Point"},
-                                    "coordinates": {"type": "array", "items": _NUMBER, "minItems": 2, "maxItems": 2},
-                                },
-                            },
-                            "properties": {"type": "object"},
-                        },
-                    },
+                    "items": _closed({
+                        "type": {"const": "Feature"},
+                        "id": _STRING,
+                        "geometry": _closed({
+                            "type": {"const": "Point"},
+                            "coordinates": {"type": "array", "items": _NUMBER, "minItems": 2, "maxItems": 2,
+                                            "description": "Longitude, latitude (RFC 7946 order)."},
+                        }),
+                        "properties": {**_closed(feature_props), "description": "The Result fields without location."},
+                    }),
                 },
                 "query": _ref("Query"),
-                "total": _INTEGER,
+                "total": {"type": "integer", "minimum": 0},
                 "search_id": _nullable(_STRING),
                 "attribution": _STRING,
-            },
+                "totals": totals,
+            }),
+            "description": "RFC 7946 FeatureCollection with the query, totals and search_id as foreign members.",
         },
-        "SearchCount": {
-            "type": "object",
-            "required": ["total", "query"],
-            "properties": {"total": {"type": "integer", "minimum": 0}, "query": _ref("Query")},
-        },
-        "Provider": {
-            "type": "object",
-            "required": [*provider_props, "active_coaches", "has_service_area", "location"],
-            "properties": {
-                **provider_props,
-                "active_coaches": _INTEGER,
-                "has_service_area": _BOOLEAN,
-                "location": _LATLON,
-                "attribution": _STRING,
-            },
-        },
+        "SearchCount": _closed({"total": {"type": "integer", "minimum": 0}, "query": _ref("Query")}),
+        "Provider": _closed({
+            **provider_props,
+            "active_coaches": _INTEGER,
+            "has_service_area": _BOOLEAN,
+            "location": _LATLON,
+            "attribution": _STRING,
+        }),
         "Taxonomy": {
             "type": "object",
             "required": ["roles", "event_groups", "slots", "qualifications", "modes", "actions"],
@@ -423,7 +421,7 @@ def _place_parameter(settings: Settings) -> dict[str, Any]:
 
 
 def _query_parameters(settings: Settings, *, with_format: bool) -> list[dict[str, Any]]:
-    events = [*taxonomy.EVENT_GROUPS, *[e for e in taxonomy.EVENTS if e not in taxonomy.EVENT_GROUPS]]
+    events = _event_codes()
     described: dict[str, tuple[dict[str, Any], str]] = {
         "role": ({"type": "string", "enum": list(taxonomy.ROLES)}, "The kind of help wanted (any when absent)."),
         "event": ({"type": "string", "enum": events}, "An event or an event group (any when absent)."),

@@ -472,3 +472,19 @@ def test_a_point_that_cannot_be_longitude_latitude_goes_to_validation_as_it_is(t
     path.write_text(json.dumps({"type": "FeatureCollection", "features": [FEATURE, bad]}).replace('"1e400"', "1e400"))
     row = read_source(path).rows[1]
     assert row.point == point and row.problems == ()
+
+
+# ---------------------------------------------------------------------- module layout
+def test_readers_keep_their_names_and_each_format_reads_in_its_own_module(tmp_path):
+    """``readers`` stays the entry point (the importer and tools import from it); the readers live apart."""
+    from findsupport.catalog import csv_rows, readers, source_rows, spatial_rows
+
+    assert readers.read_csv is csv_rows.read_csv and readers.read_spatial is spatial_rows.read_spatial
+    assert readers.RawRow is source_rows.RawRow and readers.SourceRows is source_rows.SourceRows
+    assert readers.PROGRESS_EVERY_ROWS == source_rows.PROGRESS_EVERY_ROWS
+    assert all(hasattr(readers, name) for name in readers.__all__)
+    path = tmp_path / "p.csv"
+    path.write_text(",".join(good_row()) + "\n" + "\n".join(",".join(good_row(id=f"fs-{k}").values()) for k in range(5)) + "\n")
+    heard: list[str] = []
+    assert len(csv_rows.read_csv(path, heard.append, progress_every=2).rows) == 5
+    assert heard == ["read 2 rows", "read 4 rows"]

@@ -14,10 +14,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from findsupport.config import Settings
-from findsupport.geo.grammar import MAX_INPUT_CHARS, parse_postcode
+from findsupport.geo.grammar import MAX_INPUT_CHARS, OUTCODE_PATTERN, UNIT_LETTERS_PATTERN, parse_postcode
 from findsupport.search.query import parse_query
 from findsupport.web import openapi
-from findsupport.introductions.addresses import safe_addr_spec
+from findsupport.introductions.addresses import ATEXT, LABEL_PATTERN, safe_addr_spec
 from findsupport.introductions.validation import unsafe_text
 
 
@@ -65,3 +65,23 @@ def test_every_documented_line_of_text_is_safe(text):
 @given(st.from_regex(openapi.MESSAGE_PATTERN))
 def test_every_documented_message_is_safe(text):
     assert text.strip() and unsafe_text(text.strip(), multiline=True) is None
+
+
+# The other direction: what the owners' parsers accept, the document accepts too (the
+# document builds its patterns from the owners' exported pieces, so they cannot drift).
+@given(st.from_regex(f"{OUTCODE_PATTERN}(?: ?[0-9]{UNIT_LETTERS_PATTERN}| [0-9])?", fullmatch=True))
+def test_every_postcode_the_grammar_reads_is_documented(text):
+    parse_postcode(text)
+    assert re.fullmatch(openapi.POSTCODE_PATTERN, text) and re.fullmatch(openapi.POSTCODE_PATTERN, text.lower())
+
+
+_ADDRESSES = st.from_regex(
+    f"[{ATEXT}]{{1,20}}(?:\\.[{ATEXT}]{{1,20}}){{0,2}}@{LABEL_PATTERN}(?:\\.{LABEL_PATTERN}){{0,2}}\\.[a-z]{{2,6}}",
+    fullmatch=True,
+).filter(lambda text: "=?" not in text and len(text) <= 254)
+
+
+@given(_ADDRESSES)
+def test_every_address_the_sender_takes_is_documented(text):
+    safe_addr_spec(text)
+    assert re.fullmatch(openapi.EMAIL_PATTERN, text) and _allowed_address(text)
