@@ -26,14 +26,15 @@ run: $(STAMP)
 	$(BIN)/findsupport serve --host $(HOST) --port $(PORT)
 
 # The whole suite on SQLite; then, when FINDSUPPORT_TEST_POSTGRES_URL names a throwaway
-# server (`eval "$$(.ci/postgres start)"`, as .ci/run does), the tests of everything kept
-# in the database (catalogue, web, introductions) again on PostgreSQL + PostGIS.
-POSTGRES_TESTS ?= tests/catalog tests/web tests/introductions tests/test_migrations.py tests/test_db.py tests/ranking/test_feedback_data.py
+# server (`eval "$$(.ci/postgres start)"`, as .ci/run does), every test that gets a database
+# again on PostgreSQL + PostGIS (tests/databases.py picks them: the others would repeat the
+# SQLite run exactly, so they are deselected).
+POSTGRES_TESTS ?= tests
 test: $(STAMP) axe
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	@if [ -n "$$FINDSUPPORT_TEST_POSTGRES_URL" ]; then \
-	  echo "== the storage, web and introduction tests on PostgreSQL =="; \
-	  FINDSUPPORT_TEST_BACKEND=postgresql $(BIN)/python -m pytest $(PYTEST_ARGS) $(wildcard $(POSTGRES_TESTS)); \
+	  echo "== every test that uses a database, again on PostgreSQL =="; \
+	  FINDSUPPORT_TEST_BACKEND=postgresql $(BIN)/python -m pytest $(PYTEST_ARGS) $(POSTGRES_TESTS); \
 	elif [ "$$CI" = "true" ]; then \
 	  echo "CI must run the storage tests on PostgreSQL: FINDSUPPORT_TEST_POSTGRES_URL is not set (see .ci/postgres)"; exit 1; \
 	fi
@@ -55,6 +56,7 @@ benchmarks: $(STAMP)
 	$(BIN)/python benchmarks/search.py
 	$(BIN)/python benchmarks/ranking_quality.py
 	$(BIN)/python benchmarks/web_load.py
+	$(BIN)/python benchmarks/introduction_cost.py --rounds 10
 
 # The README's screenshots (a real chromium: apt-get install chromium): small palette PNGs in
 # docs/screenshots/, committed so the README shows them on the forge; rerun after changing the pages.

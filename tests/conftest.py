@@ -39,16 +39,37 @@ def data_dir(tmp_path: Path) -> Path:
     return path
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On the PostgreSQL run, only the tests that get a PostgreSQL database (``tests/databases.py``)."""
+    from databases import on_postgres, uses_database
+
+    if not on_postgres():
+        return
+    kept = [item for item in items if uses_database(item)]
+    if len(kept) < len(items):
+        config.hook.pytest_deselected(items=[item for item in items if not uses_database(item)])
+        items[:] = kept
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Drop the template databases of a PostgreSQL run (``tests/databases.py``)."""
+    from databases import drop_templates
+
+    drop_templates()
+
+
 @pytest.fixture
-def database_url(data_dir: Path) -> Iterator[str | None]:
+def database_url(request: pytest.FixtureRequest, data_dir: Path) -> Iterator[str | None]:
     """This test's own database: ``None`` (SQLite in its data dir) or a fresh PostgreSQL one.
 
     See ``tests/databases.py``: ``FINDSUPPORT_TEST_BACKEND=postgresql`` runs the
-    storage tests on a throwaway PostgreSQL server.
+    storage tests on a throwaway PostgreSQL server, where a test's database
+    already has the newest schema unless the test is marked ``empty_database``.
     """
-    from databases import ACTIVE, database
+    from databases import ACTIVE, EMPTY_MARK, database
 
-    with database(data_dir / "findsupport.sqlite3") as url:
+    empty = request.node.get_closest_marker(EMPTY_MARK) is not None
+    with database(data_dir / "findsupport.sqlite3", empty=empty) as url:
         if url is not None:
             ACTIVE[data_dir.parent] = url
         yield url

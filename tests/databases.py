@@ -6,6 +6,24 @@
 ``FINDSUPPORT_TEST_BACKEND=postgresql``.  Each test then gets a database of
 its own, created here and dropped afterwards, so tests never see each other's
 rows, exactly as they get a fresh SQLite file in their own data dir.
+
+Making that database is the PostgreSQL run's largest cost if done from scratch
+(``CREATE EXTENSION postgis`` and the migrations take most of a second, for
+each of about a thousand tests), so each test process builds two template
+databases once, on first use, from the code being tested: one with PostGIS
+only, and one with PostGIS and the schema at the newest revision (the
+migrations run on it exactly as on any new database).  A test's database is a
+``CREATE DATABASE ... TEMPLATE`` copy of the second (a few hundredths of a
+second); tests marked ``empty_database`` (the migrations' own tests, and any
+test of what opening an empty database builds) get a copy of the first, so
+they still start with no tables at all.  The templates are dropped when the
+session ends (:func:`drop_templates`).
+
+The PostgreSQL run collects the whole suite but keeps only the tests that get
+a PostgreSQL database (:func:`uses_database`; ``tests/conftest.py`` deselects
+the rest): a test that never touches one would only repeat, on the same
+SQLite or in-memory code paths, what the SQLite run has checked already, and a
+new storage test anywhere is on both runs without being listed.
 """
 
 from __future__ import annotations
@@ -16,7 +34,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["BACKEND", "POSTGRES_URL", "on_postgres", "database", "BACKENDS", "ACTIVE"]
+__all__ = ["BACKEND", "POSTGRES_URL", "BACKENDS", "ACTIVE", "EMPTY_MARK", "on_postgres", "uses_database", "database",
+           "drop_templates"]
 
 BACKENDS = ("sqlite", "postgresql")
 #: The backend this test run uses.
@@ -34,10 +53,33 @@ if BACKEND == "postgresql" and not POSTGRES_URL:
 #: second app or store for the same test (a "second worker") find the test's database here.
 ACTIVE: dict[Path, str] = {}
 
+#: The marker of tests whose database must start with no tables (registered in setup.cfg).
+EMPTY_MARK = "empty_database"
+
+#: This process's template databases, by whether they hold the schema; built on first use.
+_templates: dict[bool, str] = {}
+
 
 def on_postgres() -> bool:
     """True when this run's storage tests use PostgreSQL."""
     return BACKEND == "postgresql"
+
+
+#: Fixtures that give a test a database of this run's backend: its own (``database_url``, which
+#: ``settings`` and every fixture built on it use) or the web tests' shared catalogue's.
+DATABASE_FIXTURES = frozenset({"database_url", "web_data_dir"})
+
+
+def uses_database(item) -> bool:
+    """True when a collected test gets a database of this run's backend.
+
+    Through its fixtures (:data:`DATABASE_FIXTURES`), or by importing this
+    module's helpers into its own module (it makes or checks a database itself).
+    """
+    if DATABASE_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+        return True
+    module = getattr(item, "module", None)
+    return module is not None and any(getattr(value, "__module__", None) == __name__ for value in vars(module).values())
 
 
 def _admin():
@@ -46,32 +88,81 @@ def _admin():
     return sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
 
 
+def _url(name: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+
+
+def _create(admin, name: str, template: str | None = None) -> None:
+    import sqlalchemy as sa
+
+    copy = f' TEMPLATE "{template}"' if template else ""
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"{copy}'))
+
+
+def _template(admin, at_head: bool) -> str:
+    """This process's template database: PostGIS (when the server has it), and the schema when ``at_head``."""
+    name = _templates.get(at_head)
+    if name is not None:
+        return name
+    import sqlalchemy as sa
+
+    # The process id and a random part: two test processes (pytest-xdist workers, two
+    # runs on one server) never share a template, which must have no other user while copied.
+    name = f"fs_template_{os.getpid()}_{uuid.uuid4().hex[:8]}_{'head' if at_head else 'empty'}"
+    if at_head:
+        _create(admin, name, _template(admin, at_head=False))
+        from findsupport.db import create_db_engine
+
+        # The migrations, as any new database gets them when findsupport first opens it.
+        create_db_engine(_url(name)).dispose()
+    else:
+        _create(admin, name)
+        engine = sa.create_engine(_url(name), poolclass=sa.pool.NullPool)
+        with engine.connect() as conn:
+            available = conn.execute(sa.text("SELECT 1 FROM pg_available_extensions WHERE name = 'postgis'")).first()
+            if available:
+                conn.execute(sa.text("CREATE EXTENSION IF NOT EXISTS postgis"))
+                conn.commit()
+        engine.dispose()
+    _templates[at_head] = name
+    return name
+
+
+def drop_templates() -> None:
+    """Drop this process's template databases (at the end of the session)."""
+    if not _templates:
+        return
+    import sqlalchemy as sa
+
+    admin = _admin()
+    with admin.connect() as conn:
+        for at_head in (True, False):  # the schema's template was copied from PostGIS's
+            if (name := _templates.pop(at_head, None)) is not None:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
 @contextmanager
-def database(sqlite_path: Path) -> Iterator[str | None]:
+def database(sqlite_path: Path, *, empty: bool = False) -> Iterator[str | None]:
     """A fresh database for one test (or session): its URL, or ``None`` for the data dir's SQLite file.
 
-    On PostgreSQL the database gets the PostGIS extension when the server has
-    it, and is dropped on exit (connections the code under test still pools
-    are closed first).
+    On PostgreSQL the database is a copy of a template with the PostGIS
+    extension (when the server has it) and, unless ``empty``, the schema at the
+    newest revision; it is dropped on exit (connections the code under test
+    still pools are closed first).
     """
     if not on_postgres():
         yield None
         return
     import sqlalchemy as sa
-    from sqlalchemy.engine import make_url
 
     name = f"fs_test_{uuid.uuid4().hex[:20]}"
     admin = _admin()
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
-    with engine.connect() as conn:
-        available = conn.execute(sa.text("SELECT 1 FROM pg_available_extensions WHERE name = 'postgis'")).first()
-        if available:
-            conn.execute(sa.text("CREATE EXTENSION IF NOT EXISTS postgis"))
-            conn.commit()
-    engine.dispose()
+    _create(admin, name, _template(admin, at_head=not empty))
+    url = _url(name)
     try:
         yield url
     finally:
