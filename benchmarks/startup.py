@@ -18,7 +18,9 @@ generator at 1M), then times, each in a **fresh process** (``python -c``):
   rest (feedback log, heap settling) and the first search;
 * ``cold`` (no public-catalogue snapshot in the cache dir, as the first
   process after an import) and ``warm`` (the snapshot the previous run left);
-  alternated, medians of ``--repeats`` runs;
+  alternated, medians of ``--repeats`` runs; with ``--before-tree``, an older
+  copy of the package too (``before``, warm: its own snapshot when it has one),
+  on a copy of the data dir at the schema revision it knows (:func:`before_copy`);
 * the modules a ``findsupport.web`` app has imported after ``create_app``
   (scikit-learn, SciPy, pandas and GeoPandas should not be among them);
 
@@ -145,6 +147,46 @@ def make_data_dir(n: int, seed: int = 0) -> Path:
     return path
 
 
+def before_copy(path: Path, tree: Path) -> Path:
+    """A copy of data dir ``path`` at the schema revision the older ``tree`` knows (made once, then reused).
+
+    An older findsupport refuses a database a newer one has upgraded, so the
+    "before" runs get their own copy (SQLite's backup), taken back down to
+    the older head revision with this tree's own migrations (their
+    ``downgrade``).  Same catalogue, same version: only the schema differs.
+    """
+    import sqlite3
+
+    import sqlalchemy as sa
+    from alembic.runtime.environment import EnvironmentContext
+
+    from findsupport.migrations.runner import alembic_config, current_revision, script_directory
+
+    names = (file.name for file in (tree / "findsupport" / "migrations" / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
+    older_head = max(name[:4] for name in names)
+    target = path.with_name(f"{path.name}-before")
+    database = target / "findsupport.sqlite3"
+    engine = sa.create_engine(f"sqlite:///{database}")
+    if database.exists() and current_revision(engine) == older_head:
+        return target
+    print(f"  copying {path} to {target} at schema revision {older_head}", file=sys.stderr, flush=True)
+    target.mkdir(parents=True, exist_ok=True, mode=0o700)
+    database.unlink(missing_ok=True)
+    with sqlite3.connect(f"file:{path / 'findsupport.sqlite3'}?mode=ro", uri=True) as source, sqlite3.connect(database) as copy:
+        source.backup(copy)
+    script = script_directory()
+    with engine.connect() as connection:
+        def steps(revision: Any, _context: Any) -> Any:
+            return script._downgrade_revs(older_head, revision)
+
+        with EnvironmentContext(alembic_config(), script, fn=steps, destination_rev=older_head) as env:
+            env.configure(connection=connection, render_as_batch=True)
+            with env.begin_transaction():
+                env.run_migrations()
+        connection.commit()
+    return target
+
+
 def snapshot_files(path: Path) -> list[Path]:
     """The public-catalogue snapshots in a data dir's cache."""
     return sorted((path / "cache").glob("public-catalog-*"))
@@ -214,12 +256,15 @@ def main(argv: list[str] | None = None) -> int:
         out: dict[str, Any] = {"calibration_ms": calibration_ms(), "load_before": load()}
         labels = ("before", "cold", "warm") if args.before_tree else ("cold", "warm")
         runs: dict[str, list[dict[str, Any]]] = {label: [] for label in labels}
+        old_path = before_copy(path, args.before_tree) if args.before_tree else path
         for label in labels:  # not counted: compiles bytecode and the search loops of a fresh tree
-            fresh_open(path, warm=True, tree=args.before_tree if label == "before" else None)
+            fresh_open(old_path if label == "before" else path, warm=True, tree=args.before_tree if label == "before" else None)
         for _ in range(args.repeats):
             for label in labels:
                 tree = args.before_tree if label == "before" else None
-                run = fresh_open(path, warm=label == "warm", tree=tree)
+                # "before" runs warm too: an older tree with a snapshot cache of its own then reads it
+                # (against "warm"), and one without any reads the database whatever the cache holds.
+                run = fresh_open(old_path if label == "before" else path, warm=label != "cold", tree=tree)
                 runs[label].append(run)
                 say(f"{label}: ready in {run['ready']:.2f} s (process {run['process_wall']:.2f} s)")
         for label, label_runs in runs.items():
@@ -241,17 +286,26 @@ def main(argv: list[str] | None = None) -> int:
             postcodes = sample_query_postcodes(PostcodeDirectory.load(CACHE), args.batch_lines, seed=3)
             lines = [json.dumps({"id": i, **mixed_query(pc, rng)}) for i, pc in enumerate(postcodes)]
             trees = {"batch_cli_before": args.before_tree, "batch_cli": None} if args.before_tree else {"batch_cli": None}
-            for label, tree in trees.items():
-                saved = os.environ.get("PYTHONPATH")
-                if tree is not None:  # the command's own interpreter then imports the older tree
-                    os.environ["PYTHONPATH"] = str(tree)
-                try:
-                    batch = batch_cli(str(path), lines, args.batch_repeats)
-                finally:
-                    if saved is None:
-                        os.environ.pop("PYTHONPATH", None)
-                    else:
-                        os.environ["PYTHONPATH"] = saved
+            batches: dict[str, list[dict[str, Any]]] = {label: [] for label in trees}
+            for _ in range(args.batch_repeats):  # the trees alternate, as the start-ups do
+                for label, tree in trees.items():
+                    saved = os.environ.get("PYTHONPATH")
+                    if tree is not None:  # the command's own interpreter then imports the older tree
+                        os.environ["PYTHONPATH"] = str(tree)
+                    try:
+                        batches[label].append(batch_cli(str(old_path if tree is not None else path), lines, 1))
+                    finally:
+                        if saved is None:
+                            os.environ.pop("PYTHONPATH", None)
+                        else:
+                            os.environ["PYTHONPATH"] = saved
+            for label, runs in batches.items():
+                batch = {**runs[0], "runs": [run["runs"] for run in runs]}
+                for key in ("startup_s", "whole_s"):
+                    batch[key] = float(np.median([run[key] for run in runs]))
+                batch["answering_qps"] = batch["lines"] / max(batch["whole_s"] - batch["startup_s"], 1e-9)
+                batch["qps_including_start"] = batch["lines"] / batch["whole_s"]
+                batch["qps_including_start_runs"] = [run["qps_including_start"] for run in runs]
                 out[label] = batch
                 say(f"{label}: search --batch of {batch['lines']:,}: start-up {batch['startup_s']:.2f} s, whole "
                     f"{batch['whole_s']:.2f} s, {batch['qps_including_start']:.0f} queries/s including start-up")  # fmt: skip

@@ -24,8 +24,13 @@ JSON line.  With ``--wrk`` the load comes from ``wrk`` (``apt-get install
 wrk``), whose C client takes far less of a small machine's CPU away from the
 server than Python threads.
 
+With ``--before-tree DIR`` (``git archive HEAD findsupport | tar -x -C DIR``)
+each feedback mode also gets a server running that older copy of the package,
+on a copy of the data dir at the schema it knows (``startup.before_copy``),
+measured in the same rounds: before and after side by side.
+
     python benchmarks/web_load.py --wrk [--providers 100000] [--connections 32] [--seconds 5] [--repeats 5]
-                                        [--workers 2] [--feedback-batch-ms 0,100]
+                                        [--workers 2] [--feedback-batch-ms 0,100] [--before-tree DIR]
 """
 
 from __future__ import annotations
@@ -48,6 +53,9 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from startup import before_copy  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "benchmarks" / "out"
@@ -126,9 +134,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_gunicorn(data_dir: Path, port: int, workers: int, feedback_batch_ms: float) -> subprocess.Popen:
+def start_gunicorn(data_dir: Path, port: int, workers: int, feedback_batch_ms: float,
+                   tree: Path | None = None) -> subprocess.Popen:
+    """gunicorn serving ``data_dir``; ``tree`` serves another copy of the package (an older commit's)."""
     env = {
         **os.environ,
+        **({"PYTHONPATH": str(tree)} if tree is not None else {}),
         "FINDSUPPORT_DATA_DIR": str(data_dir),
         "FINDSUPPORT_CACHE_DIR": str(CACHE),
         "FINDSUPPORT_RATE_LIMITS": "off",
@@ -140,7 +151,7 @@ def start_gunicorn(data_dir: Path, port: int, workers: int, feedback_batch_ms: f
         "-b", f"127.0.0.1:{port}", "--backlog", "2048", "--timeout", "120", "--log-level", "warning",
         "findsupport.web:create_app()",
     ]
-    return subprocess.Popen(command, env=env, cwd=REPO, start_new_session=True)
+    return subprocess.Popen(command, env=env, cwd=tree or REPO, start_new_session=True)
 
 
 def wait_until_up(port: int, process: subprocess.Popen) -> None:
@@ -294,8 +305,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--feedback-batch-ms", default="0,100",
                         help="comma-separated feedback_write_batch_ms values, one server each (0: synchronous)")
     parser.add_argument("--wrk", action="store_true", help="generate the load with wrk instead of Python threads")
+    parser.add_argument("--before-tree", type=Path, help="also serve an older findsupport (git archive HEAD findsupport "
+                        "| tar -x -C DIR) on a copy of the data dir, measured in the same rounds")  # fmt: skip
     args = parser.parse_args(argv)
     modes = [float(x) for x in args.feedback_batch_ms.split(",") if x.strip()]
+    # One server per (tree, feedback mode); the older tree's label says so.
+    trees: list[tuple[str, Path | None]] = [("", None)]
+    if args.before_tree:
+        trees.insert(0, ("before ", args.before_tree.resolve()))
 
     data_dir = prepare_data_dir(args.providers)
     urls = query_pool(data_dir, QUERY_POOL, args.seed)
@@ -305,9 +322,11 @@ def main(argv: list[str] | None = None) -> int:
     load_before = load_average()
     try:
         # All servers up before any measuring, so each is measured under the same background.
-        for mode in modes:
-            port = free_port()
-            servers[mode] = (port, start_gunicorn(data_dir, port, args.workers, mode))
+        for prefix, tree in trees:
+            served = before_copy(data_dir, tree) if tree is not None else data_dir
+            for mode in modes:
+                port = free_port()
+                servers[f"{prefix}{mode:g}"] = (port, start_gunicorn(served, port, args.workers, mode, tree))
         for port, server in servers.values():
             wait_until_up(port, server)
         for round_ in range(args.repeats):
@@ -324,10 +343,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"/api/v1/search vs /api/v1/health, {args.providers:,} providers, gunicorn -w {args.workers}, "
           f"{args.connections} connections, {args.seconds:g} s each, {args.repeats} repeats (medians); "
           f"load average {load_before} before, {load_average()} after")
-    print(f"{'feedback_write_batch_ms':>24} {'health/s':>9} {'search/s':>9} {'ratio':>6} {'p50 ms':>7} {'p99 ms':>7} errors")
+    print(f"{'server (feedback batch ms)':>26} {'health/s':>9} {'search/s':>9} {'ratio':>6} {'p50 ms':>7} {'p99 ms':>7} errors")
     for mode, runs in results.items():
         row = {
-            "feedback_write_batch_ms": mode,
+            "server": mode,
             "health_requests_per_s": median(r["health_requests_per_s"] for r in runs),
             "search_requests_per_s": median(r["search_requests_per_s"] for r in runs),
             "ratio": round(median(r["ratio"] for r in runs), 3),
@@ -337,8 +356,8 @@ def main(argv: list[str] | None = None) -> int:
             "errors": sum(r["errors"] for r in runs),
             "search_requests": sum(r["search_requests"] for r in runs),
         }
-        summary[f"{mode:g}"] = row
-        print(f"{mode:>24g} {row['health_requests_per_s']:>9.1f} {row['search_requests_per_s']:>9.1f} {row['ratio']:>6.3f} "
+        summary[mode] = row
+        print(f"{mode:>26} {row['health_requests_per_s']:>9.1f} {row['search_requests_per_s']:>9.1f} {row['ratio']:>6.3f} "
               f"{row['search_p50_ms']:>7.1f} {row['search_p99_ms']:>7.1f} {row['errors']} of {row['search_requests']} searches")
     print(json.dumps({
         "servers": summary,

@@ -40,6 +40,7 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -66,6 +67,7 @@ __all__ = [
     "STALE_SECONDS",
     "SnapshotUnusable",
     "cached_public_catalog",
+    "providers_at",
     "snapshot_path",
     "write_snapshot",
     "read_snapshot",
@@ -90,8 +92,9 @@ _SUFFIX = ".fscat"
 #: Text tables up to this many distinct values are decoded when a snapshot is read (a few ms at
 #: most); larger ones (ids, names, bios) one value at a time, when a provider is made.
 EAGER_TABLE_MAX = 65_536
-#: Providers kept once made (results repeat: the same people near the same towns).  Making one
-#: from columns takes some tens of µs, a page has ten; this bounds the memory (a few MB).
+#: Providers kept once made (results repeat: the same people near the same towns).  A page's
+#: providers are made together (:meth:`SnapshotProviders.take`) in some tens of µs; this bounds
+#: the memory (a few MB).
 PROVIDERS_CACHED = 16_384
 #: ``;`` never occurs in a code (roles, events, slots), so tuples of codes are stored joined by it.
 _CODE_SEPARATOR = ";"
@@ -476,10 +479,17 @@ class _Texts:
             return self.values[k]
         return self.raw[self.ends.item(k - 1) if k else 0 : self.ends.item(k)].decode("utf-8")
 
-    def at(self, i: int) -> Any:
-        # ``item`` gives a Python int straight away: this runs a dozen times per provider made.
-        k = self.index.item(i)
-        return None if k < 0 else self.value(k)
+    def take(self, rows: np.ndarray) -> list[Any]:
+        """The values of providers ``rows`` (None where a provider has none), one gather for all of them."""
+        keys = self.index[rows]
+        if self.values is not None:
+            values = self.values
+            return [None if k < 0 else values[k] for k in keys.tolist()]
+        # Large table: each value decoded from its own bytes, the offsets gathered in two calls.
+        ends = self.ends[keys].tolist()
+        starts = np.where(keys > 0, self.ends[np.maximum(keys - 1, 0)], 0).tolist()
+        raw = self.raw
+        return [None if k < 0 else raw[a:b].decode("utf-8") for k, a, b in zip(keys.tolist(), starts, ends)]
 
 
 class SnapshotProviders(Sequence[PublicProvider]):
@@ -506,22 +516,37 @@ class SnapshotProviders(Sequence[PublicProvider]):
     def __getitem__(self, position: slice) -> tuple[PublicProvider, ...]: ...
     def __getitem__(self, position: int | slice) -> PublicProvider | tuple[PublicProvider, ...]:
         if isinstance(position, slice):
-            return tuple(self._make(i) for i in range(*position.indices(self._count)))
+            return tuple(self._make(np.arange(*position.indices(self._count), dtype=np.intp)))
         i = int(position)
         if i < 0:
             i += self._count
         if not 0 <= i < self._count:
             raise IndexError("provider position out of range")
-        provider = self._made.get(i)
-        if provider is None:
-            if len(self._made) >= PROVIDERS_CACHED:
-                self._made.clear()
-            # A dict store is atomic: concurrent searches at worst make one provider twice.
-            provider = self._made[i] = self._make(i)
-        return provider
+        return self.take([i])[0]
+
+    def take(self, positions: Sequence[int]) -> list[PublicProvider]:
+        """The providers at ``positions`` (each in ``0 .. len - 1``), in that order.
+
+        Those not made before are made together — one gather per column for
+        all of them, not a dozen array reads per provider — and kept (up to
+        :data:`PROVIDERS_CACHED`): a page of results costs a few column reads.
+        """
+        made = self._made
+        providers = [made.get(i) for i in positions]
+        missing = [k for k, provider in enumerate(providers) if provider is None]
+        if missing:
+            if len(made) + len(missing) > PROVIDERS_CACHED:
+                made.clear()
+            rows = np.array([positions[k] for k in missing], dtype=np.intp)
+            for k, i, provider in zip(missing, rows.tolist(), self._make(rows)):
+                # A dict store is atomic: concurrent searches at worst make one provider twice.
+                providers[k] = made[i] = provider
+        return providers  # type: ignore[return-value]
 
     def __iter__(self) -> Iterator[PublicProvider]:
-        return (self._make(i) for i in range(self._count))
+        # In blocks (not kept): a whole pass (an export, a comparison) makes each provider once.
+        for start in range(0, self._count, _ITER_BLOCK):
+            yield from self._make(np.arange(start, min(start + _ITER_BLOCK, self._count), dtype=np.intp))
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, (tuple, SnapshotProviders)):
@@ -533,19 +558,29 @@ class SnapshotProviders(Sequence[PublicProvider]):
     def __repr__(self) -> str:
         return f"<{self._count:,} providers from a public-catalogue snapshot>"
 
-    def _code_tuple(self, name: str, i: int) -> tuple[str, ...]:
+    def _code_tuples(self, name: str, rows: np.ndarray) -> list[tuple[str, ...]]:
         texts = self._texts[name]
-        k = texts.index.item(i)
         if texts.values is not None:  # split once when read
-            return texts.values[k]  # type: ignore[no-any-return]
-        codes = self._codes.get((name, k))
-        if codes is None:  # many distinct lists: each split when first asked for, then shared
-            codes = self._codes[(name, k)] = _split(texts.value(k))
-        return codes
+            values = texts.values
+            return [values[k] for k in texts.index[rows].tolist()]
+        codes = self._codes
+        tuples = []
+        for k in texts.index[rows].tolist():
+            found = codes.get((name, k))
+            if found is None:  # many distinct lists: each split when first asked for, then shared
+                found = codes[(name, k)] = _split(texts.value(k))
+            tuples.append(found)
+        return tuples
 
     def service_area(self, i: int) -> Any:
         """Provider ``i``'s explicit service area (shared between providers declaring the same one), or None."""
-        k = self._texts["service_area"].index.item(i)
+        # One scalar read: the index build asks this of every provider with an area.
+        return self._area(self._texts["service_area"].index.item(i))
+
+    def _service_areas(self, rows: np.ndarray) -> list[Any]:
+        return [self._area(k) for k in self._texts["service_area"].index[rows].tolist()]
+
+    def _area(self, k: int) -> Any:
         if k < 0:
             return None
         area = self._areas.get(k)
@@ -553,29 +588,50 @@ class SnapshotProviders(Sequence[PublicProvider]):
             area = self._areas[k] = shapely.from_wkb(bytes.fromhex(self._texts["service_area"].value(k)))
         return area
 
-    def _make(self, i: int) -> PublicProvider:
+    def _make(self, rows: np.ndarray) -> list[PublicProvider]:
+        """The providers at ``rows`` (an integer array), made from the columns one column at a time."""
         a, t = self._arrays, self._texts
-        return PublicProvider(
-            id=t["id"].at(i),
-            name=t["name"].at(i),
-            roles=self._code_tuple("roles", i),
-            events=self._code_tuple("events", i),
-            availability=self._code_tuple("availability", i),
-            online=a["online"].item(i),
-            travel_km=a["travel_km"].item(i),
-            capacity=a["capacity"].item(i),
-            active_coaches=a["active"].item(i),
-            qualification=t["qualification"].at(i),
-            club=t["club"].at(i),
-            bio=t["bio"].at(i),
-            area=t["area"].at(i),
-            easting=a["x"].item(i),
-            northing=a["y"].item(i),
-            lon=a["lon"].item(i),
-            lat=a["lat"].item(i),
-            service_area=self.service_area(i),
-            places_taken=a["taken"].item(i),
-        )
+        columns = {
+            "roles": self._code_tuples("roles", rows),
+            "events": self._code_tuples("events", rows),
+            "availability": self._code_tuples("availability", rows),
+            "service_area": self._service_areas(rows),
+            **{name: t[name].take(rows) for name in _TEXT},
+            **{name: a[column][rows].tolist() for name, column in _PROVIDER_NUMBERS.items()},
+        }
+        # Positional, in the class's own field order (read from it, below): the fastest way to
+        # make a frozen dataclass, and a field added to PublicProvider without a column fails here.
+        return [PublicProvider(*values) for values in zip(*(columns[name] for name in _PROVIDER_FIELDS))]
+
+
+#: PublicProvider's fields in declaration order (its positional arguments).
+_PROVIDER_FIELDS = tuple(field.name for field in dataclasses.fields(PublicProvider))
+#: PublicProvider fields held as a numeric column of the snapshot, and that column.
+_PROVIDER_NUMBERS = {
+    "online": "online",
+    "travel_km": "travel_km",
+    "capacity": "capacity",
+    "active_coaches": "active",
+    "easting": "x",
+    "northing": "y",
+    "lon": "lon",
+    "lat": "lat",
+    "places_taken": "taken",
+}
+#: Providers made at a time when iterating over all of them.
+_ITER_BLOCK = 4096
+
+
+def providers_at(providers: Sequence[PublicProvider], positions: Sequence[int]) -> list[PublicProvider]:
+    """``[providers[i] for i in positions]``, made together when ``providers`` comes from a snapshot.
+
+    For a page of results (:meth:`findsupport.search.Engine.search`): a
+    catalogue of objects just indexes its tuple; a snapshot's providers are
+    made with one read per column (:meth:`SnapshotProviders.take`).
+    """
+    if isinstance(providers, SnapshotProviders):
+        return providers.take(positions)
+    return [providers[i] for i in positions]
 
 
 class IdPositions(Mapping[str, int]):

@@ -18,6 +18,7 @@ from findsupport.catalog.snapshot import (
     SNAPSHOTS_KEPT,
     SnapshotUnusable,
     cached_public_catalog,
+    providers_at,
     read_snapshot,
     snapshot_path,
 )
@@ -77,6 +78,26 @@ def test_snapshot_gives_the_catalogue_the_database_gives(filled, cache):
     assert catalog.service_area_at(1) is catalog.service_area_at(2)
     assert catalog.get("p001").service_area.equals(expected.get("p001").service_area)
     assert catalog.providers[3].qualification is None and catalog.providers[3].availability == ()
+
+
+@pytest.mark.parametrize("eager_texts", [True, False], ids=["tables decoded when read", "values decoded when made"])
+def test_a_page_of_providers_made_together_equals_the_database_catalogue(filled, cache, monkeypatch, eager_texts):
+    expected = filled.public_catalog()
+    cached_public_catalog(filled, cache)
+    if not eager_texts:  # as ids, names and bios are at scale: decoded value by value
+        monkeypatch.setattr(snapshot_module, "EAGER_TABLE_MAX", 0)
+    catalog = cached_public_catalog(filled, cache)  # read back from the file
+    monkeypatch.setattr(snapshot_module, "PROVIDERS_CACHED", 3)  # the cache fills up within one page
+    # First, last, repeated, with and without club, bio, qualification, polygon and accents.
+    positions = [4, 0, 8, 3, 1, 4, 2, 1]
+    page = providers_at(catalog.providers, positions)
+    assert page == providers_at(expected.providers, positions) == [expected.providers[i] for i in positions]
+    assert [p.to_dict() for p in page] == [expected.providers[i].to_dict() for i in positions]
+    assert page[4].service_area.equals(expected.providers[1].service_area) and page[3].service_area is None
+    assert page[0].name == "Zoë Ní Bhriain" and page[3].club is None and page[3].bio is None
+    # Made again (from the cache or anew), a provider is the same.
+    assert providers_at(catalog.providers, positions[::-1]) == page[::-1]
+    assert list(catalog.providers) == list(expected.providers) and catalog.providers[1:4] == expected.providers[1:4]
 
 
 @pytest.mark.parametrize("unknown", ["nobody", "", "p00", "p0000", "p001\0", "x" * 80, 7, None])
