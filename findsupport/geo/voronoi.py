@@ -54,8 +54,9 @@ from typing import Any
 
 import numpy as np
 import shapely
-from scipy import ndimage
-from scipy.spatial import Delaunay, cKDTree
+
+# SciPy (ndimage, Delaunay, cKDTree) is imported inside the steps below, not here: only an outline
+# build uses it, and findsupport.geo is imported by every server and command (about 0.3 s of start-up).
 
 __all__ = [
     "COAST_GAP_M",
@@ -134,6 +135,8 @@ def one_point_per_coordinate(
 
 def thin(points: np.ndarray, label: np.ndarray) -> np.ndarray:
     """Step 2: which points to triangulate (one per square deep inside a single district)."""
+    from scipy import ndimage  # SciPy is imported by the steps that use it: see the module's imports
+
     cx = np.floor(points[:, 0] / THIN_CELL_M).astype(np.int64)
     cy = np.floor(points[:, 1] / THIN_CELL_M).astype(np.int64)
     cx -= cx.min()
@@ -159,6 +162,8 @@ def thin(points: np.ndarray, label: np.ndarray) -> np.ndarray:
 
 def sea_points(points: np.ndarray) -> np.ndarray:
     """Step 3: grid points between :data:`COAST_GAP_M` and ``COAST_GAP_M + SEA_BAND_M`` from every postcode."""
+    from scipy.spatial import cKDTree
+
     reach = COAST_GAP_M + SEA_BAND_M
     low = points.min(axis=0) - reach
     high = points.max(axis=0) + reach
@@ -171,6 +176,8 @@ def sea_points(points: np.ndarray) -> np.ndarray:
 
 def partition(points: np.ndarray, label: np.ndarray, sea: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Step 4: faces of the Voronoi diagram between different labels, each with its label."""
+    from scipy.spatial import Delaunay, cKDTree
+
     low, high = np.vstack([points, sea]).min(axis=0), np.vstack([points, sea]).max(axis=0)
     m = _FRAME_MARGIN_M
     frame = np.array([[low[0] - m, low[1] - m], [high[0] + m, low[1] - m], [high[0] + m, high[1] + m], [low[0] - m, high[1] + m]])
