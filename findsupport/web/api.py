@@ -34,7 +34,6 @@ from .. import __version__, taxonomy
 from ..config import Settings
 from ..errors import InvalidInput, InvalidQuery
 from ..geo import ATTRIBUTION
-from ..ranking.registry import serving_model
 from ..introductions.tables import MAX_SEARCH_ID_CHARS
 from ..introductions.validation import clean_text
 from ..search.query import MAX_DEPTH, QUERY_FIELDS, SearchQuery, parse_query
@@ -177,7 +176,7 @@ def health() -> Response:
             "catalog_version": engine.catalog.version,
             "model_version": engine.model_version,
             # What ranks the results, and whether it learnt from real feedback (issue 12).
-            "model": serving_model(state.settings, engine.model_version),
+            "model": state.serving_model(),
             "postcodes": len(engine.directory),
             "demo": state.demo,
         }

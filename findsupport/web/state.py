@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,10 +105,33 @@ class WebState:
     _demo: tuple[str, bool] | None = field(default=None, repr=False)
     #: Keyed hashes of client addresses (key in the shared database); built once here.
     clients: ClientHasher | None = None
+    _health_model: tuple[float, str | None, dict[str, Any]] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.clients is None:
             self.clients = ClientHasher(engine_for(self.settings.resolved_database_url))
+
+    def serving_model(self) -> dict[str, Any]:
+        """What ``/api/v1/health`` says of the model: :func:`~findsupport.ranking.registry.serving_model`.
+
+        Read from the database at most once per reload interval (per served
+        version), like the reload check itself: health is what monitors and
+        load balancers poll, so it costs no database round trip per request,
+        and ``activated`` is at most one reload interval old, as is what the
+        server serves.  With reloads off (``reload_check_seconds`` 0) it is
+        read every time.
+        """
+        from ..ranking.registry import serving_model
+
+        version = self.engine.model_version
+        now = time.monotonic()
+        cached = self._health_model
+        ttl = self.settings.reload_check_seconds
+        if cached is not None and cached[1] == version and now - cached[0] < ttl:
+            return cached[2]
+        model = serving_model(self.settings, version)
+        self._health_model = (now, version, model)
+        return model
 
     @property
     def demo(self) -> bool:
