@@ -29,6 +29,7 @@ import multiprocessing
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from contextlib import AbstractContextManager, nullcontext
 from typing import IO, Any
 
@@ -94,6 +95,7 @@ def _query_params(args: argparse.Namespace) -> dict[str, Any]:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from ..cli import progress_printer
+    from ..introductions.stats import replies_within_by_provider
     from ..search.engine import Engine
     from ..search.query import parse_query
 
@@ -109,6 +111,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     source = _open_batch_file(args.batch) if args.batch is not None else None
     say = progress_printer(args)
     engine = Engine.open(settings, progress=say, feedback=args.log_feedback, reverse=False)
+    # Results say how soon each provider usually replies, as the web API's do (batch workers inherit it).
+    engine.follow_responsiveness(partial(replies_within_by_provider, engine.store.engine, settings.responsiveness_min_answered))
     if len(engine.catalog) == 0 and say:
         say("the catalogue is empty: add providers with `findsupport import FILE` or `findsupport demo`")
     if source is not None:

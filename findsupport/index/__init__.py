@@ -10,8 +10,9 @@ Public names are re-exported here; each module holds one idea:
 :mod:`.curve` (Hilbert keys), :mod:`.blocks` (the block tables),
 :mod:`.tree` (the R-tree and its lock), :mod:`.areas` (polygons),
 :mod:`.sites` (per-site reach counts), :mod:`.spatial` (the index and the
-candidate rules), :mod:`.terms` (the match features as terms of a linear
-score), :mod:`.kernels` (the compiled loops: candidate rules, fused scores,
+candidate rules), :mod:`.terms` (a linear ranker's score as tables built
+from the feature definitions of :mod:`findsupport.features`),
+:mod:`.kernels` (the compiled loops: candidate rules, fused scores,
 block bounds, exact top k, counts), :mod:`.scoring` (fused or feature-matrix
 scorers), :mod:`.topk` (the numpy top k), :mod:`.matching` (one query:
 total and top k).

@@ -6,8 +6,8 @@ the Hilbert curve and cut into blocks of consecutive *slots*.  ``order[slot]``
 is the provider's position in the catalogue; nothing else refers to
 providers.  Each block knows its slot range, the bounding box of its
 providers' public locations and of their service areas, and small summaries
-(how many of each role, the union of their events and free slots, the range
-of spare capacity and qualification level...), so a search can count whole
+(how many of each role, of them online, the union of their events and free
+slots, and each event's coaches' free slots), so a search can count whole
 blocks without looking inside them and bound the best score a block could
 possibly hold.
 
@@ -66,8 +66,7 @@ class BlockTable:
     ``(n_blocks, ROLE_COLUMNS)``), ``event_or``, ``slot_or``, ``event_slot_or``
     (shape ``(n_blocks, len(EVENTS))``: the free slots of the block's providers
     who coach each event, so a bound can pair an event with its coaches' slots),
-    ``primary_or``, ``min_spare``, ``max_spare``, ``min_level``,
-    ``max_level``, ``online_any``, ``online_all``.  Tiles (runs of consecutive blocks of one partition):
+    Tiles (runs of consecutive blocks of one partition):
     ``tile_start``, ``tile_end`` (block numbers) and their service-area box
     ``tile_minx``..``tile_maxy``.  All read-only.
     """
@@ -195,7 +194,6 @@ class BlockTable:
         online_role_counts = (
             np.column_stack([reduce(np.add, c * on) for c in (everyone, *role_bits)]) if n else np.zeros((0, ROLE_COLUMNS), np.int32)
         )
-        primary_bits = np.where(primary >= 0, np.left_shift(1, np.maximum(primary, 0).astype(np.int64)), 0).astype(np.uint32)
         big = np.inf
         sa_box = [reduce(np.minimum, sa_minx), reduce(np.minimum, sa_miny), reduce(np.maximum, sa_maxx), reduce(np.maximum, sa_maxy)]
         tile_box = [
@@ -252,11 +250,4 @@ class BlockTable:
                 else np.zeros((0, len(taxonomy.EVENTS)), dtype=np.uint32)
             ),
             slot_or=reduce(np.bitwise_or, catalog.slot_mask[order]),
-            primary_or=reduce(np.bitwise_or, primary_bits),
-            min_spare=reduce(np.minimum, spare),
-            max_spare=reduce(np.maximum, spare),
-            min_level=reduce(np.minimum, level),
-            max_level=reduce(np.maximum, level),
-            online_any=reduce(np.maximum, on).astype(bool),
-            online_all=reduce(np.minimum, on).astype(bool),
         )

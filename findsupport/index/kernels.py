@@ -45,7 +45,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .terms import PROXIMITY_STEP_M
+from .terms import IN_PERSON, PROXIMITY_STEP_M
 
 __all__ = [
     "rank_in_person",
@@ -69,11 +69,13 @@ _JIT = {"cache": True, "nogil": True, "error_model": "numpy"}
 _INLINE = {"cache": True, "nogil": True, "error_model": "numpy", "inline": "always"}
 
 #: Layout of the per-query float parameters (``params``; the point and radius are passed apart).
-PARAM_NAMES = ("slack", "inside_weight", "event_none", "event_group", "event_exact")
-_SLACK, _INSIDE_W, _EV_NONE, _EV_GROUP, _EV_EXACT = range(len(PARAM_NAMES))
-#: Layout of the per-query integer parameters (``bits``).
-BIT_NAMES = ("event_bits", "group_only_bits", "slot_bits", "role_bit", "role_column")
-_EVENT_BITS, _GROUP_BITS, _SLOT_BITS, _ROLE_BIT, _COLUMN = range(len(BIT_NAMES))
+#: ``online_only``/``in_person``: the presence terms of each kind of match (:data:`.terms.ONLINE_ONLY`
+#: is 0, :data:`.terms.IN_PERSON` 1, so ``params[_KIND + kind]``).
+PARAM_NAMES = ("slack", "online_only", "in_person", "event_none", "event_group", "event_exact")
+_SLACK, _KIND, _KIND_IN, _EV_NONE, _EV_GROUP, _EV_EXACT = range(len(PARAM_NAMES))
+#: Layout of the per-query integer parameters (``bits``); ``in_person_ok``: the mode accepts in-person help.
+BIT_NAMES = ("event_bits", "group_only_bits", "slot_bits", "role_bit", "role_column", "in_person_ok")
+_EVENT_BITS, _GROUP_BITS, _SLOT_BITS, _ROLE_BIT, _COLUMN, _IN_PERSON_OK = range(len(BIT_NAMES))
 #: Layout of the counts an in-person ranking returns (``rest``: -1 when not counted).
 COUNT_NAMES = (
     "found", "found_online", "found_polygon", "found_polygon_online",
@@ -93,12 +95,9 @@ def _popcount32(value):  # type: ignore[no-untyped-def]
 
 
 @njit(**_INLINE)
-def _static_score(s, inside, codes, event_mask, slot_mask, code_table, slot_table, params, bits):  # type: ignore[no-untyped-def]
-    """Every term but the distance terms (attribute table with the intercept, inside, event, slots)."""
-    score = code_table[codes[s]]
-    weight = params[_INSIDE_W]
-    if weight != 0.0 and inside:
-        score += weight
+def _static_score(s, kind, codes, event_mask, slot_mask, code_table, slot_table, params, bits):  # type: ignore[no-untyped-def]
+    """Every term but the distance terms (attribute table with the intercept, presence, event, slots)."""
+    score = code_table[codes[s]] + params[_KIND + kind]
     events = np.int64(event_mask[s])
     if events & bits[_EVENT_BITS]:
         score += params[_EV_EXACT]
@@ -111,12 +110,20 @@ def _static_score(s, inside, codes, event_mask, slot_mask, code_table, slot_tabl
 
 
 @njit(**_INLINE)
-def _proximity(d, dist):  # type: ignore[no-untyped-def]
-    """The distance terms: ``sum w * exp(-d / scale)`` in feature order."""
+def _proximity(d, dist, kind):  # type: ignore[no-untyped-def]
+    """The distance terms of a kind of match: ``sum w * exp(-d / scale)`` in feature order."""
     total = 0.0
-    for j in range(dist.shape[0]):
-        total += dist[j, 0] * np.exp(-d / dist[j, 1])
+    for j in range(dist.shape[1]):
+        weight = dist[kind, j, 0]
+        if weight != 0.0:
+            total += weight * np.exp(-d / dist[kind, j, 1])
     return total
+
+
+@njit(**_INLINE)
+def _kind(inside, bits):  # type: ignore[no-untyped-def]
+    """The kind of match: in person (1) when the mode accepts it and the coach is inside the area, else online only (0)."""
+    return 1 if inside and bits[_IN_PERSON_OK] != 0 else 0
 
 
 @njit(**_INLINE)
@@ -124,27 +131,31 @@ def _block_bound(b, mind2, maxd2, possible, certain, block_best, event_or, slot_
                  exact_events, group_events, slot_table_max, dist):
     """A score no provider of block ``b`` can exceed, from its summaries.
 
-    Attribute terms: the best code present (exact).  Distance terms: the
-    nearest (positive weight) or farthest (negative) point of the block's
-    box.  Inside terms: the best the block's flags allow.  Event and
+    Attribute terms: the best code present (exact).  Distance and presence
+    terms: for each kind of match a provider of the block can be
+    (``possible``: some may be in person; ``certain``: all are), the
+    presence constant plus the distance terms at the nearest (positive
+    weight) or farthest (negative) point of the block's box, whichever kind
+    is best.  Event and
     availability terms together: for each match state a provider of the
     block can be in (exact, same group only, none), its event value plus the
     best availability the free slots of the providers who could be in that
     state allow (for exact and group, the union of the slots of the block's
     coaches of those events), whichever is largest.
     """
-    bound = block_best[b]
-    if dist.shape[0]:
-        mind = np.sqrt(mind2)
-        maxd = np.sqrt(maxd2)
-        for j in range(dist.shape[0]):
-            weight = dist[j, 0]
-            bound += weight * np.exp(-(mind if weight > 0 else maxd) / dist[j, 1])
-    weight = params[_INSIDE_W]
-    if weight > 0 and possible:
-        bound += weight
-    elif weight < 0 and certain:
-        bound += weight
+    mind = np.sqrt(mind2)
+    maxd = np.sqrt(maxd2)
+    kind_best = -np.inf
+    for kind in range(2):
+        if (kind == IN_PERSON and not possible) or (kind != IN_PERSON and certain):
+            continue
+        value = params[_KIND + kind]
+        for j in range(dist.shape[1]):
+            weight = dist[kind, j, 0]
+            if weight != 0.0:
+                value += weight * np.exp(-(mind if weight > 0 else maxd) / dist[kind, j, 1])
+        kind_best = max(kind_best, value)
+    bound = block_best[b] + kind_best
     asked = bits[_SLOT_BITS]
     events = np.int64(event_or[b])
     # Anyone may be in the "no match" state (an upper bound needs no more).
@@ -416,7 +427,7 @@ def rank_in_person(tiles, tile_start, tile_end,  # type: ignore[no-untyped-def]
                                  exact_events, group_events, slot_table_max, dist)
     heap = _by_bound(bounds)
     read = np.zeros(n, np.bool_)
-    last_cell = len(prox_bound) - 1
+    last_cell = prox_bound.shape[1] - 1
     remaining = n
     while remaining > 0:
         top = heap[0]
@@ -442,14 +453,15 @@ def rank_in_person(tiles, tile_start, tile_end,  # type: ignore[no-untyped-def]
                 counts[_FOUND_POLY] += 1
                 if online[s]:
                     counts[_FOUND_POLY_ON] += 1
-            static = _static_score(s, True, codes, event_mask, slot_mask, code_table, slot_table, params, bits)
+            # Every in-person candidate is an in-person match (this loop never runs for online searches).
+            static = _static_score(s, IN_PERSON, codes, event_mask, slot_mask, code_table, slot_table, params, bits)
             d = np.sqrt(d2)
             if size == len(hs):
                 cell = min(np.int64(d * _INV_STEP), last_cell)
-                if static + prox_bound[cell] < _threshold(hs, size) - slack:
+                if static + prox_bound[IN_PERSON, cell] < _threshold(hs, size) - slack:
                     continue
             counts[_SCORED] += 1
-            size = _push(hs, hp, hd, hi, size, static + _proximity(d, dist), order[s], d, True)
+            size = _push(hs, hp, hd, hi, size, static + _proximity(d, dist, IN_PERSON), order[s], d, True)
     _count_rest(blocks, whole, read, start, end, has_polygon, role_counts, online_role_counts,
                 sx, sy, reach2, role_mask, area_id, area_inside, online, x, y, r2, role_bit, column, rest_budget, counts)
     sorted_heap(hs, hp, hd, hi, size)
@@ -500,14 +512,14 @@ def rank_online(start, end, minx, miny, maxx, maxy, sa_minx, sa_miny, sa_maxx, s
         if column > 0 and role_counts[b, column] == 0:
             continue
         near2, far2 = _box_distances2(x, y, minx[b], miny[b], maxx[b], maxy[b])
-        possible = sa_minx[b] <= x and x <= sa_maxx[b] and sa_miny[b] <= y and y <= sa_maxy[b]
+        possible = bits[_IN_PERSON_OK] != 0 and sa_minx[b] <= x and x <= sa_maxx[b] and sa_miny[b] <= y and y <= sa_maxy[b]
         blocks[n] = b
         bounds[n] = _block_bound(b, near2, far2, possible, False, block_best, event_or, slot_or, event_slot_or, params, bits,
                                  exact_events, group_events, slot_table_max, dist)
         n += 1
     bounds = bounds[:n]
     heap = _by_bound(bounds)
-    last_cell = len(prox_bound) - 1
+    last_cell = prox_bound.shape[1] - 1
     read = 0
     scored = 0
     remaining = n
@@ -527,14 +539,15 @@ def rank_online(start, end, minx, miny, maxx, maxy, sa_minx, sa_miny, sa_maxx, s
             inside = _inside(s, d2, reach2, area_id, area_inside)
             if exclude and inside and d2 <= r2:
                 continue  # an `any` search lists them from the main table
-            static = _static_score(s, inside, codes, event_mask, slot_mask, code_table, slot_table, params, bits)
+            kind = _kind(inside, bits)
+            static = _static_score(s, kind, codes, event_mask, slot_mask, code_table, slot_table, params, bits)
             d = np.sqrt(d2)
             if size == len(hs):
                 cell = min(np.int64(d * _INV_STEP), last_cell)
-                if static + prox_bound[cell] < _threshold(hs, size) - slack:
+                if static + prox_bound[kind, cell] < _threshold(hs, size) - slack:
                     continue
             scored += 1
-            size = _push(hs, hp, hd, hi, size, static + _proximity(d, dist), order[s], d, inside)
+            size = _push(hs, hp, hd, hi, size, static + _proximity(d, dist, kind), order[s], d, inside)
     sorted_heap(hs, hp, hd, hi, size)
     return size, read, scored
 
@@ -626,8 +639,9 @@ def score_slots(slots, distance, inside, codes, event_mask, slot_mask, code_tabl
     """Fused scores of given slots (the ranking loops' own arithmetic; tests and notebooks)."""
     scores = np.empty(len(slots))
     for i in range(len(slots)):
-        static = _static_score(slots[i], inside[i], codes, event_mask, slot_mask, code_table, slot_table, params, bits)
-        scores[i] = static + _proximity(distance[i], dist)
+        kind = _kind(inside[i], bits)
+        static = _static_score(slots[i], kind, codes, event_mask, slot_mask, code_table, slot_table, params, bits)
+        scores[i] = static + _proximity(distance[i], dist, kind)
     return scores
 
 

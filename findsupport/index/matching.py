@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..ranking.features import QueryContext
+from ..features import QueryContext
 from .kernels import COUNT_NAMES, rank_in_person, rank_online
 from .scoring import FusedScorer, MatrixScorer
 from .spatial import SearchIndex, role_column
@@ -80,7 +80,6 @@ def _fused(index: SearchIndex, scorer: FusedScorer, context: QueryContext, radiu
     query = scorer.prepare(context, column)
     r2 = radius_m * radius_m
     flags = index.area_flags(x, y, radius_m, role, mode)
-    terms = scorer.terms
     hs, hp, hd, hi = np.empty(k), np.empty(k, dtype=np.int64), np.empty(k), np.empty(k, dtype=bool)
     size = read = scored = total = 0
     if mode != "online":
@@ -92,7 +91,7 @@ def _fused(index: SearchIndex, scorer: FusedScorer, context: QueryContext, radiu
             index.tiles_at(x, y), main.tile_start, main.tile_end, *main.in_person_blocks, *main.in_person_slots,
             scorer.codes(main), scorer.block_best(main, query), flags, x, y, r2, query.params, query.bits,
             query.exact_events, query.group_events, query.code_table,
-            query.slot_table, query.slot_table_max, terms.distance, terms.proximity_bound, budget, hs, hp, hd, hi, size,
+            query.slot_table, query.slot_table_max, query.distance, query.proximity_bound, budget, hs, hp, hd, hi, size,
         )  # fmt: skip
         count, count_online = _in_person_total(index, counts, x, y, radius_m, column)
         # In an `any` search the online providers among them are in the online total too.
@@ -102,8 +101,8 @@ def _fused(index: SearchIndex, scorer: FusedScorer, context: QueryContext, radiu
         online = index.online
         size, online_read, online_scored = rank_online(
             *online.online_blocks, *online.online_slots, scorer.codes(online), scorer.block_best(online, query), flags, x, y, r2,
-            query.params, query.bits, query.exact_events, query.group_events, query.code_table, query.slot_table, query.slot_table_max, terms.distance,
-            terms.proximity_bound, mode == "any", hs, hp, hd, hi, size,
+            query.params, query.bits, query.exact_events, query.group_events, query.code_table, query.slot_table, query.slot_table_max,
+            query.distance, query.proximity_bound, mode == "any", hs, hp, hd, hi, size,
         )  # fmt: skip
         total += index.online_total(role)
         read, scored = read + int(online_read), scored + int(online_scored)

@@ -4,7 +4,7 @@
 
 * :class:`FusedScorer` when the ranker is linear over the match features
   (its ``decision_function`` is probed with unit rows and checked on random
-  rows) and every feature has a fused term (:mod:`.terms`): the compiled
+  rows): the tables of :mod:`.terms`, built from the feature definitions, and the compiled
   search loops (:mod:`.kernels`) add the weighted sum up per candidate and
   bound whole blocks, so most candidates are never fully scored;
 * :class:`MatrixScorer` otherwise: ``compute_features`` and the ranker's own
@@ -19,19 +19,18 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
 from .. import taxonomy
 from ..catalog.public import PublicCatalog
-from ..ranking.features import FEATURE_NAMES, FEATURES_VERSION, FeatureScales, QueryContext, compute_features
+from ..features import FEATURE_NAMES, IN_PERSON_MODES, FeatureScales, QueryContext, compute_features
 from .blocks import BlockTable
 from .kernels import BIT_NAMES, PARAM_NAMES, block_bounds, score_slots
-from .terms import MAX_SPARE_CODE, LinearTerms, fused_supported, missing_terms
+from .terms import MAX_SPARE_CODE, LinearTerms
 
-__all__ = ["Scorer", "FusedScorer", "MatrixScorer", "QueryTerms", "make_scorer", "linear_form", "fused_supported"]
+__all__ = ["Scorer", "FusedScorer", "MatrixScorer", "QueryTerms", "make_scorer", "linear_form"]
 
 log = logging.getLogger(__name__)
 
@@ -75,14 +74,6 @@ def linear_form(ranker: Any) -> tuple[np.ndarray, float] | None:
 
 def make_scorer(ranker: Any, catalog: PublicCatalog, tables: tuple[BlockTable, ...], scales: FeatureScales) -> "FusedScorer | MatrixScorer":
     """The fastest exact scorer for this ranker: fused when possible, the feature matrix otherwise."""
-    if not fused_supported():
-        log.warning(
-            "match features (version %s: %s) have no fused scoring terms in findsupport/index/terms.py; "
-            "serving with the feature matrix (exact, slower) until it is updated",
-            FEATURES_VERSION,
-            ", ".join(missing_terms()) or "definitions changed",
-        )
-        return MatrixScorer(ranker, catalog, scales)
     form = linear_form(ranker)
     if form is None or not 0 < scales.capacity_scale <= MAX_SPARE_CODE:
         log.warning("ranker is not a linear model over the match features; serving with the feature matrix")
@@ -110,17 +101,17 @@ class MatrixScorer:
         return np.asarray(self.ranker.decision_function(features), dtype=np.float64)
 
 
-@dataclass(frozen=True, slots=True)
-class QueryTerms:
+class QueryTerms(NamedTuple):
     """Per-query constants of the fused sum, in the kernels' layout (the point and the radius apart).
 
     ``params`` (float64, :data:`~.kernels.PARAM_NAMES`) and ``bits`` (int64,
-    :data:`~.kernels.BIT_NAMES`) carry the slack, the inside and event
+    :data:`~.kernels.BIT_NAMES`) carry the slack, the presence and event
     weights and the query's bit masks; ``exact_events``/``group_events`` list
     the event numbers behind the masks; ``code_table``, ``slot_table`` and
     ``slot_table_max`` are the rows of the scorer's tables for this query;
-    ``key`` picks each table's block bests.  Read-only: shared by every query
-    with the same asks.
+    ``distance`` and ``proximity_bound`` its distance terms
+    (:class:`~.terms.LinearTerms`); ``key`` picks each table's block bests.
+    Read-only: shared by every query with the same asks.
     """
 
     key: int
@@ -131,6 +122,8 @@ class QueryTerms:
     code_table: np.ndarray
     slot_table: np.ndarray
     slot_table_max: np.ndarray
+    distance: np.ndarray
+    proximity_bound: np.ndarray
 
 
 class FusedScorer:
@@ -189,7 +182,7 @@ class FusedScorer:
         terms = self.terms
         key = terms.key_of(context.level, context.role_index, context.mode)
         events = terms.event_values if context.event_bits else (0.0, 0.0, 0.0)
-        params = np.array([self.slack, terms.inside_weight, events[0], events[1], events[2]])
+        params = np.array([self.slack, terms.presence[0], terms.presence[1], events[0], events[1], events[2]])
         bits = np.array(
             [
                 context.event_bits,
@@ -197,6 +190,7 @@ class FusedScorer:
                 context.slot_bits,
                 1 << (role_column - 1) if role_column else 0,
                 role_column,
+                int(context.mode in IN_PERSON_MODES),
             ],
             dtype=np.int64,
         )
@@ -207,7 +201,7 @@ class FusedScorer:
             array.flags.writeable = False
         return QueryTerms(
             key, params, bits, exact_events, group_events, terms.code_tables[key], terms.slot_tables[context.n_slots],
-            terms.slot_tables_max[context.n_slots],
+            terms.slot_tables_max[context.n_slots], terms.distance, terms.proximity_bound,
         )
 
     def scores(
@@ -228,7 +222,7 @@ class FusedScorer:
             prepared.slot_table,
             prepared.params,
             prepared.bits,
-            self.terms.distance,
+            prepared.distance,
         )
 
     def block_bounds(
@@ -248,12 +242,13 @@ class FusedScorer:
         whether some / every provider of the block may have the coach inside
         their service area.
         """
+        in_person_ok = bool(prepared.bits[-1])  # in person needs a mode that accepts it, too
         return block_bounds(
             np.asarray(blocks, dtype=np.int64),
             np.asarray(mind2, dtype=np.float64),
             np.asarray(maxd2, dtype=np.float64),
-            np.asarray(inside_possible, dtype=bool),
-            np.asarray(inside_certain, dtype=bool),
+            np.asarray(inside_possible, dtype=bool) & in_person_ok,
+            np.asarray(inside_certain, dtype=bool) & in_person_ok,
             self.block_best(table, prepared),
             table.event_or,
             table.slot_or,
@@ -263,5 +258,5 @@ class FusedScorer:
             prepared.exact_events,
             prepared.group_events,
             prepared.slot_table_max,
-            self.terms.distance,
+            prepared.distance,
         )

@@ -6,7 +6,7 @@ The public names for the engine, the CLI and the notebooks:
 * the model — :class:`MatchRanker`, :func:`default_ranker`, :data:`DEFAULT_WEIGHTS`;
 * feedback — :class:`FeedbackLog` (the store), :func:`read_feedback` (JSON lines);
 * learning — :func:`build_dataset`, :func:`train_model`, :func:`tune`, :func:`evaluate_rankers`;
-* model files — :func:`load_active_ranker`, :func:`save_model`, :func:`activate`, :func:`list_models`;
+* saved models, in the database — :func:`load_active_ranker`, :func:`save_model`, :func:`activate`, :func:`list_models`;
 * explanations — :func:`explain`;
 * demo feedback — :class:`CoachSimulator`.
 
@@ -38,7 +38,11 @@ _LAZY: dict[str, str] = {
     "NEAREST_FIRST": "evaluation",
     "Evaluation": "evaluation",
     "RankerScore": "evaluation",
+    "Gain": "evaluation",
+    "SEGMENTS": "evaluation",
     "evaluate_rankers": "evaluation",
+    "session_segments": "evaluation",
+    "compare_top": "evaluation",
     "FeedbackLog": "feedback",
     "ACTION_RANK": "labels",
     "GRADES": "labels",
@@ -84,6 +88,7 @@ _LAZY: dict[str, str] = {
     "DEFAULT_HOLDOUT": "training",
     "TrainingResult": "training",
     "evaluate_active": "training",
+    "surprising_weights": "training",
     "train_model": "training",
     "tune": "training",
 }
@@ -130,12 +135,17 @@ __all__ = [
     "NEAREST_FIRST",
     "Evaluation",
     "RankerScore",
+    "Gain",
+    "SEGMENTS",
     "evaluate_rankers",
+    "session_segments",
+    "compare_top",
     "DEFAULT_GRID",
     "DEFAULT_HOLDOUT",
     "TrainingResult",
     "train_model",
     "evaluate_active",
+    "surprising_weights",
     "tune",
     "DEFAULT_VERSION",
     "ModelRecord",

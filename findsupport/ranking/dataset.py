@@ -28,7 +28,7 @@ import numpy as np
 from ..catalog.public import PublicCatalog
 from ..errors import FindSupportError
 from ..geo import PostcodeDirectory, check_lonlat, to_bng
-from ..search.query import SearchQuery
+from ..query import SearchQuery
 from .candidates import candidate_geometry
 from .features import FEATURE_NAMES, FeatureScales, QueryContext, compute_features
 from .labels import grade_of
@@ -229,7 +229,7 @@ def build_dataset(
         positions = np.fromiter((catalog.position_of(r.provider_id) for r in known), dtype=np.intp, count=len(known))
         distance, inside = candidate_geometry(catalog, positions, *point)
         context = QueryContext.from_query(*point, role=q.role, event=q.event, slots=q.slots, mode=q.mode, level=q.level)
-        grades = np.array([grade_of(r.action) for r in known], dtype=np.int64)
+        grades = np.array([grade_of(r.action, r.helpful) for r in known], dtype=np.int64)
         index = len(keys)
         blocks["X"].append(compute_features(context, catalog, positions, distance, inside, scales))
         blocks["grades"].append(grades)

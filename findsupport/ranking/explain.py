@@ -4,8 +4,10 @@ A coach reads "4.2 km away · hurdles specialist · free on both evenings you
 asked for · has room for 2 more coaches", not weights.  :func:`explain`
 turns one result's feature values and contributions into
 
-* ``reasons``: the distance (always first for in-person help), then the
-  features that helped this match most, strongest first;
+* ``reasons``: first how the help would be given — the distance for an
+  in-person match, "online, based in NE21 4" (the provider's public area,
+  never a distance) for an online-only one — then the features that helped
+  this match most, strongest first;
 * ``missing``: what the coach asked for that this provider does not offer, so
   a list that has no perfect match still says why.
 """
@@ -22,7 +24,7 @@ import numpy as np
 
 from .. import taxonomy
 from ..catalog.public import PublicProvider
-from .features import FEATURE_NAMES
+from ..features import FEATURE_NAMES
 
 __all__ = ["Explanation", "Explainer", "explain", "format_distance", "MAX_REASONS"]
 
@@ -139,7 +141,7 @@ class Explainer:
     """
 
     __slots__ = (
-        "event", "slots", "role", "mode", "level", "max_reasons", "_group_text", "_role_text", "_lead_with_distance",
+        "event", "slots", "role", "mode", "level", "max_reasons", "_group_text", "_role_text",
         "_members", "_event_words", "_group_words", "_slot_words",
     )  # fmt: skip
 
@@ -168,8 +170,6 @@ class Explainer:
             group = taxonomy.group_of(taxonomy.expand_event(event)[0])
             self._group_text = f"coaches {taxonomy.EVENT_GROUP_LABELS[group].lower()}"
         self._role_text = f"{_ROLE_NOUNS[role]} is their main role" if role else None
-        # An online search of an online provider does not lead with the distance.
-        self._lead_with_distance = mode != "online"
 
     def __call__(self, provider: PublicProvider, features: Any, contributions: Any, distance_km: float) -> Explanation:
         return Explanation(*self.texts(provider, features, contributions, distance_km))
@@ -178,6 +178,9 @@ class Explainer:
         """``(reasons, missing)``: what :meth:`__call__` wraps in an :class:`Explanation`."""
         f = features if type(features) is list else _floats(features)
         c = contributions if type(contributions) is list else _floats(contributions)
+        # Online only: an online provider the coach would not meet (an online search, or an
+        # `any` search where they do not travel to the coach).  Distance is not the point then.
+        online_only = provider.online and (self.mode == "online" or (self.mode == "any" and not f[_INSIDE]))
         candidates: list[tuple[float, str]] = []
         missing: list[str] = []
         # Related features (share and "all" of availability, say) make one reason;
@@ -232,9 +235,9 @@ class Explainer:
                 candidates.append((total, f"{label}, above your level" if self.level else label))
         if f[_BELOW]:
             missing.append("qualified below your own level")
-        if f[_INSIDE] and self.mode != "online" and c[_INSIDE] >= MIN_CONTRIBUTION:
+        if f[_INSIDE] and c[_INSIDE] >= MIN_CONTRIBUTION:
             candidates.append((c[_INSIDE], "travels to you"))
-        if f[_ONLINE] and c[_ONLINE] >= MIN_CONTRIBUTION:
+        if f[_ONLINE] and not online_only and c[_ONLINE] >= MIN_CONTRIBUTION:
             candidates.append((c[_ONLINE], "offers online support"))
         if self.role and f[_PRIMARY] and c[_PRIMARY] >= MIN_CONTRIBUTION:
             candidates.append((c[_PRIMARY], self._role_text))  # type: ignore[arg-type]
@@ -242,14 +245,17 @@ class Explainer:
             # Strongest first; the sort is stable, so equal contributions keep the order above.
             candidates.sort(key=_contribution, reverse=True)
         reasons = [text for _, text in candidates[: self.max_reasons]]
-        # Online support from afar (an online search, or an `any` search of a provider who
-        # does not reach the coach) is not about distance: the reasons do not lead with it.
-        if not provider.online or (self._lead_with_distance and (self.mode == "in_person" or f[_INSIDE])):
-            reasons.insert(0, format_distance(distance_km))
+        reasons.insert(0, _based_in(provider.area) if online_only else format_distance(distance_km))
         return tuple(reasons), tuple(missing)
 
 
 _contribution = itemgetter(0)
+
+
+@lru_cache(maxsize=_PHRASES_CACHED)
+def _based_in(area: str) -> str:
+    """``"NE21 4"`` → ``"online, based in NE21 4"``: where an online-only match is, at public granularity."""
+    return f"online, based in {area}" if area else "online"
 
 
 def _floats(row: Any) -> list[float]:
@@ -292,9 +298,10 @@ def explain(
     Returns
     -------
     Explanation
-        ``reasons``: the distance first (unless the provider offers online
-        support and the coach asked for it, or asked for either and the
-        provider does not travel to them), then what helped this match
+        ``reasons``: the distance first for an in-person match; for an
+        online-only one (an online provider, and an online search or an
+        ``any`` search where they do not travel to the coach) "online, based
+        in" their public area instead, never a distance; then what helped this match
         most, strongest first; a reason is given only when its features
         raised the score by at least :data:`MIN_CONTRIBUTION`.  ``missing``:
         what the coach asked for that this provider does not offer.

@@ -13,9 +13,11 @@ SQLite and PostgreSQL alike):
     sessions steered the ranking).  ``NULL`` for library searches and for
     sessions logged before clients were recorded.
 ``feedback_results``
-    one row per shown result: the provider id, its 1-based position and the
+    one row per shown result: the provider id, its 1-based position, the
     strongest action so far (stored as a stable code, so "keep the strongest" is
-    one ``UPDATE``, safe when two requests race).
+    one ``UPDATE``, safe when two requests race) and ``helpful``: whether the
+    pairing that came of it helped, from the outcome check-in (``NULL`` until
+    someone says; see :meth:`FeedbackLog.record_helpful`).
 
 :meth:`FeedbackLog.export` writes the DESIGN.md JSON-lines format that
 :func:`~.sessions.read_feedback` and ``findsupport train`` read back.
@@ -51,6 +53,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from sqlalchemy import (
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -103,6 +106,7 @@ feedback_results = Table(
     Column("provider_id", String(_PROVIDER_ID_CHARS), primary_key=True),
     Column("position", Integer, nullable=False),
     Column("action", SmallInteger, nullable=False),
+    Column("helpful", Boolean, nullable=True),
 )
 
 _ACTION_OF = {code: action for action, code in ACTION_CODES.items()}
@@ -350,6 +354,33 @@ class FeedbackLog:
             raise InvalidInput("That search_id is not a search we logged.", field="search_id")
         raise InvalidInput("That provider was not shown in that search.", field="provider_id")
 
+    def record_helpful(self, search_id: str, provider_id: str, helpful: bool) -> None:
+        """Record whether the pairing that came of a shown result was helpful (the outcome check-in).
+
+        The latest answer stands (the introductions service decides whose
+        answer that is).  Training reads it with ``met`` only
+        (:func:`~.labels.grade_of`).
+
+        Raises
+        ------
+        InvalidInput
+            ``helpful`` is not a bool, or no such shown result was logged.
+        """
+        if not isinstance(helpful, bool):
+            raise InvalidInput(f"helpful must be true or false; got {helpful!r}.", field="helpful")
+        if not isinstance(search_id, str) or not isinstance(provider_id, str):
+            raise InvalidInput("search_id and provider_id must be text.", field="search_id")
+        if self._writer is not None and self._writer.holds(search_id):
+            self._writer.flush()
+        with self._engine.begin() as conn:
+            changed = conn.execute(
+                update(feedback_results)
+                .where(feedback_results.c.search_id == search_id, feedback_results.c.provider_id == provider_id)
+                .values(helpful=helpful)
+            ).rowcount
+        if not changed:
+            raise InvalidInput("That search did not show that provider, or is not a search we logged.", field="search_id")
+
     def _is_logged(self, search_id: str) -> bool:
         with self._engine.connect() as conn:
             return conn.execute(select(feedback_sessions.c.id).where(feedback_sessions.c.id == search_id)).first() is not None
@@ -377,12 +408,13 @@ class FeedbackLog:
         """Every session, oldest first, in the DESIGN.md feedback format.
 
         Plus ``search_id``, ``model_version``, ``catalog_version``,
-        ``created_at`` and, when known, ``client`` (the keyed hash).
+        ``created_at`` and, when known, ``client`` (the keyed hash); a result
+        whose helpfulness is known carries ``helpful``.
         """
         s, r = feedback_sessions, feedback_results
         statement = (
             select(s.c.id, s.c.query, s.c.model_version, s.c.catalog_version, s.c.created_at, s.c.client_key,
-                   r.c.provider_id, r.c.position, r.c.action)
+                   r.c.provider_id, r.c.position, r.c.action, r.c.helpful)
             .select_from(s.outerjoin(r, r.c.search_id == s.c.id))
             .order_by(s.c.created_at, s.c.id, r.c.position, r.c.provider_id)
         )
@@ -403,9 +435,10 @@ class FeedbackLog:
                     if row.client_key is not None:
                         current["client"] = row.client_key
                 if row.provider_id is not None:
-                    current["results"].append(
-                        {"provider_id": row.provider_id, "position": row.position, "action": _ACTION_OF[row.action]}
-                    )
+                    result = {"provider_id": row.provider_id, "position": row.position, "action": _ACTION_OF[row.action]}
+                    if row.helpful is not None:
+                        result["helpful"] = bool(row.helpful)
+                    current["results"].append(result)
         if current is not None:
             yield current
 

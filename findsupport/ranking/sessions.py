@@ -7,7 +7,7 @@
 search field; extra top-level keys (``search_id``, ``model_version``,
 ``catalog_version``, ``created_at``, as :class:`~.feedback.FeedbackLog`
 exports) are kept but not needed.  Every line is checked the way a search is
-(:func:`~findsupport.search.query.parse_query`); a bad line is reported with
+(:func:`~findsupport.query.parse_query`); a bad line is reported with
 its line number and reason and left out, and never stops the good ones.
 
 Each session knows where it came from (:attr:`FeedbackSession.source`):
@@ -35,7 +35,7 @@ from typing import IO, Any
 
 from .. import taxonomy
 from ..errors import FindSupportError, InvalidInput
-from ..search.query import SearchQuery, parse_query
+from ..query import SearchQuery, parse_query
 from .simulator import LOGGING_POLICY_VERSION
 
 __all__ = [
@@ -72,6 +72,8 @@ class LoggedResult:
     provider_id: str
     position: int
     action: str
+    #: The outcome check-in's "was it helpful?" (``None``: not said); graded with ``met``.
+    helpful: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -181,10 +183,13 @@ def parse_session(data: Any, line: int = 0) -> FeedbackSession:
             raise _problem(f"result {i}: position must be a whole number from 1; got {position!r}")
         if action not in taxonomy.ACTIONS:
             raise _problem(f"result {i}: action must be one of {', '.join(taxonomy.ACTIONS)}; got {action!r}")
+        helpful = item.get("helpful")
+        if helpful is not None and not isinstance(helpful, bool):
+            raise _problem(f"result {i}: helpful must be true, false or null; got {helpful!r}")
         if pid in seen:
             raise _problem(f"result {i}: provider {pid[:40]!r} is listed twice in one session")
         seen.add(pid)
-        results.append(LoggedResult(pid, position, action))
+        results.append(LoggedResult(pid, position, action, helpful))
     extra = {k: v for k, v in data.items() if k not in ("query", "results")}
     return FeedbackSession(query=query, results=tuple(results), key=session_key(data), line=line, extra=extra)
 

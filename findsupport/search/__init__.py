@@ -1,9 +1,8 @@
 """Search: the validated query, the engine that answers it, and the results' shapes.
 
-``Engine`` and ``Snapshot`` are imported on first use (PEP 562): the query
-and result types are contracts the ranking package imports too, and the
-engine imports the ranking package, so importing them eagerly here would
-be circular.
+The query type is defined below this package (:mod:`findsupport.query`, so
+that the ranking package can rebuild logged queries without importing the
+engine) and re-exported here.
 
 Examples
 --------
@@ -12,17 +11,8 @@ Examples
 'any'
 """
 
-from typing import Any
-
-from .query import SearchQuery, parse_query
+from ..query import SearchQuery, parse_query
+from .engine import Engine, Snapshot
 from .results import SearchResponse, SearchResult
 
 __all__ = ["Engine", "Snapshot", "SearchQuery", "parse_query", "SearchResponse", "SearchResult"]
-
-
-def __getattr__(name: str) -> Any:
-    if name in ("Engine", "Snapshot"):
-        from . import engine
-
-        return getattr(engine, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

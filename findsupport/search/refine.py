@@ -17,8 +17,8 @@ import numpy as np
 
 from .. import taxonomy
 from ..catalog.public import PublicCatalog
+from ..features import FeatureScales, QueryContext
 from ..index import Matches, MatrixScorer, Ranked, SearchIndex
-from ..ranking.features import FeatureScales, QueryContext
 from .query import SearchQuery
 
 __all__ = ["refined_matches", "keep_mask"]

@@ -8,7 +8,7 @@ import numpy as np
 import shapely
 
 from findsupport.catalog.public import PublicCatalog
-from findsupport.ranking.features import FeatureScales, QueryContext, compute_features
+from findsupport.features import FeatureScales, QueryContext, compute_features
 
 #: Scores closer than this are ties (summing the same features in another order moves the last bits).
 TIE = 1e-9

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from findsupport import taxonomy
 from findsupport.catalog.public import PublicCatalog, PublicProvider
-from findsupport.ranking.features import FEATURE_NAMES
+from findsupport.features import FEATURE_NAMES
 from findsupport.ranking.model import MatchRanker
 
 KM = 1000.0

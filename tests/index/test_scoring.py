@@ -1,4 +1,4 @@
-"""The fused terms and the compiled loops against the ranking package's own features and ranker."""
+"""The fused tables and the compiled loops against compute_features and the ranker."""
 
 from __future__ import annotations
 
@@ -12,9 +12,8 @@ from hypothesis import strategies as st
 from findsupport.catalog.public import PublicCatalog
 from findsupport.index import SearchIndex, find_matches, kernels, make_scorer, terms, warm_up
 from findsupport.index.blocks import box_distances2, slots_of_ranges
-from findsupport.index.scoring import FusedScorer, MatrixScorer, fused_supported, linear_form
-from findsupport.ranking import features as features_module
-from findsupport.ranking.features import FEATURE_NAMES, FeatureScales, QueryContext, compute_features
+from findsupport.index.scoring import FusedScorer, MatrixScorer, linear_form
+from findsupport.features import FEATURE_NAMES, FeatureScales, QueryContext, compute_features
 from findsupport.ranking.model import MatchRanker
 
 from .conftest import ORIGIN, rankers, scenarios
@@ -35,15 +34,6 @@ def geometry(index: SearchIndex, table, x: float, y: float):
     polygons = np.flatnonzero(table.area_id >= 0)
     inside[polygons] = index.areas.covers(table.area_id[polygons], x, y)
     return np.sqrt(d2), inside
-
-
-def test_every_current_feature_has_a_fused_term() -> None:
-    """Fails when the ranking package adds or redefines a feature without a fused term here.
-
-    Serving stays exact meanwhile (the matrix scorer), but slower: update
-    findsupport/index/terms.py (a term per feature, mirroring compute_features).
-    """
-    assert fused_supported(), f"no fused terms for FEATURES_VERSION {features_module.FEATURES_VERSION}: {FEATURE_NAMES}"
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -130,27 +120,27 @@ def test_non_linear_rankers_are_served_by_the_matrix_scorer(grid_catalog, ranker
     assert "feature matrix" in caplog.text
 
 
-def test_changed_features_fall_back_to_the_matrix_scorer(grid_catalog, monkeypatch, caplog) -> None:
-    """A feature-definition version the fused terms do not know: exact but unfused, and said so."""
-    monkeypatch.setattr(terms, "FEATURES_VERSION", 999)
-    index = SearchIndex.build(grid_catalog)
-    with caplog.at_level(logging.WARNING, logger="findsupport.index.scoring"):
-        scorer = make_scorer(MatchRanker().use_parameter_weights(), grid_catalog, (index.main, index.online), SCALES)
-    assert isinstance(scorer, MatrixScorer)
-    assert "findsupport/index/terms.py" in caplog.text
-    with pytest.raises(ValueError, match="no fused terms"):
-        FusedScorer(np.zeros(len(FEATURE_NAMES)), 0.0, SCALES)
+def test_a_new_feature_is_served_fused_from_its_one_definition(grid_catalog, monkeypatch) -> None:
+    """A feature added to findsupport.features only is scored by the compiled loops exactly as compute_features gives it."""
+    import findsupport.features as definitions
 
-
-def test_a_feature_without_a_kernel_term_is_never_served_fused(grid_catalog, monkeypatch, caplog) -> None:
-    """A new feature in the ranking package with no term in terms.py: the fused path refuses it by name."""
-    monkeypatch.setattr(terms, "FEATURE_NAMES", (*FEATURE_NAMES, "distance_to_track"))
-    assert not fused_supported() and terms.missing_terms() == ["distance_to_track"]
-    index = SearchIndex.build(grid_catalog)
-    with caplog.at_level(logging.WARNING, logger="findsupport.index.scoring"):
-        scorer = make_scorer(MatchRanker().use_parameter_weights(), grid_catalog, (index.main, index.online), SCALES)
-    assert isinstance(scorer, MatrixScorer)
-    assert "distance_to_track" in caplog.text
+    extra = definitions.Feature("level_three", "qualified at level 3", "attributes", lambda a, q, s: a.level == 3)
+    monkeypatch.setattr(definitions, "FEATURES", (*definitions.FEATURES, extra))
+    monkeypatch.setattr(terms, "FEATURES", definitions.FEATURES)
+    coef = np.zeros(len(definitions.FEATURES))
+    coef[-1] = 2.5
+    coef[0] = 1.0
+    index = SearchIndex.build(grid_catalog, block_size=4)
+    scorer = FusedScorer(coef, 0.0, SCALES, (index.main, index.online))
+    context = QueryContext.from_query(ORIGIN[0], ORIGIN[1], mode="any")
+    table = index.main
+    distance, inside = geometry(index, table, *ORIGIN)
+    features = compute_features(context, grid_catalog, table.order, distance, inside, SCALES)
+    assert features.shape[1] == len(FEATURE_NAMES) + 1
+    assert features[:, -1].tolist() == (grid_catalog.level[table.order] == 3).tolist()
+    got = scorer.scores(scorer.prepare(context), table, np.arange(len(table)), distance, inside)
+    np.testing.assert_allclose(got, features @ coef, rtol=0, atol=1e-12)
+    assert (grid_catalog.level == 3).any() and np.ptp(got) > 0
 
 
 def _signatures() -> dict[str, int]:

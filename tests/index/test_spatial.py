@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from findsupport.catalog.public import PublicCatalog
 from findsupport.index import SearchIndex, find_matches, make_scorer
 from findsupport.index.scoring import FusedScorer, MatrixScorer
-from findsupport.ranking.features import FeatureScales, QueryContext
+from findsupport.features import FeatureScales, QueryContext
 from findsupport.ranking.model import MatchRanker
 
 from .brute import assert_same_top, brute_search

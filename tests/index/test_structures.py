@@ -91,7 +91,7 @@ def test_block_summaries_match_their_providers(scenario, block_size) -> None:
                 assert table.online_role_counts[b, 1 + k] == sum(role in p.roles and p.online for p in providers)
             assert table.event_or[b] == np.bitwise_or.reduce(catalog.event_mask[members])
             assert table.has_polygon[b] == any(p.service_area is not None for p in providers)
-            assert table.max_spare[b] == max(p.spare for p in providers)
+            assert table.slot_or[b] == np.bitwise_or.reduce(catalog.slot_mask[members])
         # Blocks never mix circles and polygons in the main table (they are partitioned apart).
         if table is index.main:
             for b in range(table.n_blocks):

@@ -48,7 +48,7 @@ def test_distance_has_one_decimal(distance_km, text):
         ({}, {"spare_capacity": 2 / 3}, "has room for 2 more coaches"),
         ({"level": "sessional_coach"}, {"qualified_above": 1, "qualification_gap": 0.25}, "Athletics Coach, above your level"),
         ({}, {"qualified_above": 1, "qualification_gap": 0.75}, "Athletics Coach"),
-        ({"mode": "any"}, {"online_fit": 1}, "offers online support"),
+        ({"mode": "any"}, {"online_fit": 1, "in_service_area": 1}, "offers online support"),  # in person, online too
         ({"role": "mentor"}, {"primary_role": 1}, "mentoring is their main role"),
         ({}, {"in_service_area": 1}, "travels to you"),
     ],
@@ -65,9 +65,23 @@ def test_distance_first_then_strongest_reasons_capped_at_three():
     assert why.missing == ()
 
 
-def test_online_search_of_an_online_provider_does_not_lead_with_distance():
-    why = reasons_for(provider(online=True), {"online_fit": 1}, distance_km=250.0, mode="online")
-    assert why.reasons == ("offers online support",)
+@pytest.mark.parametrize(
+    "mode, values, first",
+    [
+        ("online", {"online_fit": 1, "online_region": 0.08}, "online, based in NE21 4"),
+        # "In person or online", a provider who does not travel to the coach: online only.
+        ("any", {"online_fit": 1, "online_region": 0.04}, "online, based in NE21 4"),
+        # ...and one who does: in person, so the distance leads.
+        ("any", {"online_fit": 1, "in_service_area": 1, "proximity_far": 0.04}, "318.4 km away"),
+        ("in_person", {"online_fit": 0, "in_service_area": 1, "proximity_far": 0.04}, "318.4 km away"),
+    ],
+)
+def test_an_online_only_match_says_where_they_are_based_never_a_distance(mode, values, first):
+    why = reasons_for(provider(online=True), values, distance_km=318.4, mode=mode)
+    assert why.reasons[0] == first
+    if first.startswith("online"):
+        assert not any("km" in reason for reason in why.reasons)
+        assert "offers online support" not in why.reasons  # said once, by the first reason
 
 
 @pytest.mark.parametrize(

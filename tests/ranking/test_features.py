@@ -14,6 +14,7 @@ from findsupport.catalog.public import PublicCatalog, PublicProvider
 from findsupport.errors import InvalidInput
 from findsupport.ranking import (
     DEFAULT_WEIGHTS,
+    FEATURE_DESCRIPTIONS,
     FEATURE_NAMES,
     FeatureScales,
     QueryContext,
@@ -48,6 +49,7 @@ def features_of(providers, **query) -> dict[str, dict[str, float]]:
 def test_every_feature_has_a_default_weight_and_description():
     assert tuple(DEFAULT_WEIGHTS) == FEATURE_NAMES
     assert len(set(FEATURE_NAMES)) == len(FEATURE_NAMES)
+    assert all(FEATURE_DESCRIPTIONS[name] for name in FEATURE_NAMES)
 
 
 @pytest.mark.parametrize(
@@ -59,10 +61,30 @@ def test_every_feature_has_a_default_weight_and_description():
     ],
 )
 def test_proximity_decays_on_three_scales(dx_km, near, mid, far):
-    f = features_of([provider("a", dx_km)])["a"]
-    assert f["proximity_near"] == pytest.approx(near)
-    assert f["proximity_mid"] == pytest.approx(mid)
-    assert f["proximity_far"] == pytest.approx(far)
+    f = features_of([provider("a", dx_km, travel_km=150.0)])["a"]  # travels to the coach: in person
+    assert f["proximity_near"] == pytest.approx(near, rel=1e-12, abs=0)
+    assert f["proximity_mid"] == pytest.approx(mid, rel=1e-12, abs=0)
+    assert f["proximity_far"] == pytest.approx(far, rel=1e-12, abs=0)
+
+
+E = math.exp
+
+
+@pytest.mark.parametrize(
+    "mode, online, travel_km, dx_km, expected",
+    [
+        # (proximity_near, proximity_mid, proximity_far, in_service_area, online_region)
+        ("in_person", False, 20.0, 5.0, (E(-1), E(-0.25), E(-0.05), 1.0, 0.0)),
+        ("any", True, 20.0, 5.0, (E(-1), E(-0.25), E(-0.05), 1.0, 0.0)),  # travels to the coach: in person
+        ("any", True, 20.0, 150.0, (0.0, 0.0, 0.0, 0.0, E(-1.5))),  # does not: online only, same-region closeness
+        ("online", True, 20.0, 5.0, (0.0, 0.0, 0.0, 0.0, E(-0.05))),  # an online search is online only, even next door
+        ("online", True, 200.0, 150.0, (0.0, 0.0, 0.0, 0.0, E(-1.5))),
+    ],
+)
+def test_in_person_and_online_only_matches_read_distance_differently(mode, online, travel_km, dx_km, expected):
+    f = features_of([provider("a", dx_km, online=online, travel_km=travel_km)], mode=mode)["a"]
+    names = ("proximity_near", "proximity_mid", "proximity_far", "in_service_area", "online_region")
+    assert tuple(f[name] for name in names) == pytest.approx(expected, rel=1e-12, abs=0)
 
 
 @pytest.mark.parametrize(
@@ -71,6 +93,7 @@ def test_proximity_decays_on_three_scales(dx_km, near, mid, far):
 )
 def test_inside_service_area_circle_edge_included(dx_km, travel_km, inside):
     assert features_of([provider("a", dx_km, travel_km=travel_km)])["a"]["in_service_area"] == inside
+    assert features_of([provider("a", dx_km, travel_km=travel_km, online=True)], mode="online")["a"]["in_service_area"] == 0.0
 
 
 def test_inside_explicit_polygon_service_area():

@@ -143,7 +143,9 @@ def test_shrinking_towards_hand_weights_keeps_what_the_data_do_not_show():
     assert towards.prior_scale_ > 0
     # ... while plain ridge drops them to zero.
     np.testing.assert_allclose(zero.coef_[others], 0.0, atol=1e-6)
-    assert towards.coef_[j] > towards.prior_scale_ * default[j]
+    # The feature the data speak about is not held below its hand-set share (at the optimum the
+    # penalty on it vanishes with the common scale, so it sits at that share or above, up to the solver's tolerance).
+    assert towards.coef_[j] >= towards.prior_scale_ * default[j] * (1 - 1e-3)
 
 
 def test_grid_search_by_session_with_metadata_routing():
