@@ -7,6 +7,7 @@ catalogue (built once into ``benchmarks/out/lighthouse-demo/``, or
 ``--data-dir``), or against ``--url`` of a running finder::
 
     python benchmarks/lighthouse.py [--url http://127.0.0.1:5000] [--runs 3] [--json out.json]
+    python benchmarks/lighthouse.py --before-js old-finder.js --runs 3
 
 Lighthouse's default mobile profile: a Moto G Power-sized screen, simulated
 slow 4G and a 4× slower CPU.  Each page is measured ``--runs`` times and the
@@ -22,6 +23,12 @@ not load OpenStreetMap's servers; ``--osm-tiles`` keeps the default tile server
 instead (offline, its requests fail and Best Practices counts the console
 errors; online, its tiles have no high-density version).
 
+Performance follows the machine's load, so a change to the finder's script is
+measured side by side: ``--before-js FILE`` also serves the demo with that
+``finder.js`` in place of the current one (same catalogue, templates and tile
+server) and alternates the two on each page (before, after, after, before, ...),
+printing the medians of both.
+
 The app is measured as deployed: behind ``deploy/nginx/findsupport.conf``,
 which gzips pages and JSON (:class:`GzipLikeNginx` does the same here; the
 files under ``/assets/`` come pre-compressed from the app itself).
@@ -35,6 +42,7 @@ import http.server
 import json
 import os
 import re
+import shutil
 import statistics
 import struct
 import subprocess
@@ -43,6 +51,7 @@ import tempfile
 import threading
 import zlib
 from pathlib import Path
+from unittest import mock
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "benchmarks" / "out"
@@ -121,7 +130,10 @@ def serve_tiles() -> tuple[str, http.server.ThreadingHTTPServer]:
             self.send_header("Content-Length", str(len(tile)))
             self.send_header("Cache-Control", "public, max-age=86400")
             self.end_headers()
-            self.wfile.write(tile)
+            try:
+                self.wfile.write(tile)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # Lighthouse closed the page while this tile was on its way
 
         def log_message(self, *args: object) -> None:  # one line per tile drowns the scores
             pass
@@ -174,27 +186,41 @@ class GzipLikeNginx:
         return [body]
 
 
-def serve_demo(data_dir: Path, tile_url: str | None = None) -> tuple[str, object]:
-    """The app on a free loopback port, in a background thread (as tests/browser do)."""
+def serve_demo(data_dir: Path, tile_url: str | None = None, finder_js: Path | None = None) -> tuple[str, object]:
+    """The app on a free loopback port, in a background thread (as tests/browser do).
+
+    With ``finder_js``, the app serves that script as its ``finder.js`` (from a
+    temporary copy of the static folder): the "before" side of ``--before-js``.
+    """
     import logging
 
     from werkzeug.serving import make_server
 
     from findsupport.config import load_settings
-    from findsupport.web import create_app
+    from findsupport.web import assets, create_app
 
     overrides: dict[str, object] = {"data_dir": data_dir, "cache_dir": REPO / ".cache", "rate_limits": "off"}
     if tile_url is not None:
         overrides["tile_url"] = tile_url
     settings = load_settings(overrides)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request drowns the scores
-    server = make_server("127.0.0.1", 0, GzipLikeNginx(create_app(settings)), threaded=True)
+    if finder_js is None:
+        app = create_app(settings)
+    else:
+        static = Path(tempfile.mkdtemp(prefix="lighthouse-before-")) / "static"
+        shutil.copytree(REPO / "findsupport" / "web" / "static", static)
+        shutil.copyfile(finder_js, static / "finder.js")
+        build = assets.build_assets
+        # The bundle is built from the package's static folder; only here is it built from another.
+        with mock.patch.object(assets, "build_assets", lambda cache_dir, _static, vendor: build(cache_dir, static, vendor)):
+            app = create_app(settings)
+    server = make_server("127.0.0.1", 0, GzipLikeNginx(app), threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return f"http://127.0.0.1:{server.server_port}", server
 
 
 def run_once(binary: Path, url: str) -> tuple[dict[str, int], list[str]]:
-    """One Lighthouse run on the default mobile profile: ``({category: score 0-100}, [audits that cost points])``."""
+    """One Lighthouse run on the default mobile profile: ``({category: score 0-100, "tbt": ms}, [audits that cost points])``."""
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.json"
         subprocess.run(
@@ -210,6 +236,7 @@ def run_once(binary: Path, url: str) -> tuple[dict[str, int], list[str]]:
     categories = result["categories"]
     scores = {name: round(categories[name]["score"] * 100) for name in CATEGORIES if categories[name]["score"] is not None}
     audits = result["audits"]
+    scores["tbt"] = round(audits["total-blocking-time"]["numericValue"])  # what performance mostly loses here
     losing = []
     for name in CATEGORIES:
         for ref in categories[name]["auditRefs"]:
@@ -231,7 +258,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write every run's scores here")
     parser.add_argument("--osm-tiles", action="store_true", help="serve the demo with the default tile_url, not a local tile server")
     parser.add_argument("--audits", action="store_true", help="print the audits that cost points in each run")
+    parser.add_argument("--before-js", type=Path, help="also measure the demo serving this finder.js, alternating with the current one")
     args = parser.parse_args(argv)
+    if args.before_js is not None and args.url is not None:
+        parser.error("--before-js needs the demo served here (no --url)")
 
     binary = lighthouse_bin()
     servers: list = []
@@ -243,27 +273,33 @@ def main(argv: list[str] | None = None) -> int:
             servers.append(tiles)
         base, server = serve_demo(args.data_dir or demo_data_dir(), tile_url)
         servers.append(server)
+    bases = {"": base}
+    if args.before_js is not None:
+        before, server = serve_demo(args.data_dir or demo_data_dir(), tile_url, finder_js=args.before_js)
+        servers.append(server)
+        bases = {" before": before, " after": base}
     results: dict[str, list[dict[str, int]]] = {}
     # Performance scores follow the machine's load (Lighthouse scales the main-thread time it
     # observes), so the load is printed beside them.
     load_before = os.getloadavg()[0]
     try:
         for name, path in PAGES.items():
-            results[name] = []
-            for _ in range(args.runs):
-                scores, losing = run_once(binary, base.rstrip("/") + path)
-                results[name].append(scores)
-                if args.audits:
-                    print(f"{name} {scores}: " + ("; ".join(losing) or "nothing lost"), file=sys.stderr)
+            for run in range(args.runs):
+                # Alternating which goes first, so that neither is always measured in the other's wake.
+                for side, side_base in list(bases.items())[:: 1 if run % 2 == 0 else -1]:
+                    scores, losing = run_once(binary, side_base.rstrip("/") + path)
+                    results.setdefault(name + side, []).append(scores)
+                    if args.audits or len(bases) > 1:
+                        print(f"{name}{side} {scores}: " + ("; ".join(losing) if args.audits else ""), file=sys.stderr)
     finally:
         for server in servers:
             server.shutdown()
     print(f"Lighthouse ({LIGHTHOUSE}, mobile profile), median of {args.runs} run(s); "
           f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after, {os.cpu_count()} CPUs")
-    print(f"{'page':<10} " + " ".join(f"{c:>14}" for c in CATEGORIES))
+    print(f"{'page':<17} " + " ".join(f"{c:>14}" for c in (*CATEGORIES, "tbt")))
     for name, runs in results.items():
-        medians = [round(statistics.median(run.get(c, 0) for run in runs)) for c in CATEGORIES]
-        print(f"{name:<10} " + " ".join(f"{m:>14}" for m in medians))
+        medians = [round(statistics.median(run.get(c, 0) for run in runs)) for c in (*CATEGORIES, "tbt")]
+        print(f"{name:<17} " + " ".join(f"{m:>14}" for m in medians))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0

@@ -40,6 +40,10 @@ const MIN_CONTRAST = 4.5;
 // Showing a marker inside a cluster: attempts, and how long each may take (animations included).
 const REVEAL_TRIES = 4;
 const REVEAL_WAIT_MS = 900;
+// How long afterPaint waits for a frame where none is drawn (a tab in the background).
+const MAX_FRAME_WAIT_MS = 100;
+// The map's view before any search: all of Great Britain.
+const COUNTRY_VIEW = { center: [54.5, -2.5], zoom: 5 };
 
 const form = document.getElementById("search-form");
 const postcodeInput = document.getElementById("postcode");
@@ -72,6 +76,12 @@ let map = null;
 let cluster = null;
 let hereMarker = null;
 let radiusRing = null;
+let mapPlaced = false; // whether the map has a view yet (a page opened with a query waits for its results)
+let unplacedMarkers = []; // made for the list, drawn on the map in one batch (drawMarkers)
+let resizePending = false;
+// The search of a page opened with a query, asked for at once (while the map is being set up):
+// {query, answer}, taken by the runSearch that asks the same.
+let earlySearch = null;
 let shown = []; // [{result, card, marker, number}] in the order of the list
 let current = null; // {params, nextOffset, total, totals, query, searchId}
 let searchSerial = 0; // ignore answers to searches that were overtaken
@@ -101,6 +111,11 @@ function announce(text, { loading = false } = {}) {
   statusLine.classList.toggle("visually-hidden", loading);
 }
 
+// A search's answer as getJSON gives it, or null when the finder could not be reached.
+function requestSearch(query) {
+  return getJSON(`${config.api}/search?${query}`).catch(() => null);
+}
+
 async function getJSON(url) {
   const response = await fetch(url, { headers: { Accept: "application/json" } });
   let body = null;
@@ -123,6 +138,15 @@ function listPhrase(items) {
 
 function oneColumn() {
   return config.compact || ONE_COLUMN.matches;
+}
+
+// Resolves in a new task once the next frame is drawn (or after MAX_FRAME_WAIT_MS where frames
+// are not drawn, as in a background tab): work split there leaves the browser room to render.
+function afterPaint() {
+  return new Promise((resolve) => {
+    requestAnimationFrame(() => setTimeout(resolve, 0));
+    setTimeout(resolve, MAX_FRAME_WAIT_MS);
+  });
 }
 
 function inViewport(node) {
@@ -165,8 +189,25 @@ async function setUpMap() {
     return;
   }
   await loadMapStyles();
+  const initial = paramsFromUrl();
+  const searching = Boolean(initial.get("postcode") || initial.get("lon"));
+  // With a search on its way, the page is laid out again with Leaflet's styles in the browser's
+  // own rendering step, not forced (and added to this task) by the map measuring its box.
+  if (searching) await afterPaint();
   const L = window.L;
-  map = L.map("map", { scrollWheelZoom: !config.compact, zoomSnap: 0.25 }).setView([54.5, -2.5], 5);
+  // No fading tiles: each fade is a chain of animation frames on the main thread of a phone.
+  map = L.map("map", { scrollWheelZoom: !config.compact, zoomSnap: 0.25, fadeAnimation: false });
+  if (searching) {
+    // Measured after the frame with the map's own elements is drawn, when the layout is fresh:
+    // Leaflet keeps the size, and measuring it later, after the results are written, would lay
+    // out the whole page again in the middle of drawing them.
+    await afterPaint();
+    map.getSize();
+  } else {
+    // No search yet: the whole country. (A page opened with a query waits for its results to
+    // give the first view, fitMap: a view of the country first would load tiles for nothing.)
+    placeMapOnCountry();
+  }
   const tiles = L.tileLayer(config.tileUrl, { attribution: config.tileAttribution, maxZoom: 18 });
   tiles.once("tileerror", () => {
     document.getElementById("map-note").hidden = false;
@@ -273,7 +314,7 @@ function addMarker(entry) {
     icon.addEventListener("blur", () => setHighlight(entry, false));
   });
   entry.marker = marker;
-  cluster.addLayer(marker);
+  unplacedMarkers.push(marker);
 }
 
 function showHere(query, text) {
@@ -298,20 +339,41 @@ function clearHere() {
   hereMarker = radiusRing = null;
 }
 
-function fitMap() {
+function placeMapOnCountry() {
+  if (!map || mapPlaced) return;
+  map.setView(COUNTRY_VIEW.center, COUNTRY_VIEW.zoom);
+  mapPlaced = true;
+}
+
+// Before the markers are drawn, from the results' coordinates; without animation, so
+// the markers are clustered once at the new zoom rather than in every frame of a zoom.
+function fitMap(results) {
   if (!map) return;
   const L = window.L;
   // Near results, the ring and the coach's point; far online providers only when
   // there is nothing near (they would shrink the neighbourhood to a dot).
-  const near = shown.filter((e) => e.marker && e.result.group === "near");
-  const entries = near.length || radiusRing ? near : shown.filter((e) => e.marker);
-  let bounds = radiusRing ? radiusRing.getBounds() : null;
-  for (const e of entries) bounds = bounds ? bounds.extend(e.marker.getLatLng()) : L.latLngBounds([e.marker.getLatLng()]);
-  if (hereMarker && !bounds) map.setView(hereMarker.getLatLng(), 11);
-  else if (bounds) map.fitBounds(bounds.pad(0.05));
+  const near = results.filter((r) => r.group === "near");
+  let bounds = radiusRing ? radiusRing.getLatLng().toBounds(2 * radiusRing.getRadius()) : null;
+  for (const r of near.length || radiusRing ? near : results) {
+    const point = L.latLng(r.location.lat, r.location.lon);
+    bounds = bounds ? bounds.extend(point) : L.latLngBounds([point, point]);
+  }
+  if (hereMarker && !bounds) map.setView(hereMarker.getLatLng(), 11, { animate: false });
+  else if (bounds) map.fitBounds(bounds.pad(0.05), { animate: false });
+  else placeMapOnCountry();
+  mapPlaced = true;
+}
+
+// The markers made since the last call, added to the clusters at once (one clustering pass,
+// where one call per marker reclusters and animates each).
+function drawMarkers() {
+  if (!cluster || !unplacedMarkers.length) return;
+  cluster.addLayers(unplacedMarkers);
+  unplacedMarkers = [];
 }
 
 function clearMap() {
+  unplacedMarkers = [];
   if (cluster) cluster.clearLayers();
   if (map) map.closePopup();
 }
@@ -589,23 +651,35 @@ async function runSearch(params, { append = false, focus = false } = {}) {
     summaryHeading.textContent = "Searching…";
     summaryHeading.classList.add("loading");
   }
-  let answer;
-  try {
-    answer = await getJSON(`${config.api}/search?${query}`);
-  } catch (err) {
-    answer = { ok: false, body: { detail: "The finder could not be reached; check your connection and try again." } };
-  }
+  const early = earlySearch && earlySearch.query === query.toString() ? earlySearch.answer : null;
+  earlySearch = null;
+  const answer = (await (early || requestSearch(query))) || {
+    ok: false, body: { detail: "The finder could not be reached; check your connection and try again." },
+  };
   if (serial !== searchSerial) return;
-  root.removeAttribute("aria-busy");
-  summaryHeading.classList.remove("loading");
   if (!answer.ok) {
+    root.removeAttribute("aria-busy");
+    summaryHeading.classList.remove("loading");
     clearResults();
+    placeMapOnCountry();
     showProblem(answer.body, { focus });
     notifyResize();
     return;
   }
   const body = answer.body;
   const q = body.query;
+  if (!append && map) {
+    // The map moves to the new place in a task of its own, and the list and the markers
+    // follow once that frame is drawn: each part is short enough not to hold up a tap.
+    clearMap();
+    showHere(q, `You searched here: ${placeName(q)}`);
+    fitMap(body.results);
+    await afterPaint();
+    if (serial !== searchSerial) return;
+  }
+  // Still loading until the list is in: the heading keeps its look (and size) till then.
+  root.removeAttribute("aria-busy");
+  summaryHeading.classList.remove("loading");
   if (!append) clearResults();
   const fresh = body.results.map((result) => ({ result, card: null, marker: null, number: 0 }));
   const firstNew = shown.length;
@@ -618,13 +692,11 @@ async function runSearch(params, { append = false, focus = false } = {}) {
   summaryHeading.textContent = summaryText(body);
   controls.hidden = false; // also with no match: a filter may be why
   if (!append) {
-    const place = placeName(q);
-    showHere(q, `You searched here: ${place}`);
-    fitMap();
     showCorrection(q, params);
     if (fullFinderLink) fullFinderLink.href = `${fullFinderLink.pathname}?${params}`;
     if (oneColumn()) collapseForm(q);
   }
+  drawMarkers();
   if (body.total === 0) {
     announce("");
     showEmptyState(params, q);
@@ -657,7 +729,8 @@ function showCorrection(query, params) {
   history.replaceState(null, "", pageUrl(params));
 }
 
-// Draw the list (from `from` on; everything when sorting or grouping moved cards) and the markers.
+// Draw the list (from `from` on; everything when sorting or grouping moved cards) and make the
+// markers (drawMarkers puts them on the map). Cards are built off the page and put in at once.
 function renderList(from = 0) {
   const q = current.query;
   const grouped = q.mode === "any";
@@ -686,12 +759,14 @@ function renderList(from = 0) {
       list = el("ol", { class: "result-list", "data-group": group, "aria-labelledby": grouped ? `group-${group}` : "results-summary" });
       groupsBox.append(list);
     }
+    const cards = document.createDocumentFragment();
     for (const entry of entries) {
       if (shown.indexOf(entry) < from) continue;
       entry.card = renderResult(entry, current.searchId);
-      list.append(entry.card);
+      cards.append(entry.card);
       addMarker(entry);
     }
+    list.append(cards);
   }
 }
 
@@ -811,11 +886,17 @@ function renderResult(entry, searchId) {
     card.append(el("p", { class: "missing", text: `Not a full match: ${listPhrase(result.missing)}` }));
   }
   const details = el("div", { class: "details", id: `${id}-details`, hidden: true });
-  const intro = introductionForm(result, searchId, `${id}-intro`);
+  const introId = `${id}-intro`;
+  let intro = null;
   const detailsButton = el("button", { type: "button", class: "secondary", "aria-expanded": "false", "aria-controls": details.id, text: "Details" });
   detailsButton.addEventListener("click", () => toggleDetails(result, searchId, details, detailsButton));
-  const introButton = el("button", { type: "button", class: "primary request-intro", "aria-expanded": "false", "aria-controls": intro.id, text: "Request an introduction" });
+  const introButton = el("button", { type: "button", class: "primary request-intro", "aria-expanded": "false", "aria-controls": introId, text: "Request an introduction" });
   introButton.addEventListener("click", () => {
+    // Made when first asked for: a form on every card would be most of the list's elements.
+    if (!intro) {
+      intro = introductionForm(result, searchId, introId);
+      card.append(intro);
+    }
     const open = intro.hidden;
     intro.hidden = !open;
     introButton.setAttribute("aria-expanded", String(open));
@@ -828,7 +909,7 @@ function renderResult(entry, searchId) {
     mapButton.addEventListener("click", () => showOnMap(entry));
     actions.append(mapButton);
   }
-  card.append(actions, details, intro);
+  card.append(actions, details);
   card.addEventListener("pointerenter", (event) => event.pointerType === "mouse" && setHighlight(entry, true));
   card.addEventListener("pointerleave", (event) => event.pointerType === "mouse" && setHighlight(entry, false));
   card.addEventListener("focusin", () => setHighlight(entry, true));
@@ -841,11 +922,10 @@ function renderResult(entry, searchId) {
 // From a popup: open the card's introduction form and put the coach in it.
 function openIntroduction(entry) {
   const button = entry.card.querySelector(".request-intro");
-  const intro = entry.card.querySelector("form.intro");
-  if (!intro) return; // already sent: the card says so
-  if (intro.hidden) button.click();
+  if (!button) return; // already sent: the card says so
+  if (button.getAttribute("aria-expanded") !== "true") button.click();
   entry.card.scrollIntoView({ block: "start" });
-  const input = intro.querySelector("input");
+  const input = entry.card.querySelector("form.intro input");
   if (input) input.focus({ preventScroll: true });
 }
 
@@ -906,7 +986,8 @@ function introductionForm(result, searchId, id) {
     const empty = [name, email, message].find((input) => !input.value.trim());
     if (empty) {
       empty.setAttribute("aria-invalid", "true");
-      feedback.textContent = `Please fill in ${formEl.querySelector(`label[for="${empty.id}"]`).textContent.toLowerCase()}.`;
+      const fieldLabel = formEl.querySelector(`label[for="${empty.id}"]`).textContent.toLowerCase();
+      feedback.textContent = `Please fill in ${fieldLabel}.`;
       empty.focus();
       return;
     }
@@ -977,8 +1058,15 @@ function setUpEmbedding() {
   notifyResize();
 }
 
+// Measured in the next frame, once for all the changes made until then: measuring right
+// after a change would make the browser lay the page out an extra time for each call.
 function notifyResize() {
-  notifyHost({ type: "findsupport:resize", height: Math.ceil(document.documentElement.getBoundingClientRect().height) });
+  if (!hostOrigin || resizePending) return;
+  resizePending = true;
+  requestAnimationFrame(() => {
+    resizePending = false;
+    notifyHost({ type: "findsupport:resize", height: Math.ceil(document.documentElement.getBoundingClientRect().height) });
+  });
 }
 
 function notifyHost(message) {
@@ -1016,6 +1104,7 @@ function submitSearch() {
     summaryHeading.classList.remove("loading");
     clearResults();
     clearHere();
+    placeMapOnCountry();
     clearPostcodeError();
     announce("");
     postcodeInput.setAttribute("aria-invalid", "true");
@@ -1063,6 +1152,11 @@ function changeControls() {
 
 async function start() {
   setUpEmbedding();
+  const opening = paramsFromUrl();
+  if (opening.get("postcode") || opening.get("lon")) {
+    const query = apiQuery(opening, 0);
+    earlySearch = { query: query.toString(), answer: requestSearch(query) };
+  }
   [labels] = await Promise.all([loadLabels(), setUpMap()]);
   form.addEventListener("submit", (event) => {
     event.preventDefault();
@@ -1086,6 +1180,7 @@ async function start() {
       searchSerial += 1;
       clearResults();
       clearHere();
+      placeMapOnCountry();
       expandForm();
       announce("");
     }
