@@ -22,6 +22,8 @@ in ``static/widget.js``.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from pathlib import Path
 
 from flask import Blueprint, Response, abort, render_template, request, send_from_directory, url_for
@@ -136,13 +138,30 @@ def widget_builder() -> str:
     )
 
 
+@functools.cache
+def _widget_script() -> tuple[bytes, str]:
+    """``widget.js`` as served, and its ETag: minified once per process like the bundle's scripts.
+
+    It keeps its own unversioned URL (club pages link to it for years), so it is
+    not in the hashed bundle; the ETag lets browsers revalidate it cheaply.
+    """
+    from .assets import minify
+
+    body = minify("widget.js", (Path(__file__).parent / "static" / "widget.js").read_bytes())
+    return body, hashlib.sha256(body).hexdigest()[:20]
+
+
 @blueprint.get("/widget.js")
 def widget() -> Response:
     """The script that embeds the finder into a club's page."""
-    response = send_from_directory(Path(__file__).parent / "static", "widget.js", mimetype="text/javascript", max_age=WIDGET_MAX_AGE_S)
+    body, etag = _widget_script()
+    response = Response(body, mimetype="text/javascript")
+    response.cache_control.public = True
+    response.cache_control.max_age = WIDGET_MAX_AGE_S
+    response.set_etag(etag)
     # Club pages on any origin load this script; let them (e.g. with crossorigin="anonymous").
     response.headers["Access-Control-Allow-Origin"] = "*"
-    return response
+    return response.make_conditional(request)
 
 
 @blueprint.get("/vendor/<library>/<path:filename>")

@@ -133,9 +133,22 @@ def test_widget_reads_its_settings_and_checks_message_origins(client):
         script = response.get_data(as_text=True)
     for attribute in ("postcode", "role", "event"):
         assert f'"{attribute}"' in script
-    assert "event.origin !== finderOrigin" in script
-    assert "event.source !== frame.contentWindow" in script
+    assert re.search(r"event\.origin\s*!==\s*finderOrigin", script)
+    assert re.search(r"event\.source\s*!==\s*frame\.contentWindow", script)
     assert "innerHTML" not in script
+
+
+def test_widget_script_is_served_minified_and_revalidates(client):
+    from pathlib import Path
+
+    import findsupport.web
+
+    source = (Path(findsupport.web.__file__).parent / "static" / "widget.js").read_bytes()
+    first = client.get("/widget.js")
+    assert first.status_code == 200 and len(first.data) < 0.8 * len(source)
+    assert first.headers["Access-Control-Allow-Origin"] == "*" and "max-age=3600" in first.headers["Cache-Control"]
+    again = client.get("/widget.js", headers={"If-None-Match": first.headers["ETag"]})
+    assert again.status_code == 304 and not again.data
 
 
 def test_finder_never_puts_data_into_html():
