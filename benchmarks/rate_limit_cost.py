@@ -10,8 +10,9 @@ engine (feedback batched, as a server's), and two apps around it that differ
 only in their rate limits:
 
 * **off**: ``rate_limits = "off"`` (nothing counted);
-* **on**: ``search=1000000/minute``: every search is counted in the shared
-  table (one upsert) and none is refused, so both answer the same searches.
+* **on**: ``search=1000000/minute``: every search is counted (in memory; the
+  limiter's thread adds the counts to the shared table every 100 ms in one
+  statement) and none is refused, so both answer the same searches.
 
 Each round sends the same ``--searches`` requests (``GET /api/v1/search``
 through the Flask test client, real postcodes, ``--clients`` different client
@@ -20,6 +21,21 @@ falls on both alike; the table gives per-request medians and the difference.
 The time spent counting inside the "on" requests is reported too, then
 ``SharedLimiter.hit`` alone is timed on the same database.  The load
 average is printed: the machine may be shared.
+
+With ``--http`` it measures throughput through real servers instead:
+``findsupport serve --workers 2`` (gunicorn) with the rate limits at their
+defaults beside the same command with ``FINDSUPPORT_RATE_LIMITS=off``, on
+SQLite and, with ``--database-url``, on that PostgreSQL database too (the
+same demo catalogue loaded into each).  ``wrk`` drives ``/api/v1/search``
+and ``/api/v1/health`` on each server in turn, ``--rounds`` times, every
+request from one of ``--clients`` addresses (``X-Forwarded-For``, the
+servers trusting one proxy hop), few enough requests each that none is
+refused: what is measured is the counting, not the refusing.  Reports per
+server the medians of health and search requests per second, search over
+health, and search with limits at their defaults over search with limits
+off.
+
+    .venv/bin/python benchmarks/rate_limit_cost.py --http [--database-url postgresql://...] [--providers 10000]
 """
 
 from __future__ import annotations
@@ -59,7 +75,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=200, help="client addresses the searches come from")
     parser.add_argument("--database-url", default=None, help="an empty database (default: SQLite in the data dir)")
     parser.add_argument("--no-feedback", action="store_true", help="log no feedback (no writer thread beside the requests)")
+    parser.add_argument("--http", action="store_true",
+                        help="throughput of real servers (gunicorn, wrk), limits at their defaults against off")
+    parser.add_argument("--seconds", type=float, default=5.0, help="with --http: per wrk measurement")
+    parser.add_argument("--connections", type=int, default=32, help="with --http: wrk connections")
     args = parser.parse_args(argv)
+    if args.http:
+        return http_main(args)
 
     root = Path(tempfile.mkdtemp(prefix="rate-limit-cost-"))
     values = {"data_dir": root / "data", "cache_dir": POSTCODE_CACHE, "public_url": "https://find.example",
@@ -117,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         for k in range(args.searches):
             limiter.hit("search", f"{k % args.clients:064x}")
         hits.append((time.perf_counter() - started) / args.searches)
+    limiter.close()
     for app in apps.values():
         app.extensions["findsupport"].close()  # writes the buffered feedback, closes the counts' connections
 
@@ -130,6 +153,135 @@ def main(argv: list[str] | None = None) -> int:
           f"mean {statistics.fmean(counting) * 1000:.3f} ms, p99 {statistics.quantiles(counting, n=100)[98] * 1000:.3f} ms")
     print(f"SharedLimiter.hit alone: {statistics.median(hits) * 1000:.3f} ms (median of rounds)")
     return 0
+
+
+#: With ``--http``: seconds of load before each measurement (connections open, caches warm).
+HTTP_WARM_UP_S = 1.0
+#: With ``--http``: the wrk script; each request comes from a random one of ``CLIENTS`` addresses.
+_WRK_SCRIPT = """
+local paths = {%s}
+local clients = %d
+math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16))
+request = function()
+  local k = math.random(0, clients - 1)
+  local address = string.format("10.%%d.%%d.%%d", math.floor(k / 62500) %% 250, math.floor(k / 250) %% 250,
+                                k %% 250 + 1)
+  return wrk.format("GET", paths[math.random(1, #paths)],
+                    {["Accept"] = "application/json", ["X-Forwarded-For"] = address})
+end
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT %%d %%.3f %%.3f %%d\\n", summary.requests, summary.duration / 1e6,
+    latency:percentile(99) / 1e3, summary.errors.status + summary.errors.connect + summary.errors.read
+    + summary.errors.timeout))
+end
+"""
+
+
+def http_main(args: argparse.Namespace) -> int:
+    """Servers with limits at their defaults and off, SQLite and PostgreSQL, measured in turn with wrk."""
+    import json
+    import signal
+    import socket
+    import subprocess
+    import urllib.request
+
+    root = Path(tempfile.mkdtemp(prefix="rate-limit-http-"))
+    backends = {"sqlite": None, **({"postgresql": args.database_url} if args.database_url else {})}
+    directory = PostcodeDirectory.load(POSTCODE_CACHE)
+    for name, url in backends.items():
+        values = {"data_dir": root / name, "cache_dir": POSTCODE_CACHE, **({"database_url": url} if url else {})}
+        settings = load_settings({**values, "rate_limits": "off"}, environ={})
+        report = load_demo(CatalogStore.open(settings), directory, settings, seed=1, providers=args.providers)
+        assert report.ok, report.summary()
+    postcodes = sample_query_postcodes(directory, 2000, seed=7)
+    radii = (10, 25, 25, 50)
+    paths = [f"/api/v1/search?postcode={p.replace(' ', '%20')}&radius_km={radii[k % 4]}"
+             for k, p in enumerate(postcodes)]
+
+    def free_port() -> int:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    servers: dict[str, tuple[int, subprocess.Popen]] = {}
+    try:
+        for name, url in backends.items():
+            for limits in ("default", "off"):
+                port = free_port()
+                env = {**os.environ, "FINDSUPPORT_DATA_DIR": str(root / name),
+                       "FINDSUPPORT_CACHE_DIR": str(POSTCODE_CACHE),
+                       "FINDSUPPORT_TRUST_PROXY": "true", "FINDSUPPORT_LOG_LEVEL": "WARNING"}
+                env.pop("FINDSUPPORT_RATE_LIMITS", None)
+                env.pop("FINDSUPPORT_DATABASE_URL", None)
+                if limits == "off":
+                    env["FINDSUPPORT_RATE_LIMITS"] = "off"
+                if url:
+                    env["FINDSUPPORT_DATABASE_URL"] = url
+                command = [str(Path(sys.executable).parent / "findsupport"), "serve", "--quiet", "--workers", "2",
+                           "--port", str(port)]
+                servers[f"{name} {limits}"] = (port, subprocess.Popen(command, env=env, start_new_session=True))
+        for label, (port, process) in servers.items():
+            deadline = time.monotonic() + 300
+            while True:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"server {label} did not start")
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/health", timeout=5):
+                        break
+                except OSError:
+                    time.sleep(0.5)
+        script = root / "load.lua"
+        script.write_text(_WRK_SCRIPT % (",".join(json.dumps(p) for p in paths), args.clients))
+        health_script = root / "health.lua"
+        health_script.write_text(_WRK_SCRIPT % (json.dumps("/api/v1/health"), args.clients))
+
+        def wrk(port: int, lua: Path) -> tuple[float, float, int]:
+            base = ["wrk", "-t", "2", "-c", str(args.connections), "-s", str(lua), f"http://127.0.0.1:{port}"]
+            subprocess.run([*base[:1], "-d", f"{HTTP_WARM_UP_S:g}s", *base[1:]], check=True, capture_output=True)
+            out = subprocess.run([*base[:1], "-d", f"{args.seconds:g}s", *base[1:]], check=True, capture_output=True,
+                                 text=True).stdout
+            requests, duration, p99, errors = next(x for x in out.splitlines() if x.startswith("RESULT ")).split()[1:]
+            return int(requests) / float(duration), float(p99), int(errors)
+
+        runs: dict[str, list[dict]] = {label: [] for label in servers}
+        load_before = os.getloadavg()[0]
+        for round_ in range(args.rounds):
+            # Alternate the order each round, so a change in the machine's load falls on every server alike.
+            for label in (list(servers) if round_ % 2 == 0 else list(reversed(servers))):
+                port = servers[label][0]
+                health, _, health_errors = wrk(port, health_script)
+                search, p99, search_errors = wrk(port, script)
+                runs[label].append({"health": health, "search": search, "p99_ms": p99,
+                                    "errors": health_errors + search_errors})
+    finally:
+        for _, process in servers.values():
+            os.killpg(process.pid, signal.SIGTERM)
+        for _, process in servers.values():
+            process.wait(timeout=60)
+
+    median = statistics.median
+    print(f"{args.providers:,} providers; findsupport serve --workers 2; wrk {args.connections} connections, "
+          f"{args.seconds:g} s each; {args.rounds} rounds; {args.clients} client addresses; "
+          f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after")
+    print(f"{'server (limits)':>22} {'health/s':>9} {'search/s':>9} {'search/health':>13} {'p99 ms':>7} errors")
+    summary = {}
+    for label, rows in runs.items():
+        row = {"health_per_s": round(median(r["health"] for r in rows), 1),
+               "search_per_s": round(median(r["search"] for r in rows), 1),
+               "search_over_health": round(median(r["search"] / r["health"] for r in rows), 3),
+               "search_p99_ms": median(r["p99_ms"] for r in rows), "errors": sum(r["errors"] for r in rows),
+               "search_per_s_each": [round(r["search"], 1) for r in rows]}
+        summary[label] = row
+        print(f"{label:>22} {row['health_per_s']:>9.1f} {row['search_per_s']:>9.1f} {row['search_over_health']:>13.3f} "
+              f"{row['search_p99_ms']:>7.1f} {row['errors']}")
+    for name in backends:
+        on, off = runs[f"{name} default"], runs[f"{name} off"]
+        # Each round's pair was measured back to back: the median of the pairs' ratios.
+        ratio = median(a["search"] / b["search"] for a, b in zip(on, off))
+        summary[f"{name} default/off"] = round(ratio, 3)
+        print(f"{name}: search with limits at their defaults / off = {ratio:.3f} (median of rounds)")
+    print(json.dumps(summary))
+    return 1 if any(isinstance(r, dict) and r["errors"] for r in summary.values()) else 0
 
 
 if __name__ == "__main__":

@@ -9,25 +9,34 @@ not limited.
 database every server uses (``FINDSUPPORT_DATABASE_URL``), so a client's
 requests count together however they are spread over gunicorn workers and
 servers.  Each rule's period is cut into :data:`SLOTS_PER_PERIOD` slots; a row
-holds one client's accepted requests in one slot of one bucket.  A request is
-one statement, an upsert that adds one to the current slot and returns it
-with the sum of the slots before it (``INSERT ... ON CONFLICT DO UPDATE ...
-RETURNING``, run on its own, without ``BEGIN``/``COMMIT``): the increment is
-atomic on SQLite and PostgreSQL alike, so of many parallel requests exactly as
-many pass as the limit has room for.  The window summed is the current slot
-and the whole period before it, so no period (however placed) ever holds more
-than the limit; the price is that a request may wait up to one slot longer
-than an exact log would make it wait.  A refused request gives its count back
-(two more statements, on the refusing path only), so a client that keeps
-retrying is not locked out longer than one that waits.  Rows past their window
-are deleted every :data:`PRUNE_EVERY_S` by whichever request comes next.
+holds one client's accepted requests in one slot of one bucket.  The window
+summed is the current slot and the whole period before it, so no period
+(however placed) holds more than the counts allow (see below); the price is
+that a request may wait up to one slot longer than an exact log would make
+it wait.
+
+A request costs no database work: each process counts in memory and a
+background thread adds its counts to the table every :data:`FLUSH_EVERY_S`
+in one statement (``INSERT ... ON CONFLICT DO UPDATE ... RETURNING``, atomic
+on SQLite and PostgreSQL alike), which returns each of those clients' totals
+over every server.  A request is accepted while that total plus the process's
+own unflushed count is under the limit; when it is not, the client's counts
+are read exactly before refusing, and the refusal is remembered until its
+``Retry-After`` (a client that keeps retrying costs nothing and does not use
+up its limit).  So a client gets at most the limit in any window, plus what
+*other* processes accepted from it in the one flush interval they had not yet
+reported: at most, per worker process of every server, the client's requests
+to it in one interval (and the statement's own time).  A client served by one
+process meets the limit exactly.  A graceful stop flushes.  Rows past their
+window are deleted every :data:`PRUNE_EVERY_S` by the flushing thread.
 
 The clients are the keyed hashes of :mod:`findsupport.clients` (no address is
 stored).  Servers compare their clocks through the slot numbers, so they must
 keep time (NTP; a second's skew is a sixth of a slot of a per-minute rule).
 When the database cannot count (unreachable, or a SQLite file locked for more
-than :data:`SQLITE_WAIT_MS`) the request is let through and a warning logged:
-a search must not fail because its limit could not be counted.
+than :data:`SQLITE_WAIT_MS`) a warning is logged, the counts wait for the next
+flush, and a request that would need the exact read is let through: a search
+must not fail because its limit could not be counted.
 
 Introductions (``introductions``) are limited differently, by
 :mod:`findsupport.introductions`: the stored requests themselves are counted,
@@ -37,7 +46,7 @@ needs their rows, not a counter.
 Examples
 --------
 >>> from findsupport.db import create_db_engine
->>> limiter = SharedLimiter(parse_rate_limits("search=2/minute"), create_db_engine("sqlite://"))
+>>> limiter = SharedLimiter(parse_rate_limits("search=2/minute"), create_db_engine("sqlite://"), flush_every_s=None)
 >>> [limiter.hit("search", "client-hash", now=t) for t in (0.0, 1.0)]
 [None, None]
 >>> limiter.hit("search", "client-hash", now=2.0)
@@ -75,6 +84,7 @@ __all__ = [
     "SLOTS_PER_PERIOD",
     "PRUNE_EVERY_S",
     "SQLITE_WAIT_MS",
+    "FLUSH_EVERY_S",
 ]
 
 log = logging.getLogger(__name__)
@@ -107,6 +117,16 @@ PRUNE_EVERY_S = 60.0
 #: How long (milliseconds) a count waits for a SQLite database another process is writing (an
 #: import) before the request goes uncounted: a search must not wait for an import's commit.
 SQLITE_WAIT_MS = 250
+#: How often (seconds) each process adds its counts to the database, in one statement off the
+#: request path.  It bounds what one process cannot see of the others (see SharedLimiter); 100 ms
+#: is far below any period a rule names, and at hundreds of searches a second still batches tens
+#: of counts per statement.
+FLUSH_EVERY_S = 0.1
+#: A flushing thread with nothing to send for this long (seconds) ends; the next request starts one.
+IDLE_STOP_S = 10.0
+#: Rows per flush statement at most (a burst of new clients goes in several; SQLite binds at most
+#: 32,766 parameters, five a row).
+FLUSH_ROWS = 1000
 #: How often (seconds) a database that cannot count is reported again, rather than once per request.
 WARN_EVERY_S = 60.0
 _BUCKET_CHARS = 32
@@ -182,6 +202,13 @@ def parse_rate_limits(text: str) -> dict[str, RateRule]:
 class SharedLimiter:
     """Sliding-window limits per (bucket, client), counted in the shared database.  Thread-safe.
 
+    A request is counted in memory; a background thread adds this process's
+    counts to the database every ``flush_every_s`` in one statement and reads
+    back each of those clients' counts over every server, so the request path
+    never waits for the database.  A request is accepted while the client's
+    count known from the last flush plus this process's unflushed count stays
+    within the limit.
+
     Parameters
     ----------
     rules : dict
@@ -191,29 +218,52 @@ class SharedLimiter:
         newest schema (:func:`findsupport.db.engine_for` sees to that).
     clock : callable, default time.time
         Seconds since the epoch; every server's clock names the same slots.
+    flush_every_s : float or None, default FLUSH_EVERY_S
+        How often the background thread flushes; ``None`` starts no thread
+        (the caller calls :meth:`flush`, as tests do).
 
     Notes
     -----
+    The guarantee: in any window a client gets at most the limit plus, for
+    each *other* process (every gunicorn worker of every server), the
+    requests that process accepted from it since its last flush, i.e. within
+    one flush interval and the flush statement's own time.  One process alone
+    is exact.  Refusals are decided on exact counts: when the estimate says
+    no, the client's counts are read from the database (after any flush in
+    progress) before refusing, and the refusal is remembered until its
+    ``Retry-After``, so a client that keeps retrying costs no database work.
+
     The counts go through connections of their own (:func:`_counts_engine`)
     that commit without waiting for the disk: PostgreSQL's
     ``synchronous_commit=off``, SQLite's ``synchronous=NORMAL`` (a crash may
-    forget the last counts, never corrupt anything; measured in
-    BENCHMARKS.md).  On SQLite they also give up on a locked database after
-    :data:`SQLITE_WAIT_MS`, so a long import does not hold searches up.  Every
-    other write keeps the database's own settings.
+    forget the last counts, never corrupt anything).  On SQLite a flush gives
+    up on a locked database after :data:`SQLITE_WAIT_MS` and its counts wait
+    for the next one.  Every other write keeps the database's own settings.
     """
 
     def __init__(self, rules: dict[str, RateRule], db: sa.engine.Engine, *,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, flush_every_s: float | None = FLUSH_EVERY_S) -> None:
         self.rules = dict(rules)
         self.clock = clock
+        self.flush_every_s = flush_every_s
         counts = _counts_engine(db)
         # One statement is its own transaction: no BEGIN and COMMIT round trips around it.
         self._db = counts.execution_options(isolation_level="AUTOCOMMIT")
         self._own_engine = counts if counts is not db else None
         self._pid = os.getpid()
-        self._count = _count_statement(postgresql.insert if db.dialect.name == "postgresql" else sqlite.insert)
-        self._prune_lock = threading.Lock()
+        self._insert = postgresql.insert if db.dialect.name == "postgresql" else sqlite.insert
+        self._lock = threading.Lock()  # guards the dicts below
+        self._flush_lock = threading.Lock()  # one flush or exact read at a time, so nothing is counted twice
+        #: Accepted, not yet sent: (bucket, client, slot) -> requests.
+        self._pending: dict[tuple[str, str, int], int] = {}
+        #: Being sent by the flush in progress (still counted until its totals are in ``_known``).
+        self._in_flight: dict[tuple[str, str, int], int] = {}
+        #: (bucket, client) -> (slot, the window's count over every server as of the last flush).
+        self._known: dict[tuple[str, str], tuple[int, int]] = {}
+        #: (bucket, client) -> when a refused client may be counted again (epoch seconds).
+        self._refused_until: dict[tuple[str, str], float] = {}
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
         self._next_prune = 0.0
         self._next_warning = 0.0
 
@@ -233,33 +283,66 @@ class SharedLimiter:
         if rule is None:
             return None
         now = self.clock() if now is None else now
-        width = rule.period_s / SLOTS_PER_PERIOD
-        slot = math.floor(now / width)
-        if self._own_engine is not None and self._pid != os.getpid():
-            # A forked worker (gunicorn --preload): the parent's pooled connections stay the parent's.
-            self._own_engine.dispose(close=False)
-            self._pid = os.getpid()
-        try:
-            with self._db.connect() as conn:
-                hits, before = conn.execute(self._count, {
-                    "p_client": client, "p_bucket": rule.bucket, "p_slot": slot,
-                    "p_oldest": slot - SLOTS_PER_PERIOD,
-                    # Past its last window once the slot after it plus a whole period have gone by.
-                    "p_expires_at": math.ceil((slot + SLOTS_PER_PERIOD + 1) * width),
-                }).one()
-                if hits + before <= rule.limit:
-                    self._prune_if_due(conn, now)
-                    return None
-                return self._refuse(conn, rule, client, slot, width, now)
-        except sa.exc.SQLAlchemyError as exc:
-            self._warn(exc, now)
-            return None
+        slot = self._slot(bucket, now)
+        key = (bucket, client)
+        self._after_fork()
+        with self._lock:
+            until = self._refused_until.get(key)
+            if until is not None and now < until:
+                return max(1, math.ceil(until - now))
+            if self._estimate(key, slot) + 1 <= rule.limit:
+                self._count_locally(key, slot)
+                return None
+        return self._decide_exactly(rule, client, slot, now)
 
     def check(self, bucket: str, client: str) -> None:
         """Count one request; raise :class:`RateLimited` when the client is over the limit."""
         wait = self.hit(bucket, client)
         if wait is not None:
             raise rate_limited(self.rules[bucket], wait)
+
+    def flush(self, now: float | None = None) -> None:
+        """Add this process's unflushed counts to the database in one statement and learn the totals.
+
+        Also deletes the rows past their window every :data:`PRUNE_EVERY_S`.  When
+        the database cannot count, a warning is logged and the counts wait for the
+        next flush (those whose slot has left every window are dropped).
+        """
+        now = self.clock() if now is None else now
+        with self._flush_lock:
+            with self._lock:
+                self._in_flight, self._pending = self._pending, {}
+                batch = self._in_flight
+            known: dict[tuple[str, str], tuple[int, int]] = {}
+            if not batch and now < self._next_prune:
+                return
+            try:
+                with self._db.connect() as conn:
+                    rows = sorted(batch.items())  # one lock order on every server: no deadlocks on PostgreSQL
+                    for start in range(0, len(rows), FLUSH_ROWS):
+                        statement = self._flush_statement(rows[start:start + FLUSH_ROWS])
+                        for client, bucket, slot, total in conn.execute(statement):
+                            if known.get((bucket, client), (slot - 1, 0))[0] < slot:
+                                # Plus this batch's own earlier slots, which the total may not have seen:
+                                # on SQLite it may count them twice, too high and so safe.
+                                known[(bucket, client)] = (slot, total + sum(
+                                    batch.get((bucket, client, s), 0) for s in range(slot - SLOTS_PER_PERIOD, slot)))
+                    if now >= self._next_prune:
+                        self._next_prune = now + PRUNE_EVERY_S
+                        self._delete_expired(conn, now)
+                        with self._lock:
+                            self._forget(now)
+            except sa.exc.SQLAlchemyError as exc:
+                self._warn(exc, now)
+                with self._lock:
+                    for (bucket, client, slot), n in batch.items():
+                        if slot >= self._slot(bucket, now) - SLOTS_PER_PERIOD:
+                            self._pending[(bucket, client, slot)] = self._pending.get((bucket, client, slot), 0) + n
+                    self._in_flight = {}
+                return
+            with self._lock:
+                self._known.update(known)
+                self._in_flight = {}
 
     def prune(self, now: float | None = None) -> int:
         """Delete the rows past every window; return how many went."""
@@ -268,28 +351,135 @@ class SharedLimiter:
             return self._delete_expired(conn, now)
 
     def close(self) -> None:
-        """Close the connections of the counts' own engine, if any (the limiter stays usable)."""
+        """Stop the flushing thread, flush what is left, close the counts' own engine (stays usable)."""
+        if self._pid == os.getpid():
+            with self._lock:
+                thread, self._thread = self._thread, None
+            if thread is not None:
+                self._stop.set()
+                thread.join()
+                self._stop = threading.Event()  # a request after this starts a new thread
+            self.flush()
         if self._own_engine is not None:
             self._own_engine.dispose()
 
-    def _refuse(self, conn: sa.Connection, rule: RateRule, client: str, slot: int, width: float, now: float) -> int:
-        """Give the refused request's count back; the whole seconds until one more fits."""
-        t = rate_limit_counts
-        mine = (t.c.client_key == client) & (t.c.bucket == rule.bucket)
-        conn.execute(sa.update(t).where(mine, t.c.slot == slot).values(hits=t.c.hits - 1))
-        counts = dict(conn.execute(
-            sa.select(t.c.slot, t.c.hits).where(mine, t.c.slot >= slot - SLOTS_PER_PERIOD, t.c.slot <= slot)
-        ).all())
-        return retry_after(counts, slot, width, rule.limit, now)
+    def _count_locally(self, key: tuple[str, str], slot: int) -> None:
+        """Count one accepted request (under ``_lock``), and see that a thread will flush it."""
+        self._pending[(*key, slot)] = self._pending.get((*key, slot), 0) + 1
+        if self._thread is None and self.flush_every_s is not None:
+            self._thread = threading.Thread(target=self._run, name="rate-limit-flush", daemon=True)
+            self._thread.start()
 
-    def _prune_if_due(self, conn: sa.Connection, now: float) -> None:
-        if now < self._next_prune or not self._prune_lock.acquire(blocking=False):
-            return
+    def _after_fork(self) -> None:
+        """In a forked worker (gunicorn --preload) start afresh: no thread of the parent's runs here."""
+        if self._pid != os.getpid():
+            # The parent's connections, counts and thread stay the parent's.
+            if self._own_engine is not None:
+                self._own_engine.dispose(close=False)
+            self._lock = threading.Lock()
+            self._flush_lock = threading.Lock()
+            self._pending, self._in_flight, self._thread = {}, {}, None
+            self._stop = threading.Event()
+            self._pid = os.getpid()
+
+    def _run(self) -> None:
+        """Flush every ``flush_every_s``; end after :data:`IDLE_STOP_S` with nothing to send.
+
+        An idle worker then has no thread waking up; the next counted request starts one.
+        """
+        assert self.flush_every_s is not None
+        idle_since = time.monotonic()
+        while not self._stop.wait(self.flush_every_s):
+            try:
+                self.flush()
+            except Exception:  # the thread must outlive any one bad flush
+                log.exception("rate limit counts not flushed")
+            with self._lock:
+                if self._pending:
+                    idle_since = time.monotonic()
+                elif time.monotonic() - idle_since > IDLE_STOP_S:
+                    # Under the lock that counts, with nothing pending: a request counted after this
+                    # starts another thread.
+                    if self._thread is threading.current_thread():
+                        self._thread = None
+                    return
+        with self._lock:  # stopped by close(): a request counted after it starts a new thread
+            if self._thread is threading.current_thread():
+                self._thread = None
+
+    def _slot(self, bucket: str, now: float) -> int:
+        return math.floor(now / (self.rules[bucket].period_s / SLOTS_PER_PERIOD))
+
+    def _estimate(self, key: tuple[str, str], slot: int) -> int:
+        """The window's count as this process knows it (under ``_lock``): last flush's total plus unflushed."""
+        bucket, client = key
+        known_slot, total = self._known.get(key, (slot, 0))
+        # A total from an earlier slot may include slots since gone from the window: too high, never
+        # too low, so at worst it sends the request to the exact read.  A whole window old, it counts nothing.
+        count = total if slot - known_slot <= SLOTS_PER_PERIOD else 0
+        for counts in (self._in_flight, self._pending):
+            count += sum(counts.get((bucket, client, s), 0) for s in range(slot - SLOTS_PER_PERIOD, slot + 1))
+        return count
+
+    def _decide_exactly(self, rule: RateRule, client: str, slot: int, now: float) -> int | None:
+        """Read the client's counts over every server, add this process's unflushed, then accept or refuse."""
+        key = (rule.bucket, client)
+        t = rate_limit_counts
         try:
-            self._next_prune = now + PRUNE_EVERY_S
-            self._delete_expired(conn, now)
-        finally:
-            self._prune_lock.release()
+            with self._flush_lock, self._db.connect() as conn:  # no flush half done, so nothing counted twice
+                counts = dict(conn.execute(
+                    sa.select(t.c.slot, t.c.hits).where(t.c.client_key == client, t.c.bucket == rule.bucket,
+                                                        t.c.slot >= slot - SLOTS_PER_PERIOD, t.c.slot <= slot)
+                ).all())
+        except sa.exc.SQLAlchemyError as exc:
+            self._warn(exc, now)
+            return None
+        with self._lock:
+            self._known[key] = (slot, sum(counts.values()))
+            for s in range(slot - SLOTS_PER_PERIOD, slot + 1):
+                unflushed = sum(mine.get((rule.bucket, client, s), 0) for mine in (self._pending, self._in_flight))
+                if unflushed:
+                    counts[s] = counts.get(s, 0) + unflushed
+            if sum(counts.values()) + 1 <= rule.limit:
+                self._count_locally(key, slot)
+                return None
+            wait = retry_after(counts, slot, rule.period_s / SLOTS_PER_PERIOD, rule.limit, now)
+            self._refused_until[key] = now + wait
+            return wait
+
+    def _forget(self, now: float) -> None:
+        """Drop (under ``_lock``) what no window holds any more: old totals and refusals past."""
+        self._known = {k: v for k, v in self._known.items() if self._slot(k[0], now) - v[0] <= SLOTS_PER_PERIOD}
+        self._refused_until = {k: v for k, v in self._refused_until.items() if v > now}
+
+    def _flush_statement(self, rows: list[tuple[tuple[str, str, int], int]]) -> sa.Executable:
+        """One upsert adding ``rows``' counts, returning each row's client total over the row slot's window.
+
+        The total sums the row's own slot (after the addition) and the period before
+        it.  PostgreSQL's subquery sees the statement's starting snapshot, so when a
+        batch spans a slot boundary the total misses this batch's count in the
+        earlier slot (:meth:`flush` adds it back).
+        """
+        t = rate_limit_counts
+        values = []
+        for (bucket, client, slot), n in rows:
+            width = self.rules[bucket].period_s / SLOTS_PER_PERIOD
+            # Past its last window once the slot after it plus a whole period have gone by.
+            values.append({"client_key": client, "bucket": bucket, "slot": slot, "hits": n,
+                           "expires_at": math.ceil((slot + SLOTS_PER_PERIOD + 1) * width)})
+        stmt = self._insert(t).values(values)
+        earlier = t.alias("earlier")
+        # The returned row's own columns, named with the table: RETURNING does not correlate a subquery.
+        row = {name: sa.literal_column(f"{t.name}.{name}") for name in ("client_key", "bucket", "slot")}
+        before = (
+            sa.select(sa.func.coalesce(sa.func.sum(earlier.c.hits), 0))
+            .where(earlier.c.client_key == row["client_key"], earlier.c.bucket == row["bucket"],
+                   earlier.c.slot >= row["slot"] - SLOTS_PER_PERIOD, earlier.c.slot < row["slot"])
+            .scalar_subquery()
+        )
+        return stmt.on_conflict_do_update(
+            index_elements=[t.c.client_key, t.c.bucket, t.c.slot], set_={"hits": t.c.hits + stmt.excluded.hits}
+        ).returning(t.c.client_key, t.c.bucket, t.c.slot, t.c.hits + before)
 
     @staticmethod
     def _delete_expired(conn: sa.Connection, now: float) -> int:
@@ -301,29 +491,6 @@ class SharedLimiter:
             self._next_warning = now + WARN_EVERY_S
             log.warning("rate limits not counted (requests let through meanwhile): the database failed with %s: %s",
                         type(exc).__name__, str(exc).splitlines()[0][:200] if str(exc) else "")
-
-
-def _count_statement(insert: Callable[..., Any]) -> sa.Executable:
-    """The upsert adding one to a slot, returning its new count and the sum of the period before it.
-
-    Built once, with bound parameters (``p_client``, ``p_bucket``, ``p_slot``,
-    ``p_oldest``, ``p_expires_at``), so a request pays only for executing it.
-    The sum reads only earlier slots, which the statement does not change, so
-    it means the same on PostgreSQL (whose subquery sees the statement's
-    starting snapshot) and SQLite.
-    """
-    t = rate_limit_counts
-    client, bucket, slot = sa.bindparam("p_client"), sa.bindparam("p_bucket"), sa.bindparam("p_slot")
-    before = (
-        sa.select(sa.func.coalesce(sa.func.sum(t.c.hits), 0))
-        .where(t.c.client_key == client, t.c.bucket == bucket, t.c.slot >= sa.bindparam("p_oldest"), t.c.slot < slot)
-        .scalar_subquery()
-    )
-    upsert = insert(t).values(client_key=client, bucket=bucket, slot=slot, hits=1,
-                              expires_at=sa.bindparam("p_expires_at"))
-    return upsert.on_conflict_do_update(
-        index_elements=[t.c.client_key, t.c.bucket, t.c.slot], set_={"hits": t.c.hits + 1}
-    ).returning(t.c.hits, before)
 
 
 def _counts_engine(db: sa.engine.Engine) -> sa.engine.Engine:
