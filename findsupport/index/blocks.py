@@ -20,16 +20,18 @@ Examples
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .. import taxonomy
 from ..catalog.public import PublicCatalog
 from .curve import hilbert_keys
+from .kernels import (
+    BLOCK_FLOATS, BLOCK_INTS, ONLINE_ROLE_COUNTS, ROLE_COLUMNS, ROLE_COUNTS, EVENT_SLOT_OR, SLOT_FLOATS, SLOT_INTS, TILE_INTS,
+)  # fmt: skip
 
 __all__ = ["BlockTable", "slots_of_ranges", "box_distances2", "ROLE_COLUMNS"]
-
-#: Columns of the per-block role counts: 0 counts everyone, 1 + k counts ROLES[k].
-ROLE_COLUMNS = 1 + len(taxonomy.ROLES)
 
 
 def slots_of_ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
@@ -53,54 +55,87 @@ def box_distances2(
     return dx * dx + dy * dy, fx * fx + fy * fy
 
 
+
+
+class _Column:
+    """A named read-only view of one column (or run of columns) of one of the table's matrices."""
+
+    def __init__(self, matrix: str, first: int, width: int = 0) -> None:
+        self.matrix, self.first, self.width = matrix, first, width
+
+    def __get__(self, table: "BlockTable | None", owner: type) -> Any:
+        if table is None:
+            return self  # looked up on the class (documentation tools)
+        matrix = getattr(table, self.matrix)
+        return matrix[:, self.first : self.first + self.width] if self.width else matrix[:, self.first]
+
+
 class BlockTable:
     """Providers sorted along the Hilbert curve into blocks (see the module docstring).
 
-    Build with :meth:`build`.  Per-slot columns (length ``n``): ``order``,
-    ``x``, ``y``, ``reach2`` (squared reach, m²; ``inf`` for polygon areas), ``role_mask``, ``online``,
-    ``area_id`` (``-1``: circle), ``event_mask``, ``slot_mask``, ``spare``,
-    ``level``, ``primary_role``.  Per-block columns (length ``n_blocks``):
-    ``start``, ``end``, the points' box ``minx``..``maxy``, the service
-    areas' box ``sa_minx``..``sa_maxy``, ``has_polygon``, ``min_reach2``,
-    ``max_reach2`` (``-inf``/``+inf`` when the block holds a polygon), ``role_counts`` and ``online_role_counts`` (shape
-    ``(n_blocks, ROLE_COLUMNS)``), ``event_or``, ``slot_or``, ``event_slot_or``
-    (shape ``(n_blocks, len(EVENTS))``: the free slots of the block's providers
-    who coach each event, so a bound can pair an event with its coaches' slots),
-    Tiles (runs of consecutive blocks of one partition):
-    ``tile_start``, ``tile_end`` (block numbers) and their service-area box
-    ``tile_minx``..``tile_maxy``.  All read-only.
+    Build with :meth:`build`.  The compiled loops read five matrices, laid
+    out by the column constants of :mod:`.kernels`: ``slot_f``/``slot_i`` (one row per
+    slot), ``block_f``/``block_i`` (one row per block) and ``tile_i`` (one
+    row per tile).  Each column is also a named view: per slot ``order``,
+    ``x``, ``y``, ``reach2`` (squared reach, m²; ``inf`` for polygon areas),
+    ``role_mask``, ``online``, ``area_id`` (``-1``: circle), ``event_mask``,
+    ``slot_mask``; per block ``start``, ``end``, the points' box
+    ``minx``..``maxy``, the service areas' box ``sa_minx``..``sa_maxy``,
+    ``has_polygon``, ``min_reach2``, ``max_reach2`` (``-inf``/``+inf`` when
+    the block holds a polygon), ``role_counts`` and ``online_role_counts``
+    (shape ``(n_blocks, ROLE_COLUMNS)``), ``event_or``, ``slot_or``,
+    ``event_slot_or`` (shape ``(n_blocks, len(EVENTS))``: the free slots of
+    the block's providers who coach each event, so a bound can pair an event
+    with its coaches' slots); per tile (a run of consecutive blocks of one
+    partition) ``tile_start``, ``tile_end``.  Held apart, as only Python
+    reads them: per slot ``spare``, ``level``, ``primary_role``; per tile
+    the service-area box ``tile_box`` (``minx, miny, maxx, maxy`` columns,
+    also ``tile_minx``..``tile_maxy``).  All read-only.
     """
 
-    SLOT_COLUMNS = (
-        "order", "x", "y", "reach2", "role_mask", "online", "area_id",
-        "event_mask", "slot_mask", "spare", "level", "primary_role",
-    )  # fmt: skip
-    IN_PERSON_BLOCK_COLUMNS = (
-        "start", "end", "minx", "miny", "maxx", "maxy", "sa_minx", "sa_miny", "sa_maxx", "sa_maxy",
-        "has_polygon", "min_reach2", "max_reach2", "role_counts", "online_role_counts", "event_or", "slot_or",
-        "event_slot_or",
-    )  # fmt: skip
-    ONLINE_BLOCK_COLUMNS = (
-        "start", "end", "minx", "miny", "maxx", "maxy", "sa_minx", "sa_miny", "sa_maxx", "sa_maxy",
-        "role_counts", "event_or", "slot_or", "event_slot_or",
-    )  # fmt: skip
-    IN_PERSON_SLOT_COLUMNS = ("x", "y", "reach2", "role_mask", "area_id", "event_mask", "slot_mask", "online", "order")
-    ONLINE_SLOT_COLUMNS = ("x", "y", "reach2", "role_mask", "area_id", "event_mask", "slot_mask", "order")
+    slot_f: np.ndarray
+    slot_i: np.ndarray
+    block_f: np.ndarray
+    block_i: np.ndarray
+    tile_i: np.ndarray
+    tile_box: np.ndarray
+    spare: np.ndarray
+    level: np.ndarray
+    primary_role: np.ndarray
 
-    def __init__(self, **arrays: np.ndarray) -> None:
-        for name, array in arrays.items():
-            array.flags.writeable = False
-            setattr(self, name, array)
-        self.n_blocks = len(arrays["start"])
-        self.n_tiles = len(arrays["tile_start"])
-        #: Argument groups of the compiled loops (:mod:`.kernels`), in their order.
-        self.in_person_blocks = tuple(getattr(self, name) for name in self.IN_PERSON_BLOCK_COLUMNS)
-        self.online_blocks = tuple(getattr(self, name) for name in self.ONLINE_BLOCK_COLUMNS)
-        self.in_person_slots = tuple(getattr(self, name) for name in self.IN_PERSON_SLOT_COLUMNS)
-        self.online_slots = tuple(getattr(self, name) for name in self.ONLINE_SLOT_COLUMNS)
+    x, y, reach2 = (_Column("slot_f", i) for i in range(len(SLOT_FLOATS)))
+    role_mask, area_id, event_mask, slot_mask, online, order = (_Column("slot_i", i) for i in range(len(SLOT_INTS)))
+    minx, miny, maxx, maxy, sa_minx, sa_miny, sa_maxx, sa_maxy, min_reach2, max_reach2 = (
+        _Column("block_f", i) for i in range(len(BLOCK_FLOATS))
+    )
+    start, end, has_polygon, event_or, slot_or = (_Column("block_i", i) for i in range(len(BLOCK_INTS)))
+    role_counts = _Column("block_i", ROLE_COUNTS, ROLE_COLUMNS)
+    online_role_counts = _Column("block_i", ONLINE_ROLE_COUNTS, ROLE_COLUMNS)
+    event_slot_or = _Column("block_i", EVENT_SLOT_OR, len(taxonomy.EVENTS))
+    tile_start, tile_end = (_Column("tile_i", i) for i in range(len(TILE_INTS)))
+    tile_minx, tile_miny, tile_maxx, tile_maxy = (_Column("tile_box", i) for i in range(4))
+
+    def __init__(
+        self,
+        slot_f: np.ndarray,
+        slot_i: np.ndarray,
+        block_f: np.ndarray,
+        block_i: np.ndarray,
+        tile_i: np.ndarray,
+        tile_box: np.ndarray,
+        spare: np.ndarray,
+        level: np.ndarray,
+        primary_role: np.ndarray,
+    ) -> None:
+        self.slot_f, self.slot_i = _frozen(slot_f, np.float64), _frozen(slot_i, np.int64)
+        self.block_f, self.block_i = _frozen(block_f, np.float64), _frozen(block_i, np.int64)
+        self.tile_i, self.tile_box = _frozen(tile_i, np.int64), _frozen(tile_box, np.float64)
+        self.spare, self.level, self.primary_role = _frozen(spare), _frozen(level), _frozen(primary_role)
+        self.n_blocks = len(block_i)
+        self.n_tiles = len(tile_i)
 
     def __len__(self) -> int:
-        return len(self.order)
+        return len(self.slot_i)
 
     @property
     def nbytes(self) -> int:
@@ -200,54 +235,59 @@ class BlockTable:
             (ufunc.reduceat(column, tile_heads) if len(tile_heads) else np.zeros(0))
             for ufunc, column in zip((np.minimum, np.minimum, np.maximum, np.maximum), sa_box)
         ]
+        event_mask = catalog.event_mask[order]
+        slot_mask = catalog.slot_mask[order]
+        event_slot_or = (
+            np.column_stack(
+                [
+                    reduce(np.bitwise_or, np.where((event_mask >> np.uint32(k)) & np.uint32(1), slot_mask, np.uint32(0)))
+                    for k in range(len(taxonomy.EVENTS))
+                ]
+            )
+            if n
+            else np.zeros((0, len(taxonomy.EVENTS)), dtype=np.uint32)
+        )
+        # +inf for polygons: the analytic circle test passes them on to the exact polygon test.
+        reach2 = np.where(polygon, np.inf, reach * reach)
+        slot_columns = {"x": x, "y": y, "reach2": reach2, "role_mask": role_mask, "area_id": areas,
+                        "event_mask": event_mask, "slot_mask": slot_mask, "online": online, "order": order}  # fmt: skip
+        block_columns = {
+            "minx": reduce(np.minimum, x), "miny": reduce(np.minimum, y),
+            "maxx": reduce(np.maximum, x), "maxy": reduce(np.maximum, y),
+            "sa_minx": sa_box[0], "sa_miny": sa_box[1], "sa_maxx": sa_box[2], "sa_maxy": sa_box[3],
+            # Polygons have no reach: a block holding one is never "everyone reaches
+            # you" (min -inf) and is limited by the radius only (max +inf).
+            "min_reach2": reduce(np.minimum, np.where(polygon, -big, reach * reach)),
+            "max_reach2": reduce(np.maximum, np.where(polygon, big, reach * reach)),
+            "start": starts, "end": ends, "has_polygon": reduce(np.maximum, polygon.astype(np.int8)),
+            "event_or": reduce(np.bitwise_or, event_mask), "slot_or": reduce(np.bitwise_or, slot_mask),
+        }  # fmt: skip
         return cls(
-            order=order,
-            x=x,
-            y=y,
-            # +inf for polygons: the analytic circle test passes them on to the
-            # exact polygon test.
-            reach2=np.where(polygon, np.inf, reach * reach),
-            role_mask=role_mask,
-            online=online,
-            area_id=areas,
-            event_mask=catalog.event_mask[order],
-            slot_mask=catalog.slot_mask[order],
+            slot_f=_matrix([slot_columns[c] for c in SLOT_FLOATS], n, np.float64),
+            slot_i=_matrix([slot_columns[c] for c in SLOT_INTS], n, np.int64),
+            block_f=_matrix([block_columns[c] for c in BLOCK_FLOATS], len(starts), np.float64),
+            block_i=np.concatenate(
+                [_matrix([block_columns[c] for c in BLOCK_INTS], len(starts), np.int64),
+                 role_counts.astype(np.int64), online_role_counts.astype(np.int64), event_slot_or.astype(np.int64)],
+                axis=1,
+            ),  # fmt: skip
+            tile_i=_matrix([tile_heads, tile_ends], len(tile_heads), np.int64),
+            tile_box=_matrix(tile_box, len(tile_heads), np.float64),
             spare=spare,
             level=level,
             primary_role=primary,
-            start=starts,
-            end=ends,
-            minx=reduce(np.minimum, x),
-            miny=reduce(np.minimum, y),
-            maxx=reduce(np.maximum, x),
-            maxy=reduce(np.maximum, y),
-            sa_minx=sa_box[0],
-            sa_miny=sa_box[1],
-            sa_maxx=sa_box[2],
-            sa_maxy=sa_box[3],
-            tile_start=tile_heads,
-            tile_end=tile_ends,
-            tile_minx=tile_box[0],
-            tile_miny=tile_box[1],
-            tile_maxx=tile_box[2],
-            tile_maxy=tile_box[3],
-            has_polygon=reduce(np.maximum, polygon.astype(np.int8)).astype(bool),
-            # Polygons have no reach: a block holding one is never "everyone reaches
-            # you" (min -inf) and is limited by the radius only (max +inf).
-            min_reach2=reduce(np.minimum, np.where(polygon, -big, reach * reach)),
-            max_reach2=reduce(np.maximum, np.where(polygon, big, reach * reach)),
-            role_counts=role_counts.astype(np.int32),
-            online_role_counts=online_role_counts.astype(np.int32),
-            event_or=reduce(np.bitwise_or, catalog.event_mask[order]),
-            event_slot_or=np.ascontiguousarray(
-                np.column_stack(
-                    [
-                        reduce(np.bitwise_or, np.where((catalog.event_mask[order] >> np.uint32(k)) & np.uint32(1), catalog.slot_mask[order], np.uint32(0)))
-                        for k in range(len(taxonomy.EVENTS))
-                    ]
-                ).astype(np.uint32)
-                if n
-                else np.zeros((0, len(taxonomy.EVENTS)), dtype=np.uint32)
-            ),
-            slot_or=reduce(np.bitwise_or, catalog.slot_mask[order]),
         )
+
+
+def _matrix(columns: list[np.ndarray], rows: int, dtype: type) -> np.ndarray:
+    """The columns side by side as one C-ordered matrix: a row holds what a loop reads of one slot or block."""
+    matrix = np.empty((rows, len(columns)), dtype=dtype)
+    for j, column in enumerate(columns):
+        matrix[:, j] = column
+    return matrix
+
+
+def _frozen(array: np.ndarray, dtype: type | None = None) -> np.ndarray:
+    array = np.ascontiguousarray(array, dtype=dtype)
+    array.flags.writeable = False
+    return array

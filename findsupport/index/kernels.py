@@ -26,8 +26,13 @@ order of additions), and numba compiles without fast-math, so boundary
 cases (a provider exactly at the radius, exactly at the edge of their reach)
 are decided exactly as the brute-force checks decide them.
 
-The entry points take plain arrays and scalars; :mod:`.scoring` and
-:mod:`.matching` assemble them.  They compile on first call (about 12 s cold
+The entry points take a table as its few matrices (``tile_i``, ``block_f``,
+``block_i``, ``slot_f``, ``slot_i``: one row per tile, block or slot, columns
+named by the layout constants below) and the query's arrays and scalars;
+:mod:`.scoring`, :mod:`.matching` and :mod:`.spatial` assemble them.  Plain
+2-D arrays, not named tuples of arrays or records: numba types and unboxes
+each argument on every call, which cost more than the search itself with
+some fifty arrays.  They compile on first call (about 12 s cold
 on the project's 2-core machine) and are cached under ``__pycache__`` (0.3 s
 to load); the engine calls them once when it is built
 (:func:`~findsupport.index.matching.warm_up`), never first inside a request.
@@ -45,6 +50,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .. import taxonomy
 from .terms import IN_PERSON, PROXIMITY_STEP_M
 
 __all__ = [
@@ -64,6 +70,29 @@ __all__ = [
     "BIT_NAMES",
     "COUNT_NAMES",
 ]
+
+#: Columns of the per-block role counts: 0 counts everyone, 1 + k counts ROLES[k].
+ROLE_COLUMNS = 1 + len(taxonomy.ROLES)
+#: Column layout of the matrices of a :class:`~.blocks.BlockTable` the loops read.  Defined here, beside
+#: the loops, because numba freezes these numbers into the cached machine code and only notices
+#: edits of this file (see the module docstring).
+#: Per slot, floats (``slot_f``) and integers (``slot_i``; masks and flags widened to int64):
+SLOT_FLOATS = ("x", "y", "reach2")
+SLOT_INTS = ("role_mask", "area_id", "event_mask", "slot_mask", "online", "order")
+#: Per block, floats (``block_f``) and integers (``block_i``): the named columns, then
+#: ``ROLE_COLUMNS`` role counts, as many online role counts, and one ``event_slot_or`` column per event.
+BLOCK_FLOATS = ("minx", "miny", "maxx", "maxy", "sa_minx", "sa_miny", "sa_maxx", "sa_maxy", "min_reach2", "max_reach2")
+BLOCK_INTS = ("start", "end", "has_polygon", "event_or", "slot_or")
+#: Per tile (``tile_i``): its first and past-the-end block.
+TILE_INTS = ("tile_start", "tile_end")
+X, Y, REACH2 = range(len(SLOT_FLOATS))
+ROLE_MASK, AREA_ID, EVENT_MASK, SLOT_MASK, ONLINE, ORDER = range(len(SLOT_INTS))
+MINX, MINY, MAXX, MAXY, SA_MINX, SA_MINY, SA_MAXX, SA_MAXY, MIN_REACH2, MAX_REACH2 = range(len(BLOCK_FLOATS))
+START, END, HAS_POLYGON, EVENT_OR, SLOT_OR = range(len(BLOCK_INTS))
+ROLE_COUNTS = len(BLOCK_INTS)
+ONLINE_ROLE_COUNTS = ROLE_COUNTS + ROLE_COLUMNS
+EVENT_SLOT_OR = ONLINE_ROLE_COUNTS + ROLE_COLUMNS
+TILE_START, TILE_END = range(len(TILE_INTS))
 
 _JIT = {"cache": True, "nogil": True, "error_model": "numpy"}
 _INLINE = {"cache": True, "nogil": True, "error_model": "numpy", "inline": "always"}
@@ -95,17 +124,17 @@ def _popcount32(value):  # type: ignore[no-untyped-def]
 
 
 @njit(**_INLINE)
-def _static_score(s, kind, codes, event_mask, slot_mask, code_table, slot_table, params, bits):  # type: ignore[no-untyped-def]
+def _static_score(s, kind, codes, slot_i, code_table, slot_table, params, bits):  # type: ignore[no-untyped-def]
     """Every term but the distance terms (attribute table with the intercept, presence, event, slots)."""
     score = code_table[codes[s]] + params[_KIND + kind]
-    events = np.int64(event_mask[s])
+    events = slot_i[s, EVENT_MASK]
     if events & bits[_EVENT_BITS]:
         score += params[_EV_EXACT]
     elif events & bits[_GROUP_BITS]:
         score += params[_EV_GROUP]
     else:
         score += params[_EV_NONE]
-    score += slot_table[_popcount32(np.int64(slot_mask[s]) & bits[_SLOT_BITS])]
+    score += slot_table[_popcount32(slot_i[s, SLOT_MASK] & bits[_SLOT_BITS])]
     return score
 
 
@@ -127,7 +156,7 @@ def _kind(inside, bits):  # type: ignore[no-untyped-def]
 
 
 @njit(**_INLINE)
-def _block_bound(b, mind2, maxd2, possible, certain, block_best, event_or, slot_or, event_slot_or, params, bits,  # type: ignore[no-untyped-def]
+def _block_bound(b, mind2, maxd2, possible, certain, block_best, block_i, params, bits,  # type: ignore[no-untyped-def]
                  exact_events, group_events, slot_table_max, dist):
     """A score no provider of block ``b`` can exceed, from its summaries.
 
@@ -157,18 +186,18 @@ def _block_bound(b, mind2, maxd2, possible, certain, block_best, event_or, slot_
         kind_best = max(kind_best, value)
     bound = block_best[b] + kind_best
     asked = bits[_SLOT_BITS]
-    events = np.int64(event_or[b])
+    events = block_i[b, EVENT_OR]
     # Anyone may be in the "no match" state (an upper bound needs no more).
-    best = params[_EV_NONE] + slot_table_max[_popcount32(np.int64(slot_or[b]) & asked)]
+    best = params[_EV_NONE] + slot_table_max[_popcount32(block_i[b, SLOT_OR] & asked)]
     if events & bits[_GROUP_BITS]:
         slots = np.int64(0)
         for e in group_events:
-            slots |= np.int64(event_slot_or[b, e])
+            slots |= block_i[b, EVENT_SLOT_OR + e]
         best = max(best, params[_EV_GROUP] + slot_table_max[_popcount32(slots & asked)])
     if events & bits[_EVENT_BITS]:
         slots = np.int64(0)
         for e in exact_events:
-            slots |= np.int64(event_slot_or[b, e])
+            slots |= block_i[b, EVENT_SLOT_OR + e]
         best = max(best, params[_EV_EXACT] + slot_table_max[_popcount32(slots & asked)])
     return bound + best
 
@@ -184,33 +213,33 @@ def _box_distances2(x, y, minx, miny, maxx, maxy):  # type: ignore[no-untyped-de
 
 
 @njit(**_INLINE)
-def _has_role(s, role_mask, role_bit):  # type: ignore[no-untyped-def]
-    return role_bit == 0 or (np.int64(role_mask[s]) & role_bit) != 0
+def _has_role(s, slot_i, role_bit):  # type: ignore[no-untyped-def]
+    return role_bit == 0 or (slot_i[s, ROLE_MASK] & role_bit) != 0
 
 
 @njit(**_INLINE)
-def _d2(s, x, y, sx, sy):  # type: ignore[no-untyped-def]
-    dx = sx[s] - x
-    dy = sy[s] - y
+def _d2(s, x, y, slot_f):  # type: ignore[no-untyped-def]
+    dx = slot_f[s, X] - x
+    dy = slot_f[s, Y] - y
     return dx * dx + dy * dy
 
 
 @njit(**_INLINE)
-def _reaches(s, d2, r2, reach2, area_id, area_inside):  # type: ignore[no-untyped-def]
+def _reaches(s, d2, r2, slot_f, slot_i, area_inside):  # type: ignore[no-untyped-def]
     """The in-person rule but the role: within the radius and the service area (reach2 is +inf for polygons)."""
-    if not d2 <= min(r2, reach2[s]):
+    if not d2 <= min(r2, slot_f[s, REACH2]):
         return False
-    area = area_id[s]
+    area = slot_i[s, AREA_ID]
     return area < 0 or area_inside[area]
 
 
 @njit(**_INLINE)
-def _inside(s, d2, reach2, area_id, area_inside):  # type: ignore[no-untyped-def]
+def _inside(s, d2, slot_f, slot_i, area_inside):  # type: ignore[no-untyped-def]
     """The coach's point is in the provider's service area (the circle, or the polygon's flag)."""
-    area = area_id[s]
+    area = slot_i[s, AREA_ID]
     if area >= 0:
         return area_inside[area]
-    return d2 <= reach2[s]
+    return d2 <= slot_f[s, REACH2]
 
 
 # Numba note: helpers return one scalar.  Inlined helpers returning tuples
@@ -308,8 +337,7 @@ def _by_bound(bounds):  # type: ignore[no-untyped-def]
 
 # ---------------------------------------------------------------------- in person
 @njit(**_JIT)
-def near_blocks(tiles, tile_start, tile_end, minx, miny, maxx, maxy, sa_minx, sa_miny, sa_maxx, sa_maxy,  # type: ignore[no-untyped-def]
-                has_polygon, min_reach2, max_reach2, role_counts, x, y, r2, column):
+def near_blocks(tiles, tile_i, block_f, block_i, x, y, r2, column):  # type: ignore[no-untyped-def]
     """Blocks of the given tiles that may hold in-person candidates: ``(blocks, whole, mind2, maxd2)``.
 
     A block is kept when its nearest point is within both the radius and
@@ -320,36 +348,37 @@ def near_blocks(tiles, tile_start, tile_end, minx, miny, maxx, maxy, sa_minx, sa
     """
     total = 0
     for t in tiles:
-        total += tile_end[t] - tile_start[t]
+        total += tile_i[t, TILE_END] - tile_i[t, TILE_START]
     blocks = np.empty(total, np.int64)
     whole = np.empty(total, np.bool_)
     mind2 = np.empty(total)
     maxd2 = np.empty(total)
     m = 0
     for t in tiles:
-        for b in range(tile_start[t], tile_end[t]):
-            near2, far2 = _box_distances2(x, y, minx[b], miny[b], maxx[b], maxy[b])
+        for b in range(tile_i[t, TILE_START], tile_i[t, TILE_END]):
+            near2, far2 = _box_distances2(x, y, block_f[b, MINX], block_f[b, MINY], block_f[b, MAXX], block_f[b, MAXY])
             # max_reach2 is +inf for polygon blocks: only the radius limits them here...
-            if not near2 <= min(r2, max_reach2[b]):
+            if not near2 <= min(r2, block_f[b, MAX_REACH2]):
                 continue
             # ...and their service-area box must hold the point.
-            if has_polygon[b] and not (sa_minx[b] <= x and x <= sa_maxx[b] and sa_miny[b] <= y and y <= sa_maxy[b]):
+            if block_i[b, HAS_POLYGON] and not (
+                block_f[b, SA_MINX] <= x and x <= block_f[b, SA_MAXX] and block_f[b, SA_MINY] <= y and y <= block_f[b, SA_MAXY]
+            ):
                 continue
-            if column > 0 and role_counts[b, column] == 0:
+            if column > 0 and block_i[b, ROLE_COUNTS + column] == 0:
                 continue
             blocks[m] = b
             mind2[m] = near2
             maxd2[m] = far2
             # Rounding is monotone, so no provider's own d² exceeds far2;
             # min_reach2 is -inf for polygon blocks, which are never whole.
-            whole[m] = far2 <= min(r2, min_reach2[b])
+            whole[m] = far2 <= min(r2, block_f[b, MIN_REACH2])
             m += 1
     return blocks[:m], whole[:m], mind2[:m], maxd2[:m]
 
 
 @njit(**_INLINE)
-def _count_rest(blocks, whole, read, start, end, has_polygon, role_counts, online_role_counts,  # type: ignore[no-untyped-def]
-                sx, sy, reach2, role_mask, area_id, area_inside, online, x, y, r2, role_bit, column, rest_budget, counts):
+def _count_rest(blocks, whole, read, block_i, slot_f, slot_i, area_inside, x, y, r2, role_bit, column, rest_budget, counts):  # type: ignore[no-untyped-def]
     """Count the in-person candidates of the unread near blocks into ``counts``.
 
     Whole blocks from their role counts, polygon blocks provider by provider,
@@ -362,68 +391,56 @@ def _count_rest(blocks, whole, read, start, end, has_polygon, role_counts, onlin
         if read[i]:
             continue
         b = blocks[i]
-        if has_polygon[b]:
-            for s in range(start[b], end[b]):
-                if _has_role(s, role_mask, role_bit) and _reaches(s, _d2(s, x, y, sx, sy), r2, reach2, area_id, area_inside):
+        if block_i[b, HAS_POLYGON]:
+            for s in range(block_i[b, START], block_i[b, END]):
+                if _has_role(s, slot_i, role_bit) and _reaches(s, _d2(s, x, y, slot_f), r2, slot_f, slot_i, area_inside):
                     counts[_REST_POLY] += 1
-                    if online[s]:
+                    if slot_i[s, ONLINE]:
                         counts[_REST_POLY_ON] += 1
         elif whole[i]:
-            counts[_REST] += role_counts[b, column]
-            counts[_REST_ON] += online_role_counts[b, column]
+            counts[_REST] += block_i[b, ROLE_COUNTS + column]
+            counts[_REST_ON] += block_i[b, ONLINE_ROLE_COUNTS + column]
         else:
-            partial += end[b] - start[b]
+            partial += block_i[b, END] - block_i[b, START]
     if partial > rest_budget:
         counts[_REST] = -1
         counts[_REST_ON] = -1
     elif partial:
         for i in range(len(blocks)):
             b = blocks[i]
-            if read[i] or has_polygon[b] or whole[i]:
+            if read[i] or block_i[b, HAS_POLYGON] or whole[i]:
                 continue
-            for s in range(start[b], end[b]):
-                if _has_role(s, role_mask, role_bit) and _reaches(s, _d2(s, x, y, sx, sy), r2, reach2, area_id, area_inside):
+            for s in range(block_i[b, START], block_i[b, END]):
+                if _has_role(s, slot_i, role_bit) and _reaches(s, _d2(s, x, y, slot_f), r2, slot_f, slot_i, area_inside):
                     counts[_REST] += 1
-                    if online[s]:
+                    if slot_i[s, ONLINE]:
                         counts[_REST_ON] += 1
 
 
 @njit(**_JIT)
-def count_in_person(tiles, tile_start, tile_end,  # type: ignore[no-untyped-def]
-                    start, end, minx, miny, maxx, maxy, sa_minx, sa_miny, sa_maxx, sa_maxy, has_polygon, min_reach2, max_reach2,
-                    role_counts, online_role_counts, sx, sy, reach2, role_mask, area_id, online, area_inside, x, y, r2, role_bit, column):
+def count_in_person(tiles, tile_i, block_f, block_i, slot_f, slot_i, area_inside, x, y, r2, role_bit, column):  # type: ignore[no-untyped-def]
     """``(matches, of which online)`` for the in-person rule, reading only the blocks at the edge of the search."""
-    blocks, whole, mind2, maxd2 = near_blocks(
-        tiles, tile_start, tile_end, minx, miny, maxx, maxy, sa_minx, sa_miny, sa_maxx, sa_maxy,
-        has_polygon, min_reach2, max_reach2, role_counts, x, y, r2, column,
-    )
+    blocks, whole, mind2, maxd2 = near_blocks(tiles, tile_i, block_f, block_i, x, y, r2, column)
     counts = np.zeros(len(COUNT_NAMES), np.int64)
     read = np.zeros(len(blocks), np.bool_)
-    _count_rest(blocks, whole, read, start, end, has_polygon, role_counts, online_role_counts,
-                sx, sy, reach2, role_mask, area_id, area_inside, online, x, y, r2, role_bit, column, len(sx), counts)
+    _count_rest(blocks, whole, read, block_i, slot_f, slot_i, area_inside, x, y, r2, role_bit, column, len(slot_f), counts)
     return counts[_REST] + counts[_REST_POLY], counts[_REST_ON] + counts[_REST_POLY_ON]
 
 
 @njit(**_JIT)
-def rank_in_person(tiles, tile_start, tile_end,  # type: ignore[no-untyped-def]
-                   start, end, minx, miny, maxx, maxy, sa_minx, sa_miny, sa_maxx, sa_maxy, has_polygon, min_reach2, max_reach2,
-                   role_counts, online_role_counts, event_or, slot_or, event_slot_or,
-                   sx, sy, reach2, role_mask, area_id, event_mask, slot_mask, online, order,
+def rank_in_person(tiles, tile_i, block_f, block_i, slot_f, slot_i,  # type: ignore[no-untyped-def]
                    codes, block_best, area_inside, x, y, r2, params, bits, exact_events, group_events,
                    code_table, slot_table, slot_table_max, dist, prox_bound, rest_budget, hs, hp, hd, hi, size):
     """Rank the in-person candidates into the heap and count them; returns ``(size, counts)`` (:data:`COUNT_NAMES`)."""
     slack = params[_SLACK]
     role_bit, column = bits[_ROLE_BIT], bits[_COLUMN]
     counts = np.zeros(len(COUNT_NAMES), np.int64)
-    blocks, whole, mind2, maxd2 = near_blocks(
-        tiles, tile_start, tile_end, minx, miny, maxx, maxy, sa_minx, sa_miny, sa_maxx, sa_maxy,
-        has_polygon, min_reach2, max_reach2, role_counts, x, y, r2, column,
-    )
+    blocks, whole, mind2, maxd2 = near_blocks(tiles, tile_i, block_f, block_i, x, y, r2, column)
     n = len(blocks)
     bounds = np.empty(n)
     for i in range(n):
         # Every in-person candidate has the coach inside their service area.
-        bounds[i] = _block_bound(blocks[i], mind2[i], maxd2[i], True, True, block_best, event_or, slot_or, event_slot_or, params, bits,
+        bounds[i] = _block_bound(blocks[i], mind2[i], maxd2[i], True, True, block_best, block_i, params, bits,
                                  exact_events, group_events, slot_table_max, dist)
     heap = _by_bound(bounds)
     read = np.zeros(n, np.bool_)
@@ -439,56 +456,51 @@ def rank_in_person(tiles, tile_start, tile_end,  # type: ignore[no-untyped-def]
         read[top] = True
         counts[_READ] += 1
         b = blocks[top]
-        polygon = has_polygon[b]
-        for s in range(start[b], end[b]):
-            if not _has_role(s, role_mask, role_bit):
+        polygon = block_i[b, HAS_POLYGON]
+        for s in range(block_i[b, START], block_i[b, END]):
+            if not _has_role(s, slot_i, role_bit):
                 continue
-            d2 = _d2(s, x, y, sx, sy)
-            if not _reaches(s, d2, r2, reach2, area_id, area_inside):
+            d2 = _d2(s, x, y, slot_f)
+            if not _reaches(s, d2, r2, slot_f, slot_i, area_inside):
                 continue
+            online = slot_i[s, ONLINE]
             counts[_FOUND] += 1
-            if online[s]:
+            if online:
                 counts[_FOUND_ON] += 1
             if polygon:
                 counts[_FOUND_POLY] += 1
-                if online[s]:
+                if online:
                     counts[_FOUND_POLY_ON] += 1
             # Every in-person candidate is an in-person match (this loop never runs for online searches).
-            static = _static_score(s, IN_PERSON, codes, event_mask, slot_mask, code_table, slot_table, params, bits)
+            static = _static_score(s, IN_PERSON, codes, slot_i, code_table, slot_table, params, bits)
             d = np.sqrt(d2)
             if size == len(hs):
                 cell = min(np.int64(d * _INV_STEP), last_cell)
                 if static + prox_bound[IN_PERSON, cell] < _threshold(hs, size) - slack:
                     continue
             counts[_SCORED] += 1
-            size = _push(hs, hp, hd, hi, size, static + _proximity(d, dist, IN_PERSON), order[s], d, True)
-    _count_rest(blocks, whole, read, start, end, has_polygon, role_counts, online_role_counts,
-                sx, sy, reach2, role_mask, area_id, area_inside, online, x, y, r2, role_bit, column, rest_budget, counts)
+            size = _push(hs, hp, hd, hi, size, static + _proximity(d, dist, IN_PERSON), slot_i[s, ORDER], d, True)
+    _count_rest(blocks, whole, read, block_i, slot_f, slot_i, area_inside, x, y, r2, role_bit, column, rest_budget, counts)
     sorted_heap(hs, hp, hd, hi, size)
     return size, counts
 
 
 @njit(**_JIT)
-def collect_in_person(tiles, tile_start, tile_end,  # type: ignore[no-untyped-def]
-                      start, end, minx, miny, maxx, maxy, sa_minx, sa_miny, sa_maxx, sa_maxy, has_polygon, min_reach2, max_reach2,
-                      role_counts, sx, sy, reach2, role_mask, area_id, area_inside, x, y, r2, role_bit, column):
+def collect_in_person(tiles, tile_i, block_f, block_i, slot_f, slot_i, area_inside, x, y, r2, role_bit, column):  # type: ignore[no-untyped-def]
     """Every in-person candidate: ``(slots, d2)`` in slot order of their blocks (for the feature-matrix scorer)."""
-    blocks, whole, mind2, maxd2 = near_blocks(
-        tiles, tile_start, tile_end, minx, miny, maxx, maxy, sa_minx, sa_miny, sa_maxx, sa_maxy,
-        has_polygon, min_reach2, max_reach2, role_counts, x, y, r2, column,
-    )
+    blocks, whole, mind2, maxd2 = near_blocks(tiles, tile_i, block_f, block_i, x, y, r2, column)
     total = 0
     for b in blocks:
-        total += end[b] - start[b]
+        total += block_i[b, END] - block_i[b, START]
     slots = np.empty(total, np.int64)
     squared = np.empty(total)
     m = 0
     for b in np.sort(blocks):
-        for s in range(start[b], end[b]):
-            if not _has_role(s, role_mask, role_bit):
+        for s in range(block_i[b, START], block_i[b, END]):
+            if not _has_role(s, slot_i, role_bit):
                 continue
-            d2 = _d2(s, x, y, sx, sy)
-            if _reaches(s, d2, r2, reach2, area_id, area_inside):
+            d2 = _d2(s, x, y, slot_f)
+            if _reaches(s, d2, r2, slot_f, slot_i, area_inside):
                 slots[m] = s
                 squared[m] = d2
                 m += 1
@@ -497,24 +509,25 @@ def collect_in_person(tiles, tile_start, tile_end,  # type: ignore[no-untyped-de
 
 # ---------------------------------------------------------------------- online
 @njit(**_JIT)
-def rank_online(start, end, minx, miny, maxx, maxy, sa_minx, sa_miny, sa_maxx, sa_maxy, role_counts, event_or, slot_or,  # type: ignore[no-untyped-def]
-                event_slot_or, sx, sy, reach2, role_mask, area_id, event_mask, slot_mask, order,
+def rank_online(block_f, block_i, slot_f, slot_i,  # type: ignore[no-untyped-def]
                 codes, block_best, area_inside, x, y, r2, params, bits, exact_events, group_events,
                 code_table, slot_table, slot_table_max, dist, prox_bound, exclude, hs, hp, hd, hi, size):
     """Rank the online candidates (Great Britain wide) into the heap; returns ``(size, blocks read, scored)``."""
     slack = params[_SLACK]
     role_bit, column = bits[_ROLE_BIT], bits[_COLUMN]
-    n_blocks = len(start)
+    n_blocks = len(block_i)
     blocks = np.empty(n_blocks, np.int64)
     bounds = np.empty(n_blocks)
     n = 0
     for b in range(n_blocks):
-        if column > 0 and role_counts[b, column] == 0:
+        if column > 0 and block_i[b, ROLE_COUNTS + column] == 0:
             continue
-        near2, far2 = _box_distances2(x, y, minx[b], miny[b], maxx[b], maxy[b])
-        possible = bits[_IN_PERSON_OK] != 0 and sa_minx[b] <= x and x <= sa_maxx[b] and sa_miny[b] <= y and y <= sa_maxy[b]
+        near2, far2 = _box_distances2(x, y, block_f[b, MINX], block_f[b, MINY], block_f[b, MAXX], block_f[b, MAXY])
+        possible = bits[_IN_PERSON_OK] != 0 and (
+            block_f[b, SA_MINX] <= x and x <= block_f[b, SA_MAXX] and block_f[b, SA_MINY] <= y and y <= block_f[b, SA_MAXY]
+        )
         blocks[n] = b
-        bounds[n] = _block_bound(b, near2, far2, possible, False, block_best, event_or, slot_or, event_slot_or, params, bits,
+        bounds[n] = _block_bound(b, near2, far2, possible, False, block_best, block_i, params, bits,
                                  exact_events, group_events, slot_table_max, dist)
         n += 1
     bounds = bounds[:n]
@@ -532,45 +545,45 @@ def rank_online(start, end, minx, miny, maxx, maxy, sa_minx, sa_miny, sa_maxx, s
         _sift_down(bounds, heap, 0, remaining)
         read += 1
         b = blocks[top]
-        for s in range(start[b], end[b]):
-            if not _has_role(s, role_mask, role_bit):
+        for s in range(block_i[b, START], block_i[b, END]):
+            if not _has_role(s, slot_i, role_bit):
                 continue
-            d2 = _d2(s, x, y, sx, sy)
-            inside = _inside(s, d2, reach2, area_id, area_inside)
+            d2 = _d2(s, x, y, slot_f)
+            inside = _inside(s, d2, slot_f, slot_i, area_inside)
             if exclude and inside and d2 <= r2:
                 continue  # an `any` search lists them from the main table
             kind = _kind(inside, bits)
-            static = _static_score(s, kind, codes, event_mask, slot_mask, code_table, slot_table, params, bits)
+            static = _static_score(s, kind, codes, slot_i, code_table, slot_table, params, bits)
             d = np.sqrt(d2)
             if size == len(hs):
                 cell = min(np.int64(d * _INV_STEP), last_cell)
                 if static + prox_bound[kind, cell] < _threshold(hs, size) - slack:
                     continue
             scored += 1
-            size = _push(hs, hp, hd, hi, size, static + _proximity(d, dist, kind), order[s], d, inside)
+            size = _push(hs, hp, hd, hi, size, static + _proximity(d, dist, kind), slot_i[s, ORDER], d, inside)
     sorted_heap(hs, hp, hd, hi, size)
     return size, read, scored
 
 
 @njit(**_JIT)
-def collect_online(role_counts, start, end, sx, sy, reach2, role_mask, area_id, area_inside, x, y, r2, role_bit, column, exclude):  # type: ignore[no-untyped-def]
+def collect_online(block_i, slot_f, slot_i, area_inside, x, y, r2, role_bit, column, exclude):  # type: ignore[no-untyped-def]
     """Every online candidate: ``(slots, d2, inside)`` in slot order (for the feature-matrix scorer)."""
     total = 0
-    for b in range(len(start)):
-        if column == 0 or role_counts[b, column] > 0:
-            total += end[b] - start[b]
+    for b in range(len(block_i)):
+        if column == 0 or block_i[b, ROLE_COUNTS + column] > 0:
+            total += block_i[b, END] - block_i[b, START]
     slots = np.empty(total, np.int64)
     squared = np.empty(total)
     flags = np.empty(total, np.bool_)
     m = 0
-    for b in range(len(start)):
-        if column > 0 and role_counts[b, column] == 0:
+    for b in range(len(block_i)):
+        if column > 0 and block_i[b, ROLE_COUNTS + column] == 0:
             continue
-        for s in range(start[b], end[b]):
-            if not _has_role(s, role_mask, role_bit):
+        for s in range(block_i[b, START], block_i[b, END]):
+            if not _has_role(s, slot_i, role_bit):
                 continue
-            d2 = _d2(s, x, y, sx, sy)
-            inside = _inside(s, d2, reach2, area_id, area_inside)
+            d2 = _d2(s, x, y, slot_f)
+            inside = _inside(s, d2, slot_f, slot_i, area_inside)
             if not (exclude and inside and d2 <= r2):
                 slots[m] = s
                 squared[m] = d2
@@ -624,33 +637,35 @@ def areas_needed(area_id, sx, sy, role_mask, online, bounds, x, y, r2, role_bit,
     wanted = np.zeros(len(bounds), np.bool_)
     for i in range(len(area_id)):
         area = area_id[i]
-        if wanted[area] or not _has_role(i, role_mask, role_bit):
+        if wanted[area] or not (role_bit == 0 or (np.int64(role_mask[i]) & role_bit) != 0):
             continue
         if not (bounds[area, 0] <= x and x <= bounds[area, 2] and bounds[area, 1] <= y and y <= bounds[area, 3]):
             continue
-        if (online_too and online[i]) or (in_person and _d2(i, x, y, sx, sy) <= r2):
+        dx = sx[i] - x
+        dy = sy[i] - y
+        if (online_too and online[i]) or (in_person and dx * dx + dy * dy <= r2):
             wanted[area] = True
     return np.flatnonzero(wanted)
 
 
 # ---------------------------------------------------------------------- checks
 @njit(**_JIT)
-def score_slots(slots, distance, inside, codes, event_mask, slot_mask, code_table, slot_table, params, bits, dist):  # type: ignore[no-untyped-def]
+def score_slots(slots, distance, inside, codes, slot_i, code_table, slot_table, params, bits, dist):  # type: ignore[no-untyped-def]
     """Fused scores of given slots (the ranking loops' own arithmetic; tests and notebooks)."""
     scores = np.empty(len(slots))
     for i in range(len(slots)):
         kind = _kind(inside[i], bits)
-        static = _static_score(slots[i], kind, codes, event_mask, slot_mask, code_table, slot_table, params, bits)
+        static = _static_score(slots[i], kind, codes, slot_i, code_table, slot_table, params, bits)
         scores[i] = static + _proximity(distance[i], dist, kind)
     return scores
 
 
 @njit(**_JIT)
-def block_bounds(blocks, mind2, maxd2, possible, certain, block_best, event_or, slot_or, event_slot_or, params, bits,  # type: ignore[no-untyped-def]
+def block_bounds(blocks, mind2, maxd2, possible, certain, block_best, block_i, params, bits,  # type: ignore[no-untyped-def]
                  exact_events, group_events, slot_table_max, dist):
     """Bounds of given blocks (the ranking loops' own arithmetic; tests)."""
     bounds = np.empty(len(blocks))
     for i in range(len(blocks)):
-        bounds[i] = _block_bound(blocks[i], mind2[i], maxd2[i], possible[i], certain[i], block_best, event_or, slot_or,
-                                 event_slot_or, params, bits, exact_events, group_events, slot_table_max, dist)
+        bounds[i] = _block_bound(blocks[i], mind2[i], maxd2[i], possible[i], certain[i], block_best, block_i,
+                                 params, bits, exact_events, group_events, slot_table_max, dist)
     return bounds

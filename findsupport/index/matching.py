@@ -88,8 +88,7 @@ def _fused(index: SearchIndex, scorer: FusedScorer, context: QueryContext, radiu
         # many providers as there are sites to sum over (tuning only: exact either way).
         budget = len(index.sites) if index.sites is not None else len(main) + 1
         size, counts = rank_in_person(
-            index.tiles_at(x, y), main.tile_start, main.tile_end, *main.in_person_blocks, *main.in_person_slots,
-            scorer.codes(main), scorer.block_best(main, query), flags, x, y, r2, query.params, query.bits,
+            index.tiles_at(x, y), main.tile_i, main.block_f, main.block_i, main.slot_f, main.slot_i, scorer.codes(main), scorer.block_best(main, query), flags, x, y, r2, query.params, query.bits,
             query.exact_events, query.group_events, query.code_table,
             query.slot_table, query.slot_table_max, query.distance, query.proximity_bound, budget, hs, hp, hd, hi, size,
         )  # fmt: skip
@@ -100,7 +99,7 @@ def _fused(index: SearchIndex, scorer: FusedScorer, context: QueryContext, radiu
     if mode != "in_person":
         online = index.online
         size, online_read, online_scored = rank_online(
-            *online.online_blocks, *online.online_slots, scorer.codes(online), scorer.block_best(online, query), flags, x, y, r2,
+            online.block_f, online.block_i, online.slot_f, online.slot_i, scorer.codes(online), scorer.block_best(online, query), flags, x, y, r2,
             query.params, query.bits, query.exact_events, query.group_events, query.code_table, query.slot_table, query.slot_table_max,
             query.distance, query.proximity_bound, mode == "any", hs, hp, hd, hi, size,
         )  # fmt: skip

@@ -259,9 +259,8 @@ class SearchIndex:
         """Main-table blocks that may hold in-person candidates (see :class:`NearBlocks`)."""
         table = self.main
         blocks, whole, mind2, maxd2 = near_blocks(
-            self.tiles_at(x, y), table.tile_start, table.tile_end, table.minx, table.miny, table.maxx, table.maxy,
-            table.sa_minx, table.sa_miny, table.sa_maxx, table.sa_maxy, table.has_polygon, table.min_reach2,
-            table.max_reach2, table.role_counts, float(x), float(y), float(radius_m) * float(radius_m), role_column(role),
+            self.tiles_at(x, y), table.tile_i, table.block_f, table.block_i,
+            float(x), float(y), float(radius_m) * float(radius_m), role_column(role),
         )
         return NearBlocks(blocks, whole, mind2, maxd2)
 
@@ -270,8 +269,7 @@ class SearchIndex:
         table = self.main
         column = role_column(role)
         slots, d2 = collect_in_person(
-            self.tiles_at(x, y), table.tile_start, table.tile_end, *table.in_person_blocks[:14],
-            table.x, table.y, table.reach2, table.role_mask, table.area_id,
+            self.tiles_at(x, y), table.tile_i, table.block_f, table.block_i, table.slot_f, table.slot_i,
             self.area_flags(x, y) if flags is None else flags,
             float(x), float(y), float(radius_m) * float(radius_m), _role_bit(column), column,
         )
@@ -286,8 +284,7 @@ class SearchIndex:
         table = self.main
         column = role_column(role)
         total, online = count_in_person(
-            self.tiles_at(x, y), table.tile_start, table.tile_end, *table.in_person_blocks[:15],
-            table.x, table.y, table.reach2, table.role_mask, table.area_id, table.online, self.area_flags(x, y),
+            self.tiles_at(x, y), table.tile_i, table.block_f, table.block_i, table.slot_f, table.slot_i, self.area_flags(x, y),
             float(x), float(y), float(radius_m) * float(radius_m), _role_bit(column), column,
         )
         return int(total), int(online)
@@ -305,7 +302,7 @@ class SearchIndex:
         column = role_column(role)
         radius = 0.0 if exclude_in_person_m is None else float(exclude_in_person_m)
         slots, d2, inside = collect_online(
-            table.role_counts, table.start, table.end, table.x, table.y, table.reach2, table.role_mask, table.area_id,
+            table.block_i, table.slot_f, table.slot_i,
             self.area_flags(x, y) if flags is None else flags,
             float(x), float(y), radius * radius, _role_bit(column), column, exclude_in_person_m is not None,
         )

@@ -30,12 +30,15 @@ Examples
 from __future__ import annotations
 
 import itertools
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .. import taxonomy
 from ..features import FEATURES, TOP_LEVEL, AttributeQuery, FeatureScales, attribute_codes, attribute_space, feature_tables, spare_cap
-from .blocks import BlockTable
+
+if TYPE_CHECKING:  # the tables import the loops, which import these terms
+    from .blocks import BlockTable
 
 __all__ = [
     "LinearTerms",

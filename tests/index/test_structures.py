@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from findsupport import taxonomy
 from findsupport.catalog.public import PublicCatalog
 from findsupport.index import BlockTree, SearchIndex, ServiceAreas, TopK, hilbert_keys
+from findsupport.index import kernels
 from findsupport.index.blocks import box_distances2, slots_of_ranges
 
 from .conftest import KM, ORIGIN, provider, scenarios
@@ -72,6 +73,34 @@ def test_box_distances_bound_every_point_of_the_box(point, box, inside) -> None:
 
 
 # ---------------------------------------------------------------------- block tables
+@settings(max_examples=20, deadline=None)
+@given(scenario=scenarios(), block_size=st.sampled_from([1, 4, 32]))
+def test_loop_matrices_hold_the_catalogue_in_the_kernels_layout(scenario, block_size) -> None:
+    """The few matrices the compiled loops read: read-only, one C-ordered row per slot/block/tile, columns as kernels names them."""
+    catalog, _ = scenario
+    index = SearchIndex.build(catalog, block_size=block_size, online_block_size=block_size, tile_blocks=2)
+    for table in (index.main, index.online):
+        for matrix in (table.slot_f, table.slot_i, table.block_f, table.block_i, table.tile_i):
+            assert matrix.flags.c_contiguous and not matrix.flags.writeable
+        assert table.slot_f.shape == (len(table), len(kernels.SLOT_FLOATS))
+        order = table.slot_i[:, kernels.ORDER]
+        assert np.array_equal(table.slot_f[:, kernels.X], catalog.x[order])
+        assert np.array_equal(table.slot_f[:, kernels.Y], catalog.y[order])
+        assert np.array_equal(table.slot_i[:, kernels.EVENT_MASK], catalog.event_mask[order])
+        assert np.array_equal(table.slot_i[:, kernels.SLOT_MASK], catalog.slot_mask[order])
+        assert np.array_equal(table.slot_i[:, kernels.ROLE_MASK], catalog.role_mask[order])
+        assert np.array_equal(table.slot_i[:, kernels.ONLINE], catalog.online[order])
+        for b in range(table.n_blocks):
+            row = table.block_i[b]
+            members = order[row[kernels.START] : row[kernels.END]]
+            assert table.block_f[b, kernels.MINX] == catalog.x[members].min()
+            assert row[kernels.ROLE_COUNTS] == len(members)
+            assert row[kernels.ONLINE_ROLE_COUNTS] == np.count_nonzero(catalog.online[members])
+            for e in range(len(taxonomy.EVENTS)):
+                coaches = members[(catalog.event_mask[members] >> e) & 1 == 1]
+                assert row[kernels.EVENT_SLOT_OR + e] == (np.bitwise_or.reduce(catalog.slot_mask[coaches]) if len(coaches) else 0)
+
+
 @settings(max_examples=40, deadline=None)
 @given(scenario=scenarios(), block_size=st.sampled_from([1, 4, 32]))
 def test_block_summaries_match_their_providers(scenario, block_size) -> None:
