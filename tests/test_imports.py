@@ -31,13 +31,7 @@ print(json.dumps(seen))
 """
 
 #: Why a module is still imported, until its owner moves the import into the function that needs it.
-STILL_IMPORTED = {
-    ("pandas", "create_app()"): "scikit-learn (below) imports pandas when present (sklearn.utils.fixes)",
-    ("sklearn", "create_app()"): (
-        "the engine serves the active model through findsupport.ranking.registry, which builds a MatchRanker "
-        "(a scikit-learn estimator) even for the default weights"
-    ),
-}
+STILL_IMPORTED: dict[tuple[str, str], str] = {}
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +64,41 @@ def test_serving_does_not_import_heavy_modules(seen, step, module):
 def test_training_still_imports_scikit_learn(seen):
     """The check above is not vacuous: the training path does load scikit-learn."""
     assert "sklearn" in seen["training"]
+
+
+#: Loads a trained model's document as a server does, scores with it; then what training makes of it.
+MODEL_PROGRAM = r"""
+import json, sys
+import numpy as np
+from findsupport.ranking.registry import read_model_file
+ranker, document = read_model_file(sys.argv[1])
+scores = ranker.decision_function(np.eye(len(document["feature_names"])))
+serving = [m for m in ("sklearn", "scipy", "pandas") if m in sys.modules]
+from findsupport.ranking import MatchRanker
+estimator = MatchRanker.from_serving(ranker)
+print(json.dumps({"serving": serving, "scores": scores.tolist(), "alpha": estimator.alpha,
+                  "bias": estimator.position_bias_, "training": "sklearn" in sys.modules}))
+"""
+
+
+def test_a_trained_model_serves_without_scikit_learn(tmp_path):
+    """Loading and scoring a stored model (what each server does on an activation) needs NumPy only."""
+    from findsupport.ranking import FEATURE_NAMES, MatchRanker
+    from findsupport.ranking.registry import model_document
+
+    weights = {name: round(0.1 * (j + 1), 1) for j, name in enumerate(FEATURE_NAMES)}
+    trained = MatchRanker.from_weights(weights, alpha=0.5)
+    trained.position_bias_ = 0.8
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps(model_document(trained)), encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-c", MODEL_PROGRAM, str(path)], capture_output=True, text=True, check=False, timeout=300
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    assert got["serving"] == []
+    assert got["scores"] == [weights[name] for name in FEATURE_NAMES]
+    assert (got["alpha"], got["bias"], got["training"]) == (0.5, 0.8, True)  # the document round-trips to training
 
 
 # ---------------------------------------------------------------------- the package graph

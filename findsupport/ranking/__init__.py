@@ -3,7 +3,9 @@
 The public names for the engine, the CLI and the notebooks:
 
 * features — :data:`FEATURE_NAMES`, :class:`QueryContext`, :func:`compute_features`;
-* the model — :class:`MatchRanker`, :func:`default_ranker`, :data:`DEFAULT_WEIGHTS`;
+* the model — :class:`ServingRanker` (what serves: the weights, no scikit-learn),
+  :func:`default_serving_ranker`, :data:`DEFAULT_WEIGHTS`; :class:`MatchRanker` (the
+  scikit-learn estimator that training fits) and :func:`default_ranker`;
 * feedback — :class:`FeedbackLog` (the store), :func:`read_feedback` (JSON lines);
 * learning — :func:`build_dataset`, :func:`train_model`, :func:`tune`, :func:`evaluate_rankers`;
 * saved models, in the database — :func:`load_active_ranker`, :func:`save_model`, :func:`activate`, :func:`list_models`;
@@ -26,8 +28,8 @@ from .explain import Explanation, explain, format_distance
 from .features import FEATURE_DESCRIPTIONS, FEATURE_NAMES, FEATURES_VERSION, FeatureScales, QueryContext, compute_features
 
 #: Where each other public name lives.  Imported on first use (PEP 562), so that serving, which needs
-#: the features and the explanations only, does not load what training needs (scikit-learn,
-#: SciPy): about a second of every worker's start-up.
+#: the features, the explanations, the weights (``.weights``) and the registry only, does not load
+#: what training needs (scikit-learn, SciPy, pandas): a second or two of every worker's start-up.
 _LAZY: dict[str, str] = {
     "candidate_geometry": "candidates",
     "scan_candidates": "candidates",
@@ -51,8 +53,10 @@ _LAZY: dict[str, str] = {
     "DEFAULT_K": "metrics",
     "mean_ndcg": "metrics",
     "session_ndcg": "metrics",
-    "DEFAULT_WEIGHTS": "model",
-    "HYPERPARAMETERS": "model",
+    "DEFAULT_WEIGHTS": "weights",
+    "HYPERPARAMETERS": "weights",
+    "ServingRanker": "weights",
+    "default_serving_ranker": "weights",
     "MatchRanker": "model",
     "default_ranker": "model",
     "estimate_position_bias": "propensity",
@@ -104,6 +108,8 @@ __all__ = [
     "candidate_geometry",
     "scan_candidates",
     "MatchRanker",
+    "ServingRanker",
+    "default_serving_ranker",
     "DEFAULT_WEIGHTS",
     "HYPERPARAMETERS",
     "default_ranker",

@@ -312,14 +312,14 @@ def explain(
 
     Examples
     --------
-    >>> from findsupport.ranking import FEATURE_NAMES, default_ranker
+    >>> from findsupport.ranking import FEATURE_NAMES, default_serving_ranker
     >>> p = PublicProvider(id="p1", name="Sam", roles=("mentor",), events=("hurdles",),
     ...                    availability=("tue_eve", "thu_eve"), online=False, travel_km=20.0, capacity=3,
     ...                    active_coaches=1, qualification=None, club=None, bio=None,
     ...                    area="NE21 4", easting=417647.0, northing=563312.0, lon=-1.7259, lat=54.9641)
     >>> values = {"event_exact": 1.0, "availability": 1.0, "availability_all": 1.0, "spare_capacity": 2 / 3}
     >>> f = np.array([values.get(name, 0.0) for name in FEATURE_NAMES])
-    >>> c = default_ranker().contributions(f[None, :])[0]
+    >>> c = default_serving_ranker().contributions(f[None, :])[0]
     >>> explain(p, f, c, 4.23, event="hurdles", slots=["tue_eve", "thu_eve"]).reasons
     ('4.2 km away', 'hurdles specialist', 'free on both evenings you asked for', 'has room for 2 more coaches')
     """

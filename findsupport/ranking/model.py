@@ -19,12 +19,16 @@ fits within sessions and scores NDCG@10 per held-out session::
 
 (without routing, ``GridSearchCV`` would give ``groups`` to the splitter only
 and the ranker would see each fold as one big session).
+
+Serving does not use this class: :meth:`MatchRanker.serving` hands the fitted
+weights to :class:`~.weights.ServingRanker` (no scikit-learn), which the
+engine and the model registry use, and :meth:`MatchRanker.from_serving` takes
+a served model back for training.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
@@ -34,63 +38,12 @@ from sklearn.utils.validation import check_consistent_length, check_is_fitted, v
 
 from ..errors import InvalidInput
 from ..features import FEATURE_NAMES, FEATURES_VERSION
-from .metrics import DEFAULT_K, mean_ndcg
-from .objectives import OBJECTIVES, fit_weights
-from .propensity import MAX_EXPONENT, estimate_position_bias, propensity_weights
+from .metrics import mean_ndcg
+from .objectives import fit_weights
+from .propensity import estimate_position_bias, propensity_weights
+from .weights import DEFAULT_WEIGHTS, HYPERPARAMETERS, SHRINK_TARGETS, ServingRanker, check_weights, validate_hyperparameters
 
 __all__ = ["MatchRanker", "DEFAULT_WEIGHTS", "HYPERPARAMETERS", "SHRINK_TARGETS", "default_ranker"]
-
-#: What the L2 penalty pulls the learned weights towards.
-SHRINK_TARGETS: tuple[str, ...] = ("weights", "zero")
-
-#: Transparent default weights (what serves before any training), with the reason for each.
-DEFAULT_WEIGHTS: dict[str, float] = {
-    "proximity_near": 1.0,  # in person: a few km away beats a long drive
-    "proximity_mid": 0.5,  # in person: across town is still easy
-    "proximity_far": 1.0,  # in person: nearer is still better at regional scale (wide searches)
-    # In person: they travel to the coach.  Small: in an "in person or online" search this is the
-    # whole head start of in-person help over online help (the proximity terms add the rest), and
-    # 0.3 kept good online help below poor local matches (simulated true NDCG@10 of those
-    # searches 0.87 against 0.94 in person; 0.1 with online_fit 0.6: 0.92, in person unchanged).
-    "in_service_area": 0.1,
-    "online_region": 0.3,  # online only: the same region helps a little (meet at competitions)
-    "online_fit": 0.6,  # online help is welcome when the coach accepts it (see in_service_area)
-    "event_exact": 1.5,  # specialism in the coach's event matters most after distance
-    "event_group": 0.5,  # same event group: useful, less so
-    "availability": 1.0,  # free when the coach is
-    "availability_all": 0.3,  # ...at every time asked for, not just some
-    "spare_capacity": 0.3,  # room to take the coach on
-    "full": -1.0,  # no room at all: show, but lower
-    "qualified_above": 0.4,  # a mentor should be ahead of the coach
-    "qualified_below": -0.4,  # ...and not behind
-    "qualification_gap": 0.0,  # how far ahead: no opinion until coaches show one
-    "primary_role": 0.2,  # it is their main role
-}
-
-#: The learning hyper-parameters and their defaults (the ``w_*`` parameters are the others).
-HYPERPARAMETERS: dict[str, Any] = {
-    # L2 penalty on the weights: small enough to follow thousands of sessions,
-    # large enough that a feature the data barely mention stays near zero.
-    "alpha": 0.01,
-    # Listwise (ListNet) or pairwise (RankNet) loss; see .objectives.  Listwise is the
-    # default because with inverse propensity weights it is unbiased under the
-    # position-based model, while pairwise keeps some bias (never-seen results
-    # count as "not chosen" in its pairs).
-    "objective": "listwise",
-    # Examination exponent of the position-bias model; "auto" fits it from the log.
-    "position_bias": "auto",
-    # Cap on inverse-propensity weights: one view at position 40 must not outweigh 20 at the top.
-    "max_weight": 20.0,
-    # "weights": shrink towards the hand-set w_* weights (up to a learned scale), so what
-    # the data do not show keeps its hand-set share; "zero": plain ridge.
-    "shrink_to": "weights",
-    # False: fit keeps the hand-set w_* weights (for comparing hand weights by grid search).
-    "learn": True,
-    # NDCG cut-off used by score(): the first page.
-    "k": DEFAULT_K,
-    "max_iter": 1000,
-    "tol": 1e-6,
-}
 
 
 class MatchRanker(BaseEstimator):
@@ -208,18 +161,44 @@ class MatchRanker(BaseEstimator):
 
         Raises :class:`InvalidInput` when a feature is missing or unknown.
         """
-        missing = [name for name in FEATURE_NAMES if name not in weights]
-        unknown = sorted(set(weights) - set(FEATURE_NAMES))
-        if missing or unknown:
-            raise InvalidInput(
-                "Weights must name every match feature exactly once; "
-                + (f"missing {', '.join(missing)}" if missing else "")
-                + ("; " if missing and unknown else "")
-                + (f"unknown {', '.join(unknown)}" if unknown else "")
-                + "."
-            )
+        check_weights(weights)
         params = {f"w_{name}": float(weights[name]) for name in FEATURE_NAMES}
         return cls(**params, **hyperparameters).use_parameter_weights()
+
+    @classmethod
+    def from_serving(cls, serving: ServingRanker) -> "MatchRanker":
+        """The estimator behind a served model: its weights and hyper-parameters, and what its fit found.
+
+        For refitting or grid-searching from a stored model; see :meth:`serving` for the way back.
+        """
+        ranker = cls.from_weights(serving.weights, **serving.hyperparameters())
+        ranker.position_bias_ = serving.position_bias_
+        ranker.prior_scale_ = serving.prior_scale_
+        ranker.n_iter_ = serving.n_iter_
+        ranker.n_sessions_ = serving.n_sessions_
+        return ranker
+
+    def serving(self) -> ServingRanker:
+        """The fitted weights as a :class:`~.weights.ServingRanker` (what the engine and the registry use).
+
+        Raises
+        ------
+        NotFittedError
+            Not fitted yet.
+        InvalidInput
+            Fitted on other columns than the match features.
+        """
+        weights = self.weights
+        if tuple(weights) != FEATURE_NAMES:
+            raise InvalidInput("Only rankers over the match features can serve; this one was fitted on other columns.")
+        return ServingRanker(
+            weights,
+            self.hyperparameters(),
+            position_bias=getattr(self, "position_bias_", 0.0),
+            prior_scale=getattr(self, "prior_scale_", 1.0),
+            n_iter=getattr(self, "n_iter_", 0),
+            n_sessions=getattr(self, "n_sessions_", 0),
+        )
 
     def parameter_weights(self) -> np.ndarray:
         """The ``w_*`` parameters as a vector in :data:`FEATURE_NAMES` order."""
@@ -239,30 +218,8 @@ class MatchRanker(BaseEstimator):
 
     # ------------------------------------------------------------------ learning
     def _validate_hyperparameters(self) -> None:
-        def fail(name: str, rule: str) -> InvalidInput:
-            return InvalidInput(f"Got {name}={getattr(self, name)!r}; {name} must be {rule}.", field=name)
-
-        if not isinstance(self.alpha, Real) or not self.alpha >= 0:
-            raise fail("alpha", "a number of at least 0")
-        if self.objective not in OBJECTIVES:
-            raise fail("objective", f"one of {', '.join(OBJECTIVES)}")
-        pb = self.position_bias
-        if not (pb == "auto" or (isinstance(pb, Real) and not isinstance(pb, bool) and 0 <= pb <= MAX_EXPONENT)):
-            raise fail("position_bias", f'"auto" or a number from 0 to {MAX_EXPONENT:g}')
-        if not isinstance(self.max_weight, Real) or not self.max_weight >= 1:
-            raise fail("max_weight", "a number of at least 1")
-        if self.shrink_to not in SHRINK_TARGETS:
-            raise fail("shrink_to", f"one of {', '.join(SHRINK_TARGETS)}")
-        if not isinstance(self.k, Integral) or self.k < 1:
-            raise fail("k", "a whole number of at least 1")
-        if not isinstance(self.max_iter, Integral) or self.max_iter < 1:
-            raise fail("max_iter", "a whole number of at least 1")
-        if not isinstance(self.tol, Real) or not self.tol > 0:
-            raise fail("tol", "a positive number")
-        for name in FEATURE_NAMES:
-            value = getattr(self, f"w_{name}")
-            if not isinstance(value, Real) or not np.isfinite(value):
-                raise fail(f"w_{name}", "a finite number")
+        validate_hyperparameters(self.get_params())
+        check_weights({name: getattr(self, f"w_{name}") for name in FEATURE_NAMES})
 
     def fit(self, X: Any, y: Any, groups: Any = None, positions: Any = None) -> "MatchRanker":
         """Learn the weights from graded results of logged sessions.

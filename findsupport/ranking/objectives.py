@@ -36,10 +36,9 @@ from threadpoolctl import threadpool_limits
 
 from .labels import gains
 from .metrics import group_slices
+from .weights import OBJECTIVES  # with the other hyper-parameter rules, which serving checks without SciPy
 
 __all__ = ["OBJECTIVES", "Pairs", "make_pairs", "pairwise_loss", "listwise_loss", "fit_weights"]
-
-OBJECTIVES: tuple[str, ...] = ("pairwise", "listwise")
 
 
 @dataclass(frozen=True)

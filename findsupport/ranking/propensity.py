@@ -29,11 +29,10 @@ from scipy.optimize import minimize
 from scipy.special import expit, log_expit
 from threadpoolctl import threadpool_limits
 
+from .weights import MAX_EXPONENT  # with the other hyper-parameter rules, which serving checks without SciPy
+
 __all__ = ["examination", "propensity_weights", "estimate_position_bias", "MAX_EXPONENT"]
 
-#: Largest exponent considered: at 3, position 10 is examined 1 time in 1,000, far
-#: steeper than any reported result-list behaviour.
-MAX_EXPONENT = 3.0
 #: Keeps log(1 - p) finite when the model says a first result is viewed almost surely.
 _P_CEILING = 1.0 - 1e-9
 

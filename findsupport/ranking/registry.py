@@ -67,7 +67,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -77,7 +77,10 @@ from ..config import Settings
 from ..db import engine_for, metadata, serialise
 from ..errors import FindSupportError, ModelError
 from .features import FEATURE_NAMES, FEATURES_VERSION, FeatureScales
-from .model import HYPERPARAMETERS, MatchRanker, default_ranker
+from .weights import HYPERPARAMETERS, ServingRanker, default_serving_ranker
+
+if TYPE_CHECKING:  # training only: importing it would load scikit-learn into every server
+    from .model import MatchRanker
 
 __all__ = [
     "MODEL_FORMAT",
@@ -189,7 +192,7 @@ def _check_version(version: str) -> str:
 
 
 def model_document(
-    ranker: MatchRanker,
+    ranker: "MatchRanker | ServingRanker",
     *,
     metrics: dict[str, Any] | None = None,
     training_data: dict[str, Any] | None = None,
@@ -203,9 +206,11 @@ def model_document(
     set; ``trained_at`` is added.  Without it the model's kind is ``unknown``
     (hand-set weights, say), which serves only when forced.
     """
+    if not isinstance(ranker, ServingRanker):
+        if tuple(ranker.weights) != FEATURE_NAMES:
+            raise ModelError("Only rankers over the match features can be saved.")
+        ranker = ranker.serving()
     weights = ranker.weights
-    if tuple(weights) != FEATURE_NAMES:
-        raise ModelError("Only rankers over the match features can be saved.")
     moment = (created_at or datetime.now(timezone.utc)).astimezone(timezone.utc)
     # The date sorts versions; the hash (of the weights, the data and the exact moment)
     # tells apart two models trained in the same second.
@@ -223,10 +228,10 @@ def model_document(
         "weights": weights,
         "hyperparameters": ranker.hyperparameters(),
         "fitted": {
-            "position_bias": float(getattr(ranker, "position_bias_", 0.0)),
-            "prior_scale": float(getattr(ranker, "prior_scale_", 1.0)),
-            "n_iter": int(getattr(ranker, "n_iter_", 0)),
-            "n_sessions": int(getattr(ranker, "n_sessions_", 0)),
+            "position_bias": ranker.position_bias_,
+            "prior_scale": ranker.prior_scale_,
+            "n_iter": ranker.n_iter_,
+            "n_sessions": ranker.n_sessions_,
         },
         "metrics": metrics or {},
         "training_data": training_data or {},
@@ -368,7 +373,7 @@ def _fail(where: str, problem: str) -> ModelError:
     return ModelError(f"Ranking model {where} {problem}")
 
 
-def _ranker_from_document(document: Any, where: str) -> MatchRanker:
+def _ranker_from_document(document: Any, where: str) -> ServingRanker:
     if not isinstance(document, dict) or document.get("format") != MODEL_FORMAT:
         raise _fail(where, f"is not a findsupport ranking model (no \"format\": \"{MODEL_FORMAT}\").")
     fmt = document.get("format_version")
@@ -394,20 +399,22 @@ def _ranker_from_document(document: Any, where: str) -> MatchRanker:
     hyper = document.get("hyperparameters") or {}
     if not isinstance(hyper, dict):
         raise _fail(where, "has hyperparameters that are not an object.")
-    known = {k: v for k, v in hyper.items() if k in HYPERPARAMETERS}
+    fitted = document.get("fitted") or {}
+    fitted = fitted if isinstance(fitted, dict) else {}
     try:
-        ranker = MatchRanker.from_weights({k: float(v) for k, v in weights.items()}, **known)
-        ranker._validate_hyperparameters()
+        return ServingRanker(
+            {k: float(v) for k, v in weights.items()},
+            {k: v for k, v in hyper.items() if k in HYPERPARAMETERS},
+            position_bias=float(fitted.get("position_bias", 0.0)),
+            prior_scale=float(fitted.get("prior_scale", 1.0)),
+            n_iter=int(fitted.get("n_iter", 0)),
+            n_sessions=int(fitted.get("n_sessions", 0)),
+        )
     except (TypeError, ValueError) as exc:
         raise _fail(where, f"has unusable hyperparameters: {exc}") from None
-    fitted = document.get("fitted") or {}
-    if isinstance(fitted, dict):
-        ranker.position_bias_ = float(fitted.get("position_bias", 0.0))
-        ranker.prior_scale_ = float(fitted.get("prior_scale", 1.0))
-    return ranker
 
 
-def read_model_file(path: str | os.PathLike[str]) -> tuple[MatchRanker, dict[str, Any]]:
+def read_model_file(path: str | os.PathLike[str]) -> tuple[ServingRanker, dict[str, Any]]:
     """Load and check one model file; :class:`ModelError` says exactly what is wrong."""
     path = Path(path)
     where = f"file {path.name}"
@@ -439,7 +446,7 @@ def _stored_document(conn: Connection, version: str) -> dict[str, Any]:
         raise _fail(version, f"is not valid JSON ({exc.msg} at line {exc.lineno}).") from None
 
 
-def load_model(settings: Settings, version: str) -> tuple[MatchRanker, dict[str, Any]]:
+def load_model(settings: Settings, version: str) -> tuple[ServingRanker, dict[str, Any]]:
     """A saved model by version (``"default"`` gives the default ranker and an empty document).
 
     Raises
@@ -448,7 +455,7 @@ def load_model(settings: Settings, version: str) -> tuple[MatchRanker, dict[str,
         Not a version, no such model, or one that does not load (trained on other features, say).
     """
     if version == DEFAULT_VERSION:
-        return default_ranker(), {}
+        return default_serving_ranker(), {}
     version = _check_version(version)
     with registry_engine(settings).connect() as conn:
         document = _stored_document(conn, version)
@@ -535,8 +542,11 @@ def activate(settings: Settings, version: str, *, force_simulated: bool = False)
         return _write_pointer(conn, version, forced, datetime.now(timezone.utc))
 
 
-def load_active_ranker(settings: Settings) -> tuple[MatchRanker, str]:
-    """The ranker to serve and its version: the active model, or ``(default_ranker(), "default")``.
+def load_active_ranker(settings: Settings) -> tuple[ServingRanker, str]:
+    """The ranker to serve and its version: the active model, or the default weights and ``"default"``.
+
+    The ranker is a :class:`~.weights.ServingRanker` (no scikit-learn);
+    :meth:`~.model.MatchRanker.from_serving` makes an estimator of it for training.
 
     Raises
     ------
@@ -550,7 +560,7 @@ def load_active_ranker(settings: Settings) -> tuple[MatchRanker, str]:
     pointer = _active_pointer(settings)
     version = pointer["version"]
     if version == DEFAULT_VERSION:
-        return default_ranker(), DEFAULT_VERSION
+        return default_serving_ranker(), DEFAULT_VERSION
     ranker, document = load_model(settings, version)
     if not is_real(document):
         if not (pointer["force_simulated"] or getattr(settings, "serve_simulated_models", False)):

@@ -70,16 +70,16 @@ log = logging.getLogger(__name__)
 
 
 def default_ranker() -> Any:
-    """The default-weights ranker (:func:`findsupport.ranking.model.default_ranker`).
+    """The default-weights ranker (:func:`findsupport.ranking.weights.default_serving_ranker`).
 
-    Imported when first needed: the ranker is a scikit-learn estimator, and
-    importing scikit-learn (with the SciPy modules it pulls in) is about a
-    second that ``import findsupport.search`` and ``findsupport.web`` should
-    not pay before an engine is built.
+    A :class:`~findsupport.ranking.weights.ServingRanker`, not the
+    scikit-learn estimator that training uses: no server start-up imports
+    scikit-learn (with the SciPy and pandas modules it pulls in, a second or
+    two of every new worker's start-up; issue 13).
     """
-    from ..ranking.model import default_ranker as make_default
+    from ..ranking.weights import default_serving_ranker
 
-    return make_default()
+    return default_serving_ranker()
 
 Progress = Callable[[str], None]
 

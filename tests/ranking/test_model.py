@@ -11,7 +11,7 @@ from sklearn.model_selection import GridSearchCV, GroupKFold
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from findsupport.errors import InvalidInput
-from findsupport.ranking import DEFAULT_WEIGHTS, FEATURE_NAMES, MatchRanker, default_ranker
+from findsupport.ranking import DEFAULT_WEIGHTS, FEATURE_NAMES, MatchRanker, ServingRanker, default_ranker, default_serving_ranker
 
 # Checks that hand over X with an arbitrary number of columns.  With learn=False
 # the ranker serves the hand-set w_* weights, one per match feature, so it can
@@ -265,3 +265,79 @@ def test_score_is_mean_ndcg_per_session():
     ranker = MatchRanker(shrink_to="zero").fit(X, [1, 0, 1, 0], groups=[0, 0, 1, 1])
     # Session 0 ranks its choice first, session 1 second: (1 + 1/log2(3)) / 2.
     assert ranker.score(X, [1, 0, 1, 0], groups=[0, 0, 1, 1]) == pytest.approx((1 + 1 / np.log2(3)) / 2)
+
+
+# ---------------------------------------------------------------------- serving without scikit-learn
+def test_serving_scores_exactly_like_the_fitted_estimator():
+    X, y, groups, positions = sessions(60, np.linspace(-1.0, 1.0, len(FEATURE_NAMES)), seed=3)
+    fitted = MatchRanker(alpha=0.05).fit(X, y, groups=groups, positions=positions)
+    serving = fitted.serving()
+    assert isinstance(serving, ServingRanker) and serving.weights == fitted.weights
+    np.testing.assert_array_equal(serving.decision_function(X), fitted.decision_function(X))
+    np.testing.assert_array_equal(serving.contributions(X), fitted.contributions(X))
+    fields = ("position_bias_", "prior_scale_", "n_iter_", "n_sessions_")
+    assert [getattr(serving, f) for f in fields] == [getattr(fitted, f) for f in fields] and serving.n_sessions_ == 60
+    assert serving.hyperparameters() == fitted.hyperparameters()
+
+
+def test_from_serving_gives_training_the_served_model_back():
+    served = ServingRanker(
+        {**DEFAULT_WEIGHTS, "full": -2.0}, {"alpha": 0.3, "objective": "pairwise"}, position_bias=0.7, prior_scale=1.2
+    )
+    estimator = MatchRanker.from_serving(served)
+    assert estimator.w_full == -2.0 and (estimator.alpha, estimator.objective) == (0.3, "pairwise")
+    assert (estimator.position_bias_, estimator.prior_scale_) == (0.7, 1.2)
+    assert clone(estimator).get_params() == estimator.get_params()  # a plain estimator again, for grid search
+    again = estimator.serving()
+    assert again.weights == served.weights and again.hyperparameters() == served.hyperparameters()
+
+
+def test_default_serving_ranker_is_the_default_estimator():
+    X = np.random.default_rng(1).random((7, len(FEATURE_NAMES)))
+    np.testing.assert_array_equal(default_serving_ranker().decision_function(X), default_ranker().decision_function(X))
+    assert default_serving_ranker().weights == DEFAULT_WEIGHTS
+
+
+@pytest.mark.parametrize(
+    "X, message",
+    [
+        (np.zeros((2, 3)), "16 columns"),
+        (np.zeros(16), "2-D"),
+        ([["a"] * 16], "numbers"),
+        (np.full((1, 16), np.nan), "NaN or infinity"),
+    ],
+)
+def test_serving_rejects_bad_rows(X, message):
+    ranker = default_serving_ranker()
+    with pytest.raises(ValueError, match=message):
+        ranker.decision_function(X)
+    with pytest.raises(ValueError, match=message):
+        ranker.contributions(X)
+
+
+@pytest.mark.parametrize(
+    "weights, hyper, field",
+    [
+        ({**DEFAULT_WEIGHTS, "full": float("inf")}, {}, "w_full"),
+        ({**DEFAULT_WEIGHTS, "full": True}, {}, "w_full"),
+        (DEFAULT_WEIGHTS, {"objective": "pointwise"}, "objective"),
+        (DEFAULT_WEIGHTS, {"position_bias": 9.0}, "position_bias"),
+        (DEFAULT_WEIGHTS, {"k": 2.5}, "k"),
+    ],
+)
+def test_serving_checks_weights_and_hyperparameters(weights, hyper, field):
+    with pytest.raises(InvalidInput, match=field) as info:
+        ServingRanker(weights, hyper)
+    assert info.value.extra["field"] == field
+
+
+def test_serving_weights_cannot_change_under_a_search():
+    ranker = default_serving_ranker()
+    with pytest.raises(ValueError):
+        ranker.coef_[0] = 5.0
+
+
+def test_only_match_feature_estimators_serve():
+    ranker = MatchRanker().fit(np.eye(3), [1, 0, 0])
+    with pytest.raises(InvalidInput, match="match features"):
+        ranker.serving()

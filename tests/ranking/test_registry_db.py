@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from findsupport.cli import main
 from findsupport.config import Settings
 from findsupport.errors import ModelError
-from findsupport.ranking import default_ranker
+from findsupport.ranking import MatchRanker, ServingRanker, default_ranker
 from findsupport.ranking import registry
 from findsupport.ranking.registry import (
     activate,
@@ -45,6 +45,20 @@ def _document(n: int, provenance: dict | None = REAL) -> dict:
     """A distinct model (its own weights and training moment)."""
     ranker = default_ranker().set_params(w_event_exact=1.0 + n / 10).use_parameter_weights()
     return model_document(ranker, provenance=provenance, created_at=T0 + timedelta(minutes=n))
+
+
+def test_a_served_model_round_trips_through_its_document_unchanged(settings, other_server) -> None:
+    """Servers load a :class:`ServingRanker` (no scikit-learn); the document is the estimator's, key for key."""
+    estimator = MatchRanker(alpha=0.2, objective="pairwise").set_params(w_full=-1.7).use_parameter_weights()
+    estimator.position_bias_, estimator.prior_scale_, estimator.n_iter_, estimator.n_sessions_ = 0.9, 1.3, 42, 700
+    document = model_document(estimator, provenance=REAL, created_at=T0)
+    assert model_document(estimator.serving(), provenance=REAL, created_at=T0) == document
+    activate(settings, save_model(settings, document).version)
+    ranker, version = load_active_ranker(other_server)
+    assert isinstance(ranker, ServingRanker) and version == document["version"]
+    reloaded = model_document(ranker, provenance=REAL, created_at=T0)
+    assert json.dumps(reloaded, sort_keys=True) == json.dumps(document, sort_keys=True)
+    assert MatchRanker.from_serving(ranker).get_params() == estimator.get_params()
 
 
 @pytest.fixture

@@ -113,7 +113,7 @@ def test_saved_model_loads_and_scores_like_the_fitted_one(trained, feedback, cat
     assert version == result.record.version
     data, _ = build_dataset(feedback, catalog, directory)
     np.testing.assert_allclose(ranker.decision_function(data.X), result.ranker.decision_function(data.X))
-    assert ranker.get_params()["w_event_exact"] == pytest.approx(result.ranker.weights["event_exact"])
+    assert MatchRanker.from_serving(ranker).get_params()["w_event_exact"] == pytest.approx(result.ranker.weights["event_exact"])
 
 
 def test_evaluate_active_uses_the_same_held_out_sessions(trained, feedback, catalog, directory):
