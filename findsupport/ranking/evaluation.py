@@ -44,6 +44,7 @@ from .dataset import RankingData, query_point
 from .features import QueryContext, compute_features
 from .metrics import DEFAULT_K, session_ndcg
 from .model import MatchRanker
+from .weights import ServingRanker
 
 __all__ = [
     "NEAREST_FIRST",
@@ -262,7 +263,7 @@ class Evaluation:
 
 
 def evaluate_rankers(
-    data: RankingData, rankers: Mapping[str, MatchRanker | None], *, k: int = DEFAULT_K
+    data: RankingData, rankers: Mapping[str, MatchRanker | ServingRanker | None], *, k: int = DEFAULT_K
 ) -> Evaluation:
     """NDCG@k of each ranker (``None`` means nearest first) on every session of ``data`` with a choice.
 
@@ -288,7 +289,7 @@ def compare_top(
     catalog: PublicCatalog,
     directory: PostcodeDirectory,
     query: Any,
-    rankers: Mapping[str, MatchRanker | None],
+    rankers: Mapping[str, MatchRanker | ServingRanker | None],
     *,
     k: int = DEFAULT_K,
 ) -> list[dict[str, object]]:

@@ -46,6 +46,7 @@ from .dataset import DatasetReport, RankingData, build_dataset
 from .evaluation import NEAREST_FIRST, Evaluation, evaluate_rankers
 from .features import FEATURE_DESCRIPTIONS
 from .model import MatchRanker, default_ranker
+from .weights import ServingRanker
 from .propensity import estimate_position_bias
 from .provenance import MIN_DISTINCT_CLIENTS, data_provenance, distinct_clients, limit_clients
 from .registry import DEFAULT_VERSION, ModelRecord, activate, load_active_ranker, model_document, save_model
@@ -124,7 +125,7 @@ def tune(
     return search
 
 
-def _current_ranker(settings: Settings) -> tuple[MatchRanker, str, str | None]:
+def _current_ranker(settings: Settings) -> tuple[MatchRanker | ServingRanker, str, str | None]:
     """The active ranker; a broken active model is reported and compared as the default."""
     try:
         ranker, version = load_active_ranker(settings)
@@ -218,7 +219,7 @@ def train_model(
     say(f"fitted on {train.n_learnable:,} sessions with a choice ({', '.join(f'{k}={v}' for k, v in best.items()) or 'default hyper-parameters'})")
 
     current, current_version, note = _current_ranker(settings)
-    rankers: dict[str, MatchRanker | None] = {NEAREST_FIRST: None, "default": default_ranker()}
+    rankers: dict[str, MatchRanker | ServingRanker | None] = {NEAREST_FIRST: None, "default": default_ranker()}
     if current_version != DEFAULT_VERSION:
         rankers["active"] = current
     rankers["trained"] = ranker
@@ -316,7 +317,7 @@ def evaluate_active(
     if data.n_learnable == 0:
         raise InvalidInput("No session in that feedback has a choice to evaluate against.")
     ranker, version = load_active_ranker(settings)
-    rankers: dict[str, MatchRanker | None] = {NEAREST_FIRST: None, "default": default_ranker()}
+    rankers: dict[str, MatchRanker | ServingRanker | None] = {NEAREST_FIRST: None, "default": default_ranker()}
     if version != DEFAULT_VERSION:
         rankers["active"] = ranker
     return evaluate_rankers(data, rankers), report, version
