@@ -845,10 +845,11 @@ function cardReasons(result) {
 }
 
 // Whether the provider can take the coach now, and how soon they usually answer a request
-// (the server sends replies_within_days only once enough requests were answered).
+// (the server sends replies_within_days only once enough requests were answered).  "Has room"
+// is not repeated when a reason already says so ("has room for 3 more coaches").
 function standingPhrases(result) {
   const phrases = [];
-  if (result.spare_capacity > 0) phrases.push("Has room");
+  if (result.spare_capacity > 0 && !result.reasons.some((r) => r.startsWith("has room"))) phrases.push("Has room");
   const days = result.replies_within_days;
   if (days) phrases.push(`Usually replies within ${days === 1 ? "1 day" : days + " days"}`);
   return phrases;
