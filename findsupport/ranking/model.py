@@ -41,12 +41,20 @@ from ..features import FEATURE_NAMES, FEATURES_VERSION
 from .metrics import mean_ndcg
 from .objectives import fit_weights
 from .propensity import estimate_position_bias, propensity_weights
-from .weights import DEFAULT_WEIGHTS, HYPERPARAMETERS, SHRINK_TARGETS, ServingRanker, check_weights, validate_hyperparameters
+from .weights import (
+    DEFAULT_WEIGHTS,
+    HYPERPARAMETERS,
+    SHRINK_TARGETS,
+    LinearScores,
+    ServingRanker,
+    check_weights,
+    validate_hyperparameters,
+)
 
 __all__ = ["MatchRanker", "DEFAULT_WEIGHTS", "HYPERPARAMETERS", "SHRINK_TARGETS", "default_ranker"]
 
 
-class MatchRanker(BaseEstimator):
+class MatchRanker(LinearScores, BaseEstimator):
     """Linear ranker over the match features.
 
     Parameters
@@ -288,23 +296,6 @@ class MatchRanker(BaseEstimator):
             return X
         return validate_data(self, X, reset=False, dtype=np.float64, ensure_all_finite=False)
 
-    def decision_function(self, X: Any) -> np.ndarray:
-        """Scores (higher is a better match) for feature rows ``X``."""
-        scores = self._rows(X) @ self.coef_
-        if not np.isfinite(scores).all():
-            raise ValueError("Input X contains NaN or infinity; features must be finite numbers.")
-        return scores
-
-    def predict(self, X: Any) -> np.ndarray:
-        """Same as :meth:`decision_function`: a ranker predicts scores to sort by."""
-        return self.decision_function(X)
-
-    def contributions(self, X: Any) -> np.ndarray:
-        """Per-feature contributions ``X * coef_`` (rows sum to the scores)."""
-        rows = self._rows(X)
-        if not np.isfinite(rows).all():
-            raise ValueError("Input X contains NaN or infinity; features must be finite numbers.")
-        return rows * self.coef_
 
     def score(self, X: Any, y: Any, groups: Any = None) -> float:
         """Mean NDCG@``k`` over the sessions in ``groups`` that have a positive grade."""

@@ -28,6 +28,7 @@ from ..features import FEATURE_NAMES, FEATURES_VERSION
 from .metrics import DEFAULT_K
 
 __all__ = [
+    "LinearScores",
     "DEFAULT_WEIGHTS",
     "HYPERPARAMETERS",
     "OBJECTIVES",
@@ -162,7 +163,39 @@ def check_weights(weights: Mapping[str, Any]) -> np.ndarray:
     return np.array([float(weights[name]) for name in FEATURE_NAMES])
 
 
-class ServingRanker:
+class LinearScores:
+    """Scoring shared by the serving ranker and the training estimator: ``X @ coef_``.
+
+    A subclass gives ``coef_`` and ``_rows(X)`` (its feature rows as a float64
+    matrix of the right width); the scores, per-feature contributions and the
+    finiteness checks are defined here once.
+    """
+
+    coef_: np.ndarray
+
+    def _rows(self, X: Any) -> np.ndarray:  # pragma: no cover - every subclass defines it
+        raise NotImplementedError
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Scores (higher is a better match) for feature rows ``X``."""
+        scores = self._rows(X) @ self.coef_
+        if not np.isfinite(scores).all():
+            raise ValueError("Input X contains NaN or infinity; features must be finite numbers.")
+        return scores
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Same as :meth:`decision_function`: a ranker predicts scores to sort by."""
+        return self.decision_function(X)
+
+    def contributions(self, X: Any) -> np.ndarray:
+        """Per-feature contributions ``X * coef_`` (rows sum to the scores)."""
+        rows = self._rows(X)
+        if not np.isfinite(rows).all():
+            raise ValueError("Input X contains NaN or infinity; features must be finite numbers.")
+        return rows * self.coef_
+
+
+class ServingRanker(LinearScores):
     """A linear ranker over the match features, ready to score; no scikit-learn.
 
     Parameters
@@ -243,23 +276,6 @@ class ServingRanker:
             raise ValueError(f"Feature rows must be a 2-D array with {self.coef_.shape[0]} columns; got shape {X.shape}.")
         return X
 
-    def decision_function(self, X: Any) -> np.ndarray:
-        """Scores (higher is a better match) for feature rows ``X``."""
-        scores = self._rows(X) @ self.coef_
-        if not np.isfinite(scores).all():
-            raise ValueError("Input X contains NaN or infinity; features must be finite numbers.")
-        return scores
-
-    def predict(self, X: Any) -> np.ndarray:
-        """Same as :meth:`decision_function`: a ranker predicts scores to sort by."""
-        return self.decision_function(X)
-
-    def contributions(self, X: Any) -> np.ndarray:
-        """Per-feature contributions ``X * coef_`` (rows sum to the scores)."""
-        rows = self._rows(X)
-        if not np.isfinite(rows).all():
-            raise ValueError("Input X contains NaN or infinity; features must be finite numbers.")
-        return rows * self.coef_
 
 
 def default_serving_ranker() -> ServingRanker:
