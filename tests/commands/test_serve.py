@@ -7,62 +7,29 @@ demo catalogue; requests go over plain sockets.
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from servers import ANSWER_TIMEOUT_S, Server, get, kill, launch, wait_until_serving
 from findsupport.cli import main
 from findsupport.commands.serve import default_workers, gunicorn_settings
 from findsupport.web.serving import GUNICORN_GRACEFUL_TIMEOUT_S
 
-#: The console script installed beside this interpreter (``.venv/bin/findsupport``).
-FINDSUPPORT = Path(sys.executable).with_name("findsupport")
 #: A loaded machine (2 cores shared with other test runs) may take this long to build the engine.
 STARTUP_TIMEOUT_S = 180
-#: Longest wait for one answer.
-ANSWER_TIMEOUT_S = 30
 #: A graceful stop with nothing in flight takes well under a second; "a few seconds" is the promise.
 STOP_TIMEOUT_S = 10
 #: A request line longer than any server's own buffer (gunicorn reads 8,190 bytes).
 HUGE_QUERY_CHARS = 100_000
 #: Demo providers to serve: enough for a search to find some, few enough to import in a second.
 DEMO_PROVIDERS = 40
-
-
-@dataclass
-class Server:
-    process: subprocess.Popen
-    port: int
-    stderr: Path
-
-    def log(self) -> str:
-        return self.stderr.read_text(encoding="utf-8", errors="replace")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _get(port: int, path: str) -> tuple[int, dict[str, str], bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=ANSWER_TIMEOUT_S)
-    try:
-        conn.request("GET", path)
-        response = conn.getresponse()
-        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
-    finally:
-        conn.close()
 
 
 def _raw(port: int, data: bytes) -> bytes:
@@ -116,38 +83,13 @@ def demo_env(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> dict[
 
 
 def _start(env: dict[str, str], tmp_path: Path, *options: str) -> Server:
-    assert FINDSUPPORT.exists(), f"{FINDSUPPORT} is missing: install findsupport into this environment"
-    port = _free_port()
-    stderr = tmp_path / f"serve-{port}.err"
-    with stderr.open("w") as sink:
-        process = subprocess.Popen(
-            [str(FINDSUPPORT), "serve", "--host", "127.0.0.1", "--port", str(port), *options],
-            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=sink,
-            start_new_session=True,  # its own process group, as in a terminal (Ctrl-C reaches every process)
-        )
-    server = Server(process, port, stderr)
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"the server exited with {process.returncode}:\n{server.log()}")
-        try:
-            if _get(port, "/api/v1/health")[0] == 200:
-                return server
-        except OSError:
-            pass
-        time.sleep(0.1)
-    _kill(server)
-    raise AssertionError(f"the server did not start in time:\n{server.log()}")
-
-
-def _kill(server: Server) -> None:
-    """Make sure the server and its workers are gone (a test that stops it itself leaves nothing)."""
-    if server.process.poll() is None:
-        try:
-            os.killpg(server.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        server.process.wait()
+    server = launch(env, tmp_path / f"serve-{time.monotonic_ns()}.err", *options)
+    try:
+        wait_until_serving(server, time.monotonic() + STARTUP_TIMEOUT_S)
+    except AssertionError:
+        kill(server)
+        raise
+    return server
 
 
 def _stopped(server: Server) -> int:
@@ -165,11 +107,11 @@ def gunicorn_server(demo_env, tmp_path_factory) -> Iterator[Server]:
     try:
         yield server
     finally:
-        _kill(server)
+        kill(server)
 
 
 def test_serves_on_gunicorn_with_two_workers_forked_from_one_master(gunicorn_server):
-    status, headers, _ = _get(gunicorn_server.port, "/api/v1/health")
+    status, headers, _ = get(gunicorn_server.port, "/api/v1/health")
     assert status == 200 and headers["server"] == "gunicorn"
     # The first worker may answer before the master has forked the second.
     deadline = time.monotonic() + ANSWER_TIMEOUT_S
@@ -181,7 +123,7 @@ def test_serves_on_gunicorn_with_two_workers_forked_from_one_master(gunicorn_ser
 
 
 def test_a_search_answers(gunicorn_server):
-    status, headers, body = _get(gunicorn_server.port, "/api/v1/search?postcode=LS14%209HN&radius_km=100")
+    status, headers, body = get(gunicorn_server.port, "/api/v1/search?postcode=LS14%209HN&radius_km=100")
     assert status == 200, body[:300]
     assert headers["content-type"] == "application/json"
     answer = json.loads(body)
@@ -228,20 +170,20 @@ def test_ctrl_c_lets_the_request_in_flight_finish(demo_env, tmp_path):
         assert _stopped(server) == 0
         assert "Traceback" not in server.log(), server.log()
     finally:
-        _kill(server)
+        kill(server)
 
 
 def test_debug_runs_flasks_development_server(demo_env, tmp_path):
     server = _start(demo_env, tmp_path, "--debug")
     try:
-        status, headers, _ = _get(server.port, "/api/v1/health")
+        status, headers, _ = get(server.port, "/api/v1/health")
         assert status == 200 and headers["server"].startswith("Werkzeug/")
         assert "Flask's development server" in server.log()
         assert not _children(server.process.pid), "one process, no workers"
     finally:
         server.process.terminate()
         server.process.wait(timeout=STOP_TIMEOUT_S)
-        _kill(server)
+        kill(server)
 
 
 @pytest.mark.parametrize(

@@ -28,9 +28,7 @@ import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -41,6 +39,7 @@ import pytest
 import sqlalchemy as sa
 
 from databases import database
+from servers import ANSWER_TIMEOUT_S, FINDSUPPORT, Server, get, kill, launch, wait_until_serving
 from findsupport.catalog import CatalogStore, import_file
 from findsupport.config import Settings, load_settings
 from findsupport.db import engine_for
@@ -50,11 +49,8 @@ from findsupport.web.ratelimit import FLUSH_EVERY_S
 
 from .conftest import NEWCASTLE, write_sample_csv
 
-#: The console script installed beside this interpreter (``.venv/bin/findsupport``).
-FINDSUPPORT = Path(sys.executable).with_name("findsupport")
 #: A loaded machine (2 cores shared with other test runs) may take this long to build the engine.
 STARTUP_TIMEOUT_S = 120
-ANSWER_TIMEOUT_S = 30
 #: Servers look for a new catalogue or model this often; changes must reach them within it.
 RELOAD_S = 0.5
 #: Reload interval plus building the new snapshot on a loaded machine.
@@ -70,33 +66,9 @@ CLIENT_THREADS = 3
 SEARCH = f"/api/v1/search?postcode={NEWCASTLE.replace(' ', '%20')}&radius_km=25"
 
 
-@dataclass
-class Server:
-    name: str
-    process: subprocess.Popen
-    port: int
-    stderr: Path
-    env: dict[str, str]
-
-    def log(self) -> str:
-        return self.stderr.read_text(encoding="utf-8", errors="replace")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _get(port: int, path: str, client: str = "203.0.113.1") -> tuple[int, dict[str, str], bytes]:
     """GET over a new connection, as a proxy forwarding for ``client`` would send it."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=ANSWER_TIMEOUT_S)
-    try:
-        conn.request("GET", path, headers={"X-Forwarded-For": client, "Connection": "close"})
-        response = conn.getresponse()
-        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
-    finally:
-        conn.close()
+    return get(port, path, {"X-Forwarded-For": client, "Connection": "close"})
 
 
 def _health(server: Server) -> dict:
@@ -117,36 +89,7 @@ def _start(name: str, root: Path, cache_dir: Path, database_url: str) -> Server:
         "FINDSUPPORT_RELOAD_CHECK_SECONDS": str(RELOAD_S),
         "FINDSUPPORT_FEEDBACK_WRITE_BATCH_MS": str(FEEDBACK_BATCH_MS),
     }
-    port = _free_port()
-    stderr = root / f"{name}.err"
-    with stderr.open("w") as sink:
-        process = subprocess.Popen(
-            [str(FINDSUPPORT), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=sink, start_new_session=True,
-        )
-    return Server(name, process, port, stderr, env)
-
-
-def _wait_until_serving(server: Server, deadline: float) -> None:
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise AssertionError(f"server {server.name} exited with {server.process.returncode}:\n{server.log()}")
-        try:
-            if _get(server.port, "/api/v1/health")[0] == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"server {server.name} did not start in time:\n{server.log()}")
-
-
-def _kill(server: Server) -> None:
-    if server.process.poll() is None:
-        try:
-            os.killpg(server.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        server.process.wait()
+    return launch(env, root / f"{name}.err", "--workers", "1", name=name)
 
 
 def _cli(server: Server, *args: str) -> subprocess.CompletedProcess:
@@ -186,11 +129,11 @@ def pair(tmp_path_factory, cache_dir, directory) -> Iterator[Pair]:
         try:
             deadline = time.monotonic() + STARTUP_TIMEOUT_S
             for server in servers:
-                _wait_until_serving(server, deadline)
+                wait_until_serving(server, deadline)
             yield Pair(servers, url, sample.csv_path, settings)
         finally:
             for server in servers:
-                _kill(server)
+                kill(server)
             engine_for(url).dispose()
 
 
