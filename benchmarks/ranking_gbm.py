@@ -43,17 +43,12 @@ import json
 import os
 import platform
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 from scipy.stats import spearmanr
 
-from findsupport.catalog import CatalogStore
-from findsupport.cli import main as cli
-from findsupport.config import load_settings
-from findsupport.geo import PostcodeDirectory
 from findsupport.ranking import (
     NEAREST_FIRST,
     CoachSimulator,
@@ -67,7 +62,7 @@ from findsupport.ranking import (
 from findsupport.ranking.training import DEFAULT_HOLDOUT
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ranking_quality import true_evaluation  # noqa: E402  (a sibling script, not a package)
+from ranking_quality import demo_catalogue, true_evaluation  # noqa: E402  (a sibling script, not a package)
 
 try:
     import lightgbm
@@ -193,14 +188,7 @@ def main() -> int:
         print("LightGBM is not installed: pip install -e '.[benchmarks]' (an optional benchmark dependency)", file=sys.stderr)
         return 2
 
-    os.environ.setdefault("FINDSUPPORT_CACHE_DIR", str(REPO / ".cache"))
-    with tempfile.TemporaryDirectory() as tmp:
-        data_dir = Path(tmp) / "instance"
-        if cli(["--data-dir", str(data_dir), "--quiet", "demo", "--providers", str(args.providers)]) != 0:
-            return 2
-        settings = load_settings({"data_dir": data_dir})
-        catalog = CatalogStore.open(settings).public_catalog()
-        directory = PostcodeDirectory.load(settings.resolved_cache_dir)
+    with demo_catalogue(args.providers) as (settings, catalog, directory):
         runs = []
         for seed in range(1, args.seeds + 1):
             runs.append(run_seed(seed, args.sessions, catalog, directory, settings))

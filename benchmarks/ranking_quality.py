@@ -36,6 +36,7 @@ Figures go into BENCHMARKS.md by hand, with the machine they came from.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -192,6 +193,18 @@ def run_world(name, changes, seed, n_sessions, catalog, directory, settings) -> 
     }
 
 
+@contextlib.contextmanager
+def demo_catalogue(providers: int):
+    """``(settings, catalog, directory)`` of a throwaway data dir holding ``findsupport demo``'s catalogue."""
+    os.environ.setdefault("FINDSUPPORT_CACHE_DIR", str(REPO / ".cache"))
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "instance"
+        if cli(["--data-dir", str(data), "--quiet", "demo", "--providers", str(providers)]) != 0:
+            raise SystemExit(2)
+        settings = load_settings({"data_dir": data})
+        yield settings, CatalogStore.open(settings).public_catalog(), PostcodeDirectory.load(settings.resolved_cache_dir)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--providers", type=int, default=2000, help="demo catalogue size (default 2000, as findsupport demo)")
@@ -201,14 +214,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "out")
     args = parser.parse_args()
 
-    os.environ.setdefault("FINDSUPPORT_CACHE_DIR", str(REPO / ".cache"))
-    with tempfile.TemporaryDirectory() as tmp:
-        data = Path(tmp) / "instance"
-        if cli(["--data-dir", str(data), "--quiet", "demo", "--providers", str(args.providers)]) != 0:
-            return 2
-        settings = load_settings({"data_dir": data})
-        catalog = CatalogStore.open(settings).public_catalog()
-        directory = PostcodeDirectory.load(settings.resolved_cache_dir)
+    with demo_catalogue(args.providers) as (settings, catalog, directory):
         runs = []
         for seed in range(1, args.seeds + 1):
             runs.append(run_world("default", WORLDS["default"], seed, args.sessions, catalog, directory, settings))
