@@ -37,10 +37,18 @@ _C = {name: i for i, name in enumerate(COUNT_NAMES)}
 
 @dataclass(frozen=True)
 class Matches:
-    """How many providers matched, and the best ``k`` of them (best first)."""
+    """How many providers matched, and the best ``k`` of them (best first).
+
+    ``near`` counts the providers matching the in-person rule (those who meet
+    the coach: they reach the point and are within the radius), online ones
+    included; ``None`` for an online search, which does not look for them.
+    In an ``any`` search it splits ``total`` into ``near`` and the rest
+    (online help from further away), counted in the same pass as the ranking.
+    """
 
     total: int
     ranked: Ranked
+    near: int | None = None
 
 
 def find_matches(
@@ -82,6 +90,7 @@ def _fused(index: SearchIndex, scorer: FusedScorer, context: QueryContext, radiu
     flags = index.area_flags(x, y, radius_m, role, mode)
     hs, hp, hd, hi = np.empty(k), np.empty(k, dtype=np.int64), np.empty(k), np.empty(k, dtype=bool)
     size = read = scored = total = 0
+    near = None
     if mode != "online":
         main = index.main
         # Counting the unread edge blocks one by one is worth it up to about as
@@ -93,6 +102,7 @@ def _fused(index: SearchIndex, scorer: FusedScorer, context: QueryContext, radiu
             query.slot_table, query.slot_table_max, query.distance, query.proximity_bound, budget, hs, hp, hd, hi, size,
         )  # fmt: skip
         count, count_online = _in_person_total(index, counts, x, y, radius_m, column)
+        near = count
         # In an `any` search the online providers among them are in the online total too.
         total += count - (count_online if mode == "any" else 0)
         read, scored = int(counts[_C["blocks_read"]]), int(counts[_C["scored"]])
@@ -107,7 +117,7 @@ def _fused(index: SearchIndex, scorer: FusedScorer, context: QueryContext, radiu
         read, scored = read + int(online_read), scored + int(online_scored)
     # The kernels leave the heap sorted worst first.
     best = slice(size - 1, None, -1) if size else slice(0, 0)
-    return Matches(total=total, ranked=Ranked(hp[best], hs[best], hd[best], hi[best], read, scored))
+    return Matches(total=total, ranked=Ranked(hp[best], hs[best], hd[best], hi[best], read, scored), near=near)
 
 
 def _in_person_total(index: SearchIndex, counts: np.ndarray, x: float, y: float, radius_m: float, column: int) -> tuple[int, int]:
@@ -132,10 +142,12 @@ def _matrix(index: SearchIndex, scorer: MatrixScorer, context: QueryContext, rad
     flags = index.area_flags(x, y, radius_m, role, mode)
     best = TopK(k)
     total = scored = 0
+    near = None
     sources = []
     if mode != "online":
         found = index.in_person_candidates(x, y, radius_m, role, flags)
         sources.append((index.main, found))
+        near = len(found.slots)
         total += len(found.slots) - (int(np.count_nonzero(index.main.online[found.slots])) if mode == "any" else 0)
     if mode != "in_person":
         found = index.online_candidates(x, y, role, radius_m if mode == "any" else None, flags)
@@ -148,7 +160,7 @@ def _matrix(index: SearchIndex, scorer: MatrixScorer, context: QueryContext, rad
             scored += len(found.slots)
     positions, scores, distance, inside = best.ranked()
     blocks = (index.main.n_blocks if mode != "online" else 0) + (index.online.n_blocks if mode != "in_person" else 0)
-    return Matches(total=total, ranked=Ranked(positions, scores, distance, inside, blocks, scored))
+    return Matches(total=total, ranked=Ranked(positions, scores, distance, inside, blocks, scored), near=near)
 
 
 def warm_up(index: SearchIndex, scorer: FusedScorer | MatrixScorer) -> None:

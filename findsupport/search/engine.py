@@ -501,9 +501,7 @@ class Engine:
                 role=query.role,
                 k=query.offset + query.limit,
             )
-            if query.mode == "any":
-                # The in-person rule alone: those who meet the coach; the rest help online.
-                near, _ = snapshot.index.count_in_person(location.easting, location.northing, query.radius_km * 1000.0, query.role)
+            near = matches.near  # the in-person rule alone (counted while ranking): those who meet the coach
         if query.mode == "any":
             totals = {"near": near, "online": matches.total - near}
         results = self._page(snapshot, query, context, matches.ranked)

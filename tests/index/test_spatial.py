@@ -48,6 +48,12 @@ def test_index_matches_brute_force(scenario, ranker, block_size, tile_blocks, si
     for scorer in (make_scorer(ranker, catalog, (index.main, index.online), scales), MatrixScorer(ranker, catalog, scales)):
         matches = run(index, scorer, query)
         assert matches.total == brute.total
+        if query["mode"] == "online":
+            assert matches.near is None
+        else:
+            # Counted while ranking, equal to the separate counting pass (which tests every area).
+            counted, _ = index.count_in_person(query["x"], query["y"], query["radius_km"] * 1000.0, query["role"])
+            assert matches.near == counted
         ranked = matches.ranked
         assert len(ranked.positions) == min(query["k"], brute.total)
         assert_same_top(ranked.positions.tolist(), ranked.scores, brute)
