@@ -171,3 +171,27 @@ def test_batch_lines_are_json_whatever_the_id(engine) -> None:
     assert "Zoë ✓" in lines[1]  # written as UTF-8 text, not \u escapes
     # Every line is the same response, whichever encoder wrote it.
     assert all(body["results"] == bodies[0]["results"] for body in bodies)
+
+
+def test_batch_line_with_a_lone_surrogate_id_is_still_json(engine, tmp_path) -> None:
+    """An id of "\\ud800" is valid JSON but has no UTF-8 form: its line is written escaped, and the batch goes on."""
+    lines = ['{"id": "\\ud800", "postcode": "NE21 4LZ", "limit": 1}', json.dumps({"id": 2, "postcode": "NE21 4LZ", "limit": 1})]
+    path = tmp_path / "out.jsonl"
+    with path.open("w", encoding="utf-8") as out:  # a real file: the lines go to its binary buffer
+        failed = run_batch(engine, lines, out)
+    assert failed == 0
+    written = path.read_bytes().decode("utf-8").splitlines()
+    assert [json.loads(line)["id"] for line in written] == ["\ud800", 2]
+
+
+def test_batch_through_workers_writes_utf8_bytes_in_order(engine, tmp_path) -> None:
+    """Forked workers hand their chunks back as UTF-8 bytes; text written before them stays first."""
+    ids = [f"Zoë {i}" for i in range(7)]
+    path = tmp_path / "out.jsonl"
+    with path.open("w", encoding="utf-8") as out:
+        out.write("# header\n")
+        failed = run_batch(engine, [json.dumps({"id": i, "postcode": "NE21 4LZ", "limit": 1}) for i in ids], out, workers=2)
+    assert failed == 0
+    header, *written = path.read_text(encoding="utf-8").splitlines()
+    assert header == "# header"
+    assert [json.loads(line)["id"] for line in written] == ids
