@@ -25,7 +25,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 
@@ -33,10 +33,17 @@ from ..errors import FindSupportError, InvalidInput, LocationOutsideCoverage, Po
 from .cachefile import save_npz_atomically
 from .codepoint import QUALITY_NO_COORDINATES, CodePointSource, Progress, locate_codepoint, read_codepoint
 from .coverage import check_area_covered, check_lonlat, territory_at
-from .grammar import ParsedPostcode, directory_key, parse_postcode
+from .grammar import ParsedPostcode, PostcodeKind, directory_key, parse_postcode
 from .transform import to_bng, to_wgs84
 
-__all__ = ["PostcodeDirectory", "PostcodeLocation", "FORMAT_VERSION"]
+__all__ = ["PostcodeDirectory", "PostcodeLocation", "FORMAT_VERSION", "POSTCODE_KINDS", "POINT_KIND", "LOCATION_KINDS"]
+
+#: What a looked-up postcode is: a unit, or the centroid of a sector or a district (the grammar's kinds).
+POSTCODE_KINDS: tuple[str, ...] = get_args(PostcodeKind)
+#: A location the coach gave as lon/lat: the search keeps the exact point (and names the nearest postcode).
+POINT_KIND = "point"
+#: Every ``PostcodeLocation.kind`` (the API's ``resolved.kind`` and ``/postcodes`` ``kind``).
+LOCATION_KINDS: tuple[str, ...] = (*POSTCODE_KINDS, POINT_KIND)
 
 log = logging.getLogger(__name__)
 

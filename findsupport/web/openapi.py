@@ -22,6 +22,7 @@ near a GB postcode?) is a documented 404 or 422.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from flask import Blueprint, Response, jsonify
@@ -29,10 +30,14 @@ from flask import Blueprint, Response, jsonify
 from .. import __version__, taxonomy
 from ..config import Settings
 from ..geo.coverage import GB_LAT_RANGE, GB_LON_RANGE, NOT_COVERED_AREAS
+from ..geo.directory import LOCATION_KINDS, POINT_KIND, POSTCODE_KINDS
 from ..geo.grammar import MAX_INPUT_CHARS, OUTCODE_PATTERN, UNIT_LETTERS_PATTERN
 from ..introductions.addresses import ATEXT, LABEL_PATTERN, MAX_LOCAL_CHARS
 from ..introductions.stats import REPLY_BUCKETS_DAYS
 from ..introductions.tables import MAX_EMAIL_CHARS, MAX_NAME_CHARS, MAX_PROVIDER_ID_CHARS, MAX_SEARCH_ID_CHARS
+from ..ranking.provenance import MIXED
+from ..ranking.registry import DEFAULT_VERSION, HEALTH_PROVENANCE_FIELDS, UNKNOWN_PROVENANCE
+from ..ranking.sessions import SOURCES
 from ..search.query import MAX_DEPTH, MAX_ID_CHARS, SORTS
 from ..search.results import GROUPS
 from .api import FORMATS, GEOJSON_MIMETYPE, SEARCH_PARAMETERS, max_offset
@@ -118,6 +123,16 @@ def _closed(properties: dict[str, Any]) -> dict[str, Any]:
     return {"type": "object", "required": list(properties), "additionalProperties": False, "properties": properties}
 
 
+def _open_members(required: dict[str, Any], optional: dict[str, Any]) -> dict[str, Any]:
+    """An object with the ``required`` members always and the ``optional`` ones sometimes, nothing else.
+
+    Closed like :func:`_closed`, for bodies whose members depend on the case
+    (a problem's extension members, the facts a model's provenance records).
+    """
+    return {"type": "object", "required": list(required), "additionalProperties": False,
+            "properties": {**required, **optional}}
+
+
 def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
     return {"anyOf": [schema, {"type": "null"}]}
 
@@ -133,6 +148,40 @@ _LATLON = {
     "additionalProperties": False,
     "properties": {"lat": {"type": "number", "minimum": -90, "maximum": 90}, "lon": {"type": "number", "minimum": -180, "maximum": 180}},
 }
+
+
+#: The extension members a problem may carry, beyond RFC 9457's: every extra that a
+#: FindSupportError raised on a web request or the app's own handlers put in a body
+#: (findsupport.web.problems.problem_body), so a new one fails the response checks until described.
+_PROBLEM_EXTENSIONS: dict[str, Any] = {
+    "field": {"type": "string", "description": "The parameter or body member at fault."},
+    "allowed": {"type": "array", "description": "Accepted values, when the list is short."},
+    "problems": {
+        "type": "array",
+        "description": "Every field at fault in a form, when there are several (field is the first).",
+        "items": _closed({"field": _STRING, "message": _STRING}),
+    },
+    "postcode": {"type": "string", "description": "The postcode as read, when it is not one we can locate."},
+    "suggestions": {**_STRINGS, "description": "Postcodes the client may have meant."},
+    "area": {"type": "string", "description": "The postcode area outside Great Britain (e.g. BT)."},
+    "provider_id": {"type": "string", "description": "The provider the conflicting introduction is with."},
+    "retry_after": {"type": "integer", "description": "Seconds to wait (also the Retry-After header)."},
+    "bucket": {"type": "string", "description": "The rate limit the client is over."},
+    "incident": {"type": "string", "description": "Reference of an unexpected error in the server log."},
+}
+#: The schema of each provenance fact /api/v1/health shows besides kind (the names are the registry's).
+_HEALTH_PROVENANCE: dict[str, Any] = {
+    "sessions": _INTEGER,
+    "clients": _INTEGER,
+    "first_session": _nullable(_STRING),
+    "last_session": _nullable(_STRING),
+    "trained_at": _nullable(_STRING),
+}
+
+
+def _coded(codes: Iterable[str], **more: Any) -> dict[str, Any]:
+    """A list of vocabulary entries, ``{code, label, ...more}`` each, as ``/api/v1/taxonomy`` gives them."""
+    return {"type": "array", "items": _closed({"code": {"type": "string", "enum": list(codes)}, "label": _STRING, **more})}
 
 
 def _event_codes() -> list[str]:
@@ -199,7 +248,7 @@ def _schemas(settings: Settings) -> dict[str, Any]:
         "location": _LATLON,
         "resolved": _closed({
             "postcode": {"type": "string", "description": "The postcode searched, or the one nearest the point."},
-            "kind": {"enum": ["unit", "sector", "outcode", "point"], "description": "point: lon/lat were given."},
+            "kind": {"enum": list(LOCATION_KINDS), "description": f"{POINT_KIND}: lon/lat were given."},
             "corrected": _BOOLEAN,
         }),
     }
@@ -210,78 +259,59 @@ def _schemas(settings: Settings) -> dict[str, Any]:
     feature_props = {name: schema for name, schema in result_props.items() if name != "location"}
     return {
         "Problem": {
-            "type": "object",
-            "description": "RFC 9457 problem details; every error has this shape.",
-            "required": ["type", "title", "status", "detail"],
-            "properties": {
-                "type": {"type": "string", "description": "/problems/<code>: a page describing the problem."},
-                "title": _STRING,
-                "status": {"type": "integer", "minimum": 400, "maximum": 599},
-                "detail": _STRING,
-                "instance": _STRING,
-                "field": {"type": "string", "description": "The parameter or body member at fault."},
-                "allowed": {"type": "array", "description": "Accepted values, when the list is short."},
-                "suggestions": {**_STRINGS, "description": "Postcodes the client may have meant."},
-                "retry_after": {"type": "integer", "description": "Seconds to wait (also the Retry-After header)."},
-                "incident": {"type": "string", "description": "Reference of an unexpected error in the server log."},
-            },
-        },
-        "Health": {
-            "type": "object",
-            "required": ["status", "version", "providers", "catalog_version", "model_version", "model", "postcodes", "demo"],
-            "properties": {
-                "status": {"const": "ok"},
-                "version": _STRING,
-                "providers": _INTEGER,
-                "catalog_version": _STRING,
-                "model_version": _nullable(_STRING),
-                "model": {
-                    "type": "object",
-                    "description": "The ranking model serving, the one activated (they differ when the activated "
-                    "model cannot serve, e.g. it learnt from simulated sessions and was not forced), and where "
-                    "its training data came from.",
-                    "required": ["version", "activated", "created_at", "provenance"],
-                    "properties": {
-                        "version": _nullable(_STRING),
-                        "activated": _nullable(_STRING),
-                        "created_at": _nullable(_STRING),
-                        "provenance": {
-                            "type": "object",
-                            "required": ["kind"],
-                            "properties": {
-                                "kind": {"enum": ["real", "simulated", "mixed", "unknown", "default"],
-                                         "description": "default: the built-in weights; unknown: a model file "
-                                         "that records no provenance."},
-                                "sessions": _INTEGER,
-                                "clients": _INTEGER,
-                                "first_session": _nullable(_STRING),
-                                "last_session": _nullable(_STRING),
-                                "trained_at": _nullable(_STRING),
-                            },
-                        },
-                    },
+            **_open_members(
+                {
+                    "type": {"type": "string", "description": "/problems/<code>: a page describing the problem."},
+                    "title": _STRING,
+                    "status": {"type": "integer", "minimum": 400, "maximum": 599},
+                    "detail": _STRING,
+                    "instance": _nullable({"type": "string", "description": "The path asked for (null when the HTTP "
+                                           "server answers before the request reaches the application)."}),
                 },
-                "postcodes": _INTEGER,
-                "demo": {"type": "boolean", "description": "True when the catalogue is synthetic demo data."},
-            },
+                _PROBLEM_EXTENSIONS,
+            ),
+            "description": "RFC 9457 problem details; every error has this shape. The extension members appear "
+            "only on the problems they concern.",
         },
-        "Postcode": {
-            "type": "object",
-            "required": ["postcode", "outcode", "sector", "lat", "lon", "easting", "northing", "kind"],
-            "properties": {
-                "postcode": _STRING,
-                "outcode": _STRING,
-                "sector": _nullable(_STRING),
-                "lat": _NUMBER,
-                "lon": _NUMBER,
-                "easting": _INTEGER,
-                "northing": _INTEGER,
-                "kind": {"enum": ["unit", "sector", "outcode"], "description": "A unit, or a sector/district centroid."},
-                "input": _STRING,
-                "corrected": {"type": "boolean", "description": "The input had a typo that was fixed (O/0, I/1)."},
-                "attribution": _STRING,
+        "Health": _closed({
+            "status": {"const": "ok"},
+            "version": _STRING,
+            "providers": _INTEGER,
+            "catalog_version": _STRING,
+            "model_version": _nullable(_STRING),
+            "model": {
+                **_closed({
+                    "version": _nullable(_STRING),
+                    "activated": _nullable(_STRING),
+                    "created_at": _nullable(_STRING),
+                    # Only the facts the model's document records (always its kind).
+                    "provenance": _open_members(
+                        {"kind": {"enum": [*SOURCES, MIXED, UNKNOWN_PROVENANCE, DEFAULT_VERSION],
+                                  "description": f"{DEFAULT_VERSION}: the built-in weights; {UNKNOWN_PROVENANCE}: "
+                                  "a model file that records no provenance."}},
+                        {name: _HEALTH_PROVENANCE[name] for name in HEALTH_PROVENANCE_FIELDS if name != "kind"},
+                    ),
+                }),
+                "description": "The ranking model serving, the one activated (they differ when the activated "
+                "model cannot serve, e.g. it learnt from simulated sessions and was not forced), and where "
+                "its training data came from.",
             },
-        },
+            "postcodes": _INTEGER,
+            "demo": {"type": "boolean", "description": "True when the catalogue is synthetic demo data."},
+        }),
+        "Postcode": _closed({
+            "postcode": _STRING,
+            "outcode": _STRING,
+            "sector": _nullable(_STRING),
+            "lat": _NUMBER,
+            "lon": _NUMBER,
+            "easting": _INTEGER,
+            "northing": _INTEGER,
+            "kind": {"enum": list(POSTCODE_KINDS), "description": "A unit, or a sector/district centroid."},
+            "input": _STRING,
+            "corrected": {"type": "boolean", "description": "The input had a typo that was fixed (O/0, I/1)."},
+            "attribution": _STRING,
+        }),
         "Query": _closed(query_props),
         "Result": _closed(result_props),
         "SearchResponse": _closed({
@@ -326,11 +356,14 @@ def _schemas(settings: Settings) -> dict[str, Any]:
             "location": _LATLON,
             "attribution": _STRING,
         }),
-        "Taxonomy": {
-            "type": "object",
-            "required": ["roles", "event_groups", "slots", "qualifications", "modes", "actions"],
-            "properties": {name: {"type": "array"} for name in ("roles", "event_groups", "slots", "qualifications", "modes", "actions")},
-        },
+        "Taxonomy": _closed({
+            "roles": _coded(taxonomy.ROLES),
+            "event_groups": _coded(taxonomy.EVENT_GROUPS, events=_coded(taxonomy.EVENTS)),
+            "slots": _coded(taxonomy.SLOTS),
+            "qualifications": _coded(taxonomy.QUALIFICATIONS, level=_INTEGER),
+            "modes": _coded(taxonomy.MODES),
+            "actions": {"type": "array", "items": {"type": "string", "enum": list(taxonomy.ACTIONS)}},
+        }),
         "IntroductionRequest": {
             "type": "object",
             "required": ["provider_id", "name", "email", "message"],
@@ -343,22 +376,14 @@ def _schemas(settings: Settings) -> dict[str, Any]:
                 "search_id": _nullable(_search_id_schema()),
             },
         },
-        "IntroductionPending": {
-            "type": "object",
-            "required": ["status", "provider_id", "detail"],
-            "properties": {"status": {"const": "pending"}, "provider_id": _STRING, "detail": _STRING},
-        },
+        "IntroductionPending": _closed({"status": {"const": "pending"}, "provider_id": _STRING, "detail": _STRING}),
         "ManageLinksRequest": {
             "type": "object",
             "required": ["email"],
             "additionalProperties": False,
             "properties": {"email": _email_schema()},
         },
-        "ManageLinksAccepted": {
-            "type": "object",
-            "required": ["status", "detail"],
-            "properties": {"status": {"const": "accepted"}, "detail": _STRING},
-        },
+        "ManageLinksAccepted": _closed({"status": {"const": "accepted"}, "detail": _STRING}),
     }
 
 

@@ -51,12 +51,21 @@ def vendor_folders() -> dict[str, Path]:
     return {"leaflet": Path(leaflet.BASE_DIR), "markercluster": Path(markercluster.BASE_DIR)}
 
 
-def _event_groups() -> list[tuple[str, str, list[tuple[str, str]]]]:
-    """``(group, label, [(event, label), ...])`` in the taxonomy's order, for the event menus."""
-    return [
-        (group, taxonomy.EVENT_GROUP_LABELS[group], [(e, taxonomy.EVENT_LABELS[e]) for e in events])
-        for group, events in taxonomy.EVENT_GROUPS.items()
-    ]
+def _search_choices() -> dict[str, list]:
+    """The finder's and the widget builder's menus, ``(code, label)`` pairs in the taxonomy's order.
+
+    ``roles`` and ``modes`` are ``[(code, label), ...]``; ``event_groups`` is
+    ``[(group, label, [(event, label), ...]), ...]``.  Both pages offer the same
+    searches, so both take their menus from here (as template keyword arguments).
+    """
+    return {
+        "roles": [(code, taxonomy.ROLE_LABELS[code]) for code in taxonomy.ROLES],
+        "event_groups": [
+            (group, taxonomy.EVENT_GROUP_LABELS[group], [(e, taxonomy.EVENT_LABELS[e]) for e in events])
+            for group, events in taxonomy.EVENT_GROUPS.items()
+        ],
+        "modes": [(code, taxonomy.MODE_LABELS[code]) for code in taxonomy.MODES],
+    }
 
 
 def _search_in_url(settings) -> str | None:  # noqa: ANN001 (Settings)
@@ -103,9 +112,7 @@ def _page(template: str, *, compact: bool) -> str:
         settings=settings,
         demo=state.demo,
         os_attribution=ATTRIBUTION,
-        roles=[(code, taxonomy.ROLE_LABELS[code]) for code in taxonomy.ROLES],
-        event_groups=_event_groups(),
-        modes=[(code, taxonomy.MODE_LABELS[code]) for code in taxonomy.MODES],
+        **_search_choices(),
         levels=[(code, taxonomy.QUALIFICATION_LABELS[code]) for code in taxonomy.QUALIFICATIONS],
         periods=[(p, taxonomy.PERIOD_LABELS[p]) for p in taxonomy.PERIODS],
         slot_rows=slot_rows,
@@ -132,9 +139,7 @@ def widget_builder() -> str:
         "widget_builder.html",
         widget_src=widget_src,
         finder_origin=widget_src.removesuffix(url_for("pages.widget")),
-        roles=[(code, taxonomy.ROLE_LABELS[code]) for code in taxonomy.ROLES],
-        event_groups=_event_groups(),
-        modes=[(code, taxonomy.MODE_LABELS[code]) for code in taxonomy.MODES],
+        **_search_choices(),
     )
 
 
