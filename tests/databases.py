@@ -19,6 +19,16 @@ test of what opening an empty database builds) get a copy of the first, so
 they still start with no tables at all.  The templates are dropped when the
 session ends (:func:`drop_templates`).
 
+A run that is killed (``kill -9``, a CI timeout, a crash) drops nothing, so
+every database made here carries its owner in its name: a hash of the host
+and its process-id namespace, the test process's id and that process's start
+time (``fs_template_<host>_<pid>_<start>_...``, ``fs_test_<host>_<pid>_<start>_...``).
+Before a test process makes its templates it drops the databases whose owner
+is on this host and no longer running (:func:`drop_stale`); a database of a
+process that is still running (the pid alive with the same start time, so a
+reused pid is not mistaken for its owner) or of another host or container is
+never touched.
+
 The PostgreSQL run collects the whole suite but keeps only the tests that get
 a PostgreSQL database (:func:`uses_database`; ``tests/conftest.py`` deselects
 the rest): a test that never touches one would only repeat, on the same
@@ -28,14 +38,17 @@ new storage test anywhere is on both runs without being listed.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
+import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 __all__ = ["BACKEND", "POSTGRES_URL", "BACKENDS", "ACTIVE", "EMPTY_MARK", "on_postgres", "uses_database", "database",
-           "drop_templates"]
+           "drop_templates", "drop_stale", "owner_tag"]
 
 BACKENDS = ("sqlite", "postgresql")
 #: The backend this test run uses.
@@ -58,6 +71,10 @@ EMPTY_MARK = "empty_database"
 
 #: This process's template databases, by whether they hold the schema; built on first use.
 _templates: dict[bool, str] = {}
+#: The processes that already dropped what dead runs left (once per process, before its first template).
+_swept: set[int] = set()
+#: A database made here: its kind, then its owner (host, pid, start time; see :func:`owner_tag`).
+_OWNED_NAME = re.compile(r"^fs_(?:template|test)_(?P<host>[0-9a-f]{8})_(?P<pid>[0-9]+)_(?P<start>[0-9]+)_")
 
 
 def on_postgres() -> bool:
@@ -80,6 +97,72 @@ def uses_database(item) -> bool:
         return True
     module = getattr(item, "module", None)
     return module is not None and any(getattr(value, "__module__", None) == __name__ for value in vars(module).values())
+
+
+def _host() -> str:
+    """This host and process-id namespace, hashed: pids mean something only within one of them."""
+    try:
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:  # no /proc (macOS): the host name alone
+        namespace = ""
+    return hashlib.sha256(f"{socket.gethostname()}\0{namespace}".encode()).hexdigest()[:8]
+
+
+def _started(pid: int) -> int | None:
+    """When process ``pid`` started (clock ticks since boot), ``None`` when there is no such process.
+
+    The start time tells a process from a later one that reuses its pid.
+    Without ``/proc`` it is 0 for any running process (the pid alone).
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return None
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:  # someone else's process: it exists
+            pass
+        return 0
+    # The command name (field 2) is in parentheses and may hold spaces; start time is field 22.
+    return int(stat.rsplit(")", 1)[1].split()[19])
+
+
+def owner_tag(pid: int | None = None) -> str:
+    """``<host>_<pid>_<start>``: who made a database, as its name records it."""
+    pid = os.getpid() if pid is None else pid
+    return f"{_host()}_{pid}_{_started(pid) or 0}"
+
+
+def _stale(name: str) -> bool:
+    """True for a database made here by a process of this host that is no longer running."""
+    owner = _OWNED_NAME.match(name)
+    if owner is None or owner["host"] != _host():
+        return False  # not ours to judge: made by hand, by an older version, or on another host
+    started = _started(int(owner["pid"]))
+    return started is None or started != int(owner["start"])
+
+
+def drop_stale(admin) -> list[str]:  # noqa: ANN001 (an SQLAlchemy engine)
+    """Drop the templates and test databases left by test processes that died; their names.
+
+    Only databases whose owner (:func:`owner_tag`) ran on this host and is
+    gone: another run's, still going, are never touched.
+    """
+    import sqlalchemy as sa
+
+    with admin.connect() as conn:
+        names = conn.execute(sa.text("SELECT datname FROM pg_database WHERE datname LIKE 'fs\\_%'")).scalars().all()
+        dropped = []
+        for name in sorted(n for n in names if _stale(n)):
+            try:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            except sa.exc.DBAPIError:  # another run's sweep got there first; it is gone either way
+                continue
+            dropped.append(name)
+    return dropped
 
 
 def _admin():
@@ -109,9 +192,12 @@ def _template(admin, at_head: bool) -> str:
         return name
     import sqlalchemy as sa
 
-    # The process id and a random part: two test processes (pytest-xdist workers, two
-    # runs on one server) never share a template, which must have no other user while copied.
-    name = f"fs_template_{os.getpid()}_{uuid.uuid4().hex[:8]}_{'head' if at_head else 'empty'}"
+    if os.getpid() not in _swept:  # once per test process, before it leaves anything of its own
+        _swept.add(os.getpid())
+        drop_stale(admin)
+    # The owner and a random part: two test processes (pytest-xdist workers, two runs on
+    # one server) never share a template, which must have no other user while copied.
+    name = f"fs_template_{owner_tag()}_{uuid.uuid4().hex[:8]}_{'head' if at_head else 'empty'}"
     if at_head:
         _create(admin, name, _template(admin, at_head=False))
         from findsupport.db import create_db_engine
@@ -159,7 +245,7 @@ def database(sqlite_path: Path, *, empty: bool = False) -> Iterator[str | None]:
         return
     import sqlalchemy as sa
 
-    name = f"fs_test_{uuid.uuid4().hex[:20]}"
+    name = f"fs_test_{owner_tag()}_{uuid.uuid4().hex[:12]}"
     admin = _admin()
     _create(admin, name, _template(admin, at_head=not empty))
     url = _url(name)

@@ -193,9 +193,19 @@ def make_app(
 
 
 @pytest.fixture(autouse=True)
-def _own_database(database_url: str | None) -> str | None:
-    """Every web test has a database of its own (a fresh PostgreSQL one on that run)."""
-    return database_url
+def _own_database(request: pytest.FixtureRequest) -> str | None:
+    """Every web test on the sample catalogue has a database of its own (a fresh PostgreSQL one on that run).
+
+    Only those that use the catalogue (``web_data_dir``): :func:`make_app` puts
+    their app's introductions, feedback and limits in it (:data:`ACTIVE`).
+    Asking for ``database_url`` here by name would put it in every web test's
+    fixtures, so the PostgreSQL run (``tests/databases.py``, which selects by
+    fixture) would repeat web tests that never open a database of its backend
+    (a feedback replay on its own SQLite file, a page's markup).
+    """
+    if "web_data_dir" not in request.fixturenames:
+        return None
+    return request.getfixturevalue("database_url")
 
 
 @pytest.fixture
