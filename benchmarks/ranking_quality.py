@@ -242,9 +242,9 @@ def main() -> int:
         print(f"| {r['world']} | {r['seed']} | {lg[NEAREST_FIRST]:.3f} | {lg['default']:.3f} | {lg['trained']:.3f} | "
               f"{r['logged_ceiling']:.3f} | {lg['trained'] - lg[NEAREST_FIRST]:+.3f} | {d:+.3f} ± {ci:.3f} | "
               f"{tr[NEAREST_FIRST]:.3f} | {tr['default']:.3f} | {tr['trained']:.3f} | {r['position_bias']:.2f} |")
-    print(f"\n### True NDCG@10 by mode, default world, seed 1 (held-out sessions; n = sessions)\n")
+    print("\n### True NDCG@10 by mode, default world, seed 1 (held-out sessions; n = sessions)\n")
     print(default_runs[0]["true_mode_table"])
-    print(f"\n### True NDCG@10 by role, default world, seed 1\n")
+    print("\n### True NDCG@10 by role, default world, seed 1\n")
     print(default_runs[0]["true_role_table"])
     print("\n### Trained model, true NDCG@10: how far each mode trails in-person searches (target: at most 0.05)\n")
     print("| world | seed | in person | online | any | online behind | any behind |")

@@ -234,7 +234,7 @@ class Evaluation:
     def split_markdown(self, by: str) -> str:
         """The same table in Markdown (BENCHMARKS.md)."""
         parts = self.split(by)
-        lines = [f"| ranking | " + " | ".join(f"{v} (n={p[self.scores[0].name].sessions:,})" for v, p in parts.items()) + " |",
+        lines = ["| ranking | " + " | ".join(f"{v} (n={p[self.scores[0].name].sessions:,})" for v, p in parts.items()) + " |",
                  "|---|" + "---:|" * len(parts)]
         for s in self.scores:
             cells = [f"{p[s.name].ndcg:.3f} ±{p[s.name].ci95:.3f}" for p in parts.values()]

@@ -6,7 +6,6 @@ import email
 import json
 import time
 from email import policy
-from pathlib import Path
 from urllib.request import urlopen
 
 import pytest
