@@ -46,9 +46,10 @@ from .. import taxonomy
 from ..catalog.public import PublicCatalog, PublicProvider
 from ..catalog.snapshot import cached_public_catalog, providers_at
 from ..config import Settings, open_data_dir
-from ..errors import DataUnavailable, FindSupportError, ModelError
+from ..errors import DataUnavailable, ModelError
 from ..features import FEATURE_NAMES, FeatureScales, QueryContext, compute_features
 from ..geo import PostcodeDirectory, PostcodeLocation, check_lonlat, to_bng
+from ..geo.directory import POINT_KIND
 from ..index import SearchIndex, find_matches, make_scorer, warm_up
 from ..index.scoring import FusedScorer, MatrixScorer
 from ..ranking.explain import Explainer
@@ -440,7 +441,7 @@ class Engine:
             northing=float(northing[0]),
             lon=lon,
             lat=lat,
-            kind="point",
+            kind=POINT_KIND,
             input=f"{lon},{lat}",
         )
 
@@ -588,7 +589,7 @@ class Engine:
 def _notes(query: SearchQuery, location: PostcodeLocation, total: int) -> tuple[str, ...]:
     """Plain sentences about how the search was read and what to try when it found little."""
     notes = []
-    if location.kind == "point":
+    if location.kind == POINT_KIND:
         notes.append(f"Searching from your location, near {location.postcode}.")
     elif location.kind in _KIND_WORDS:
         notes.append(f"Searching from the centre of {_KIND_WORDS[location.kind]} {location.postcode}.")
