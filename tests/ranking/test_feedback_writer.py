@@ -5,12 +5,17 @@ Covers :class:`findsupport.ranking.feedback_writer.BatchWriter` and
 graceful close writes every session; a record right after its search finds
 it; a failing database or a bug in the writer is logged and retried; a full
 buffer makes the caller write (backpressure); a dead thread is replaced.
+What the writer stores is what was logged, on SQLite and PostgreSQL alike;
+search ids are random and a forked worker never repeats its parent's.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import re
 import threading
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -18,8 +23,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
 from findsupport.db import create_db_engine
-from findsupport.ranking.feedback import FeedbackLog, feedback_sessions
-from findsupport.ranking.feedback_writer import BatchWriter, flush_all_writers
+from findsupport.ranking.feedback import FeedbackLog, _utc_text, feedback_sessions, logged_query
+from findsupport.ranking.feedback_writer import BATCH_MAX_ITEMS, BatchWriter, flush_all_writers
 
 QUERY = {"postcode": "NE21 4LZ", "role": "mentor"}
 SHOWN = [("p1", 1), ("p2", 2), ("p3", 3)]
@@ -249,21 +254,116 @@ def test_closing_flushes_every_writer_of_the_process(url):
     assert _rows_in_database(url) == 1
 
 
-def test_a_retried_batch_whose_commit_landed_is_not_written_twice(url):
-    log = FeedbackLog(create_db_engine(url))
-    sid = log.log_search(QUERY, SHOWN, "default")
-    session = next(log.sessions())
-    row = {"id": sid, "query": '{"postcode": "NE21 4", "role": "mentor"}', "model_version": "default",
-           "catalog_version": None, "created_at": session["created_at"], "client_key": None}
-    fresh = {**row, "id": "f" * 32}
-    from datetime import datetime
+def test_a_retried_batch_whose_commit_landed_is_not_written_twice(settings, monkeypatch):
+    """The commit went through but its acknowledgement was lost: the retry skips what landed and writes the rest."""
+    log = FeedbackLog(create_db_engine(settings.resolved_database_url), batch_ms=LONG_WINDOW_MS)
+    real = log._insert_sessions
+    attempts = []
 
-    row["created_at"] = fresh["created_at"] = datetime.fromisoformat(session["created_at"])
-    log._write_sessions([(row, []), (fresh, [{"search_id": "f" * 32, "provider_id": "p9", "position": 1, "action": 0}])])
-    assert {s["search_id"] for s in log.sessions()} == {sid, "f" * 32}
+    def acknowledgement_lost(sessions):
+        attempts.append(len(sessions))
+        real(sessions)
+        if len(attempts) == 1:
+            raise OperationalError("COMMIT", {}, Exception("server closed the connection unexpectedly"))
+
+    monkeypatch.setattr(log, "_insert_sessions", acknowledgement_lost)
+    landed = [log.log_search(QUERY, SHOWN, "default") for _ in range(2)]
+    with pytest.raises(OperationalError):
+        log.flush()
+    assert log._writer.holds(landed[0]), "as far as this process knows, the batch is not written"
+    later = log.log_search(QUERY, [("p9", 1)], "default")
+    log.flush()  # the same batch again, with the later search: the first two meet their own rows
+    assert attempts == [2, 3, 1]
+    sessions = {s["search_id"]: s for s in log.sessions()}
+    assert set(sessions) == {*landed, later} and log.count() == 3
+    assert [len(sessions[sid]["results"]) for sid in (*landed, later)] == [3, 3, 1]
+    log.close()
 
 
 def test_writing_synchronously_is_still_the_default(url):
     log = FeedbackLog(create_db_engine(url))
     log.log_search(QUERY, SHOWN, "default")
     assert _rows_in_database(url) == 1
+
+
+# --------------------------------------------------------------------- what the writer stores
+def test_a_batch_of_many_sessions_reads_back_as_logged(settings):
+    """The writer's bulk path (COPY, or executemany of tuples), several batches: every value as logged, on either database."""
+    url = settings.resolved_database_url
+    log = FeedbackLog(create_db_engine(url), batch_ms=LONG_WINDOW_MS)
+    before = _utc_text(datetime.now(timezone.utc))
+    expected = {}
+    for k in range(2 * BATCH_MAX_ITEMS + 100):
+        # Text a bulk path must escape: quotes, a backslash, a tab, a newline, accents.
+        query = {"postcode": ("NE21 4LZ", "sw1a 1aa", "NE21")[k % 3], "role": "mentor", "event": 'saut à "la" perche\\\t\n',
+                 "slots": ["tue_eve"], "k": k}
+        shown = [(f"P{k:05d}-{i}", 1 + i + k % 4) for i in range(k % 12)]  # pages of 0 to 11, offsets too
+        client = None if k % 2 else f"{k:064x}"
+        model = None if k % 7 == 0 else f"model-{k % 5}"
+        sid = log.log_search(query, shown, model, catalog_version=f"cat-{k % 3}", client=client)
+        expected[sid] = {
+            "query": logged_query(query),
+            "results": [{"provider_id": p, "position": n, "action": "shown"} for p, n in shown],
+            "search_id": sid,
+            "model_version": model,
+            "catalog_version": f"cat-{k % 3}",
+            **({"client": client} if client else {}),
+        }
+    log.close()
+    after = _utc_text(datetime.now(timezone.utc))
+    written = {s["search_id"]: s for s in FeedbackLog(create_db_engine(url)).sessions()}
+    assert set(written) == set(expected)
+    for sid, session in written.items():
+        assert before <= session.pop("created_at") <= after
+        assert session == expected[sid]
+    assert written[next(iter(expected))]["query"]["postcode"] == "NE21 4"
+
+
+def test_the_served_time_is_stored_as_sqlalchemy_stores_it(settings):
+    """A row written by the batch and one written by SQLAlchemy Core hold the same time the same way (order, reads)."""
+    engine = create_db_engine(settings.resolved_database_url)
+    log = FeedbackLog(engine, batch_ms=LONG_WINDOW_MS)
+    sid = log.log_search(QUERY, SHOWN, "default")
+    log.close()
+    with engine.begin() as conn:
+        served = conn.execute(select(feedback_sessions.c.created_at)).scalar_one()
+        conn.execute(feedback_sessions.insert().values(id="f" * 32, query="{}", created_at=served))
+        stored = conn.exec_driver_sql("SELECT id, created_at FROM feedback_sessions").all()
+    raw = dict(stored)
+    assert raw[sid] == raw["f" * 32]
+    engine.dispose()
+
+
+def test_search_ids_are_opaque_and_unrelated():
+    """32 hex characters of randomness: no counter, clock or common prefix to guess another coach's id from."""
+    log = FeedbackLog(create_db_engine("sqlite://"))
+    ids = [log.log_search(QUERY, SHOWN, "default") for _ in range(1000)]
+    assert len(set(ids)) == len(ids)
+    assert all(re.fullmatch(r"[0-9a-f]{32}", sid) for sid in ids)
+    for column in range(32):  # every position varies (a counter or a timestamp keeps its high digits)
+        assert len({sid[column] for sid in ids}) == 16
+    assert not any(a[:8] == b[:8] for a, b in zip(ids, ids[1:])), "neighbouring ids share a prefix"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX")
+def test_a_forked_worker_never_repeats_its_parents_search_ids():
+    """gunicorn forks workers after the engine (and its feedback log) is built: each must hand out its own ids."""
+    log = FeedbackLog(create_db_engine("sqlite://"), batch_ms=LONG_WINDOW_MS)
+    log.log_search(QUERY, SHOWN, "default")  # the parent has started handing out ids
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report its ids and leave at once (no test machinery, no exit hooks)
+        try:
+            os.close(read_end)
+            ids = [log.log_search(QUERY, SHOWN, "default") for _ in range(100)]
+            os.write(write_end, " ".join(ids).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        child = set(pipe.read().split())
+    os.waitpid(pid, 0)
+    parent = {log.log_search(QUERY, SHOWN, "default") for _ in range(100)}
+    log.close()
+    assert len(child) == 100
+    assert not child & parent
