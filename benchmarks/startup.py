@@ -5,6 +5,7 @@ Usage::
     .venv/bin/python benchmarks/startup.py                          # 100k and 1M, 5 repeats
     .venv/bin/python benchmarks/startup.py --sizes 100000 --repeats 3
     .venv/bin/python benchmarks/startup.py --sizes 100000 --batch-lines 20000
+    .venv/bin/python benchmarks/startup.py --batch-lines 0 --postgres postgresql://postgres@127.0.0.1:54329/postgres
 
 For each size it fills (once, cached under ``benchmarks/out/startup-<n>/``) a
 data dir with the synthetic catalogue of ``benchmarks/synthetic.py`` written
@@ -21,6 +22,14 @@ generator at 1M), then times, each in a **fresh process** (``python -c``):
   alternated, medians of ``--repeats`` runs; with ``--before-tree``, an older
   copy of the package too (``before``, warm: its own snapshot when it has one),
   on a copy of the data dir at the schema revision it knows (:func:`before_copy`);
+* with ``--postgres URL`` (a throwaway server's ``postgres`` database), the
+  same catalogue copied into a PostgreSQL database of its own
+  (:func:`postgres_copy`) and, alternating with the others, ``pg_rows`` (no
+  snapshot anywhere: the rows are read and the snapshot stored in the
+  database), ``pg_new_server`` (an empty cache dir: the stored snapshot and
+  index are fetched), ``pg_warm`` (the files that fetch wrote) and
+  ``pg_new_server_index_built`` (the snapshot fetched, the index not stored:
+  built and stored); ``shared_store`` and ``shared_fetch`` are timed too;
 * the modules a ``findsupport.web`` app has imported after ``create_app``
   (scikit-learn, SciPy, pandas and GeoPandas should not be among them);
 
@@ -59,7 +68,10 @@ t0 = time.perf_counter()
 import findsupport.search.engine as engine_module
 from findsupport.config import load_settings
 stages = {"imports": time.perf_counter() - t0}
-settings = load_settings({"data_dir": sys.argv[1], "cache_dir": sys.argv[2]}, environ={})
+values = {"data_dir": sys.argv[1], "cache_dir": sys.argv[2]}
+if len(sys.argv) > 3:  # another database than the data dir's SQLite (PostgreSQL)
+    values["database_url"] = sys.argv[3]
+settings = load_settings(values, environ={})
 
 def timed(name, fn):
     def wrapper(*args, **kwargs):
@@ -78,6 +90,12 @@ else:  # a tree from before the snapshot: the catalogue is read from the databas
     from findsupport.catalog.store import CatalogStore
     CatalogStore.public_catalog = timed("catalog", CatalogStore.public_catalog)
 engine_module.load_serving_ranker = timed("model", engine_module.load_serving_ranker)
+try:  # the shared snapshot's store and fetch, inside "catalog"
+    from findsupport.catalog import shared_snapshot
+    shared_snapshot.store_shared = timed("shared_store", shared_snapshot.store_shared)
+    shared_snapshot.fetch_shared = timed("shared_fetch", shared_snapshot.fetch_shared)
+except ImportError:  # a tree from before the shared snapshot
+    pass
 engine_module.Snapshot.build = classmethod(timed("index_and_jit", engine_module.Snapshot.build.__func__))
 heavy = ("sklearn", "scipy", "pandas", "geopandas")
 stages["heavy_after_imports"] = [m for m in heavy if m in sys.modules]
@@ -89,6 +107,8 @@ response = engine.search({"postcode": "NE21 4LZ", "role": "mentor", "event": "hu
 stages["first_search"] = time.perf_counter() - t
 stages["ready"] = time.perf_counter() - t0
 stages["other"] = stages["engine_open"] - sum(stages.get(k, 0.0) for k in ("postcodes", "catalog", "model", "index_and_jit"))
+stages.setdefault("shared_store", 0.0)
+stages.setdefault("shared_fetch", 0.0)
 stages["heavy_after_open"] = [m for m in heavy if m in sys.modules]
 stages["providers"] = len(engine.catalog)
 stages["results"] = len(response.results)
@@ -169,6 +189,7 @@ def before_copy(path: Path, tree: Path) -> Path:
     engine = sa.create_engine(f"sqlite:///{database}")
     if database.exists() and current_revision(engine) == older_head:
         return target
+    engine.dispose()  # its pooled connection would go on reading the file replaced below
     print(f"  copying {path} to {target} at schema revision {older_head}", file=sys.stderr, flush=True)
     target.mkdir(parents=True, exist_ok=True, mode=0o700)
     database.unlink(missing_ok=True)
@@ -187,16 +208,73 @@ def before_copy(path: Path, tree: Path) -> Path:
     return target
 
 
+def postgres_copy(path: Path, admin_url: str, n: int) -> tuple[str, Path]:
+    """The catalogue of data dir ``path`` in a PostgreSQL database of its own (made once, then reused).
+
+    Returns its URL and a data dir for the servers using it (its ``cache`` is
+    their local snapshot cache).  ``admin_url`` names the server's ``postgres``
+    database (a throwaway cluster: ``.ci/postgres``); the copy is the same
+    providers and imports, so the same catalogue version.
+    """
+    import sqlalchemy as sa
+    from sqlalchemy.engine import make_url
+
+    from findsupport.catalog.tables import imports_table, providers_table
+    from findsupport.db import create_db_engine
+
+    name = f"fs_startup_{n}"
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    with admin.connect() as conn:
+        if not conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first():
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    target = create_db_engine(url)  # the migrations, as a new database gets them
+    data_dir = path.with_name(f"{path.name}-pg")
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with target.connect() as conn:
+        filled = conn.execute(sa.select(sa.func.count()).select_from(providers_table)).scalar()
+    if filled:
+        target.dispose()
+        return url, data_dir
+    print(f"  copying {path} into PostgreSQL database {name}", file=sys.stderr, flush=True)
+    source = sa.create_engine(f"sqlite:///{path / 'findsupport.sqlite3'}")
+    columns = [c.name for c in providers_table.columns]
+    with source.connect() as src, target.begin() as dst:
+        dst.execute(sa.insert(imports_table), [dict(row._mapping) for row in src.execute(sa.select(imports_table))])
+        raw = dst.connection.driver_connection
+        with raw.cursor() as cursor, cursor.copy(f"COPY providers ({', '.join(columns)}) FROM STDIN") as copy:
+            result = src.execution_options(stream_results=True, yield_per=50_000).execute(sa.select(providers_table))
+            for row in result:
+                copy.write_row(tuple(row))
+    source.dispose()
+    with target.connect() as conn:
+        conn.execute(sa.text("ANALYZE"))
+    target.dispose()
+    return url, data_dir
+
+
+def clear_shared(url: str, kinds: str = "%") -> None:
+    """Delete the shared files whose kind is like ``kinds`` from the database at ``url`` (all by default)."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM catalog_snapshot_chunks WHERE kind LIKE :kinds"), {"kinds": kinds})
+    engine.dispose()
+
+
 def snapshot_files(path: Path) -> list[Path]:
     """The public-catalogue snapshots in a data dir's cache."""
     return sorted((path / "cache").glob("public-catalog-*"))
 
 
-def fresh_open(path: Path, *, warm: bool, tree: Path | None = None) -> dict[str, Any]:
+def fresh_open(path: Path, *, warm: bool, tree: Path | None = None, database_url: str | None = None) -> dict[str, Any]:
     """One fresh process opening the engine of ``path``; ``warm`` keeps the snapshot a previous run left.
 
     ``tree`` runs another copy of the package instead (``git archive`` of an
-    older commit), for before/after figures in one run.
+    older commit), for before/after figures in one run; ``database_url`` another
+    database than the data dir's SQLite (:func:`postgres_copy`).
     """
     if not warm:
         for file in snapshot_files(path):
@@ -210,8 +288,8 @@ def fresh_open(path: Path, *, warm: bool, tree: Path | None = None) -> dict[str,
             target.symlink_to(source)
     env = {**os.environ, "PYTHONPATH": str(tree)} if tree is not None else None
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", CHILD, str(path), str(cache)], capture_output=True, text=True,
-                          check=False, env=env, cwd=tree or REPO)  # fmt: skip
+    command = [sys.executable, "-c", CHILD, str(path), str(cache), *([database_url] if database_url else [])]
+    done = subprocess.run(command, capture_output=True, text=True, check=False, env=env, cwd=tree or REPO)
     wall = time.perf_counter() - started
     if done.returncode:
         raise RuntimeError(done.stderr)
@@ -243,6 +321,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-repeats", type=int, default=3)
     parser.add_argument("--only-make", action="store_true", help="fill the data dirs and stop")
     parser.add_argument("--json", help="also write the results here")
+    parser.add_argument("--postgres", help="also time servers on PostgreSQL: the URL of a throwaway server's "
+                        "postgres database (each size's catalogue is copied into a database of its own)")
     parser.add_argument("--before-tree", type=Path, help="a copy of an older findsupport (git archive HEAD findsupport | "
                         "tar -x -C DIR) timed in the same runs, alternating with this one")  # fmt: skip
     args = parser.parse_args(argv)
@@ -254,19 +334,38 @@ def main(argv: list[str] | None = None) -> int:
     for n, path in paths.items():
         say = lambda text: print(f"  [{n:,}] {text}", file=sys.stderr, flush=True)  # noqa: E731
         out: dict[str, Any] = {"calibration_ms": calibration_ms(), "load_before": load()}
-        labels = ("before", "cold", "warm") if args.before_tree else ("cold", "warm")
+        labels: tuple[str, ...] = ("before", "cold", "warm") if args.before_tree else ("cold", "warm")
+        # On PostgreSQL, in this order each round: a process with no snapshot anywhere (it reads the
+        # rows, then stores the snapshot in the database), a new server (empty cache: it fetches that
+        # copy), and a warm one (the file the new server wrote).
+        # Last, a new server finding the snapshot but not the index in the database (it builds the index).
+        pg_labels = ("pg_rows", "pg_new_server", "pg_warm", "pg_new_server_index_built") if args.postgres else ()
+        labels = (*labels, *pg_labels)
         runs: dict[str, list[dict[str, Any]]] = {label: [] for label in labels}
         old_path = before_copy(path, args.before_tree) if args.before_tree else path
+        pg_url, pg_path = postgres_copy(path, args.postgres, n) if args.postgres else (None, path)
+
+        def open_as(label: str, warm: bool) -> dict[str, Any]:
+            if label.startswith("pg_"):
+                if label == "pg_rows":
+                    clear_shared(pg_url)
+                elif label == "pg_new_server_index_built":
+                    clear_shared(pg_url, "index-%")
+                return fresh_open(pg_path, warm=label == "pg_warm" and warm, database_url=pg_url)
+            tree = args.before_tree if label == "before" else None
+            # "before" runs warm too: an older tree with a snapshot cache of its own then reads it
+            # (against "warm"), and one without any reads the database whatever the cache holds.
+            return fresh_open(old_path if label == "before" else path, warm=warm and label != "cold", tree=tree)
+
         for label in labels:  # not counted: compiles bytecode and the search loops of a fresh tree
-            fresh_open(old_path if label == "before" else path, warm=True, tree=args.before_tree if label == "before" else None)
+            open_as(label, warm=True)
         for _ in range(args.repeats):
             for label in labels:
-                tree = args.before_tree if label == "before" else None
-                # "before" runs warm too: an older tree with a snapshot cache of its own then reads it
-                # (against "warm"), and one without any reads the database whatever the cache holds.
-                run = fresh_open(old_path if label == "before" else path, warm=label != "cold", tree=tree)
+                run = open_as(label, warm=True)
                 runs[label].append(run)
-                say(f"{label}: ready in {run['ready']:.2f} s (process {run['process_wall']:.2f} s)")
+                say(f"{label}: ready in {run['ready']:.2f} s (process {run['process_wall']:.2f} s; catalogue "
+                    f"{run['catalog']:.2f} s, of which shared store {run['shared_store']:.2f} s, "
+                    f"fetch {run['shared_fetch']:.2f} s)")  # fmt: skip
         for label, label_runs in runs.items():
             out[label] = medians(label_runs)
             out[f"{label}_ready_runs"] = [run["ready"] for run in label_runs]

@@ -25,6 +25,15 @@ The snapshot is only a cache:
 * it holds public fields only — exactly those of ``PublicProvider`` — so
   nothing in it is more than the API shows.
 
+On PostgreSQL the file is also shared through the database
+(:mod:`~findsupport.catalog.shared_snapshot`): the process that builds a
+version's snapshot stores its bytes there, and a process with no file for the
+current version (every process of a server just added, with an empty cache)
+fetches that copy, checks it as it checks a file (header, size, CRC-32;
+anything wrong is logged, and the rows are read as before) and writes it to its
+cache.  On SQLite the cache directory is inside the one data dir, so the file
+is already shared and nothing is stored in the database.
+
 File layout (little-endian): ``MAGIC``, the header's length (uint64), the
 header (UTF-8 JSON: format, key, version, count, arrays with dtype, shape and
 offset, the CRC-32 of the data), then the arrays, each starting on a
@@ -55,8 +64,10 @@ from typing import Any, overload
 
 import numpy as np
 import shapely
+from sqlalchemy.exc import SQLAlchemyError
 
 from .. import taxonomy
+from . import shared_snapshot
 from .bulk import collector_paused
 from .public import PublicCatalog, PublicProvider
 from .service_area import from_wkb_many
@@ -69,14 +80,21 @@ __all__ = [
     "cached_public_catalog",
     "providers_at",
     "snapshot_path",
+    "snapshot_source",
+    "shared_through",
     "write_snapshot",
     "read_snapshot",
+    "write_arrays",
+    "read_arrays",
+    "write_atomically",
 ]
 
 log = logging.getLogger(__name__)
 
 #: Bumped whenever the layout or the meaning of a column changes: older files are then rebuilt.
 SNAPSHOT_FORMAT = 1
+#: What the snapshot file is called among the files shared through the database (by catalogue version).
+SHARED_KIND = f"catalog-{SNAPSHOT_FORMAT}"
 #: Snapshots of one database kept: the one serving and the one before it (a server still
 #: starting from it, or a place released again); older ones are deleted.
 SNAPSHOTS_KEPT = 2
@@ -124,21 +142,27 @@ def _store_url(store: Any) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- the cache
-def cached_public_catalog(store: Any, cache_dir: str | os.PathLike[str]) -> PublicCatalog:
+def cached_public_catalog(store: Any, cache_dir: str | os.PathLike[str], *, share: bool | None = None) -> PublicCatalog:
     """The public catalogue of ``store``, from its snapshot in ``cache_dir`` when there is a good one.
 
-    Otherwise its rows are read from the database
-    (:meth:`CatalogStore.public_rows`, the rows of :meth:`CatalogStore.public_catalog`)
-    straight into columns, written as the snapshot of their version, and
+    Otherwise, when snapshots are shared through the database
+    (:mod:`~findsupport.catalog.shared_snapshot`), from the copy stored there,
+    written to ``cache_dir`` first.  Otherwise its rows are read from the
+    database (:meth:`CatalogStore.public_rows`, the rows of
+    :meth:`CatalogStore.public_catalog`) straight into columns, written as the
+    snapshot of their version (and stored in the database when shared), and
     served (the same columns a later process reads back).  A snapshot that
-    cannot be written (read-only or full disk) is logged and the columns
-    serve all the same.
+    cannot be written (read-only or full disk) or shared is logged and the
+    columns serve all the same.
 
     Parameters
     ----------
     store : CatalogStore
     cache_dir : path
         The settings' ``resolved_cache_dir`` (created, private, if missing).
+    share : bool, optional
+        Share snapshots through the database; by default on every backend but
+        SQLite (:func:`~findsupport.catalog.shared_snapshot.shares_snapshots`).
 
     Returns
     -------
@@ -148,6 +172,8 @@ def cached_public_catalog(store: Any, cache_dir: str | os.PathLike[str]) -> Publ
     url = _store_url(store)
     version = store.version()
     path = snapshot_path(cache_dir, url, version)
+    if share is None:
+        share = shared_snapshot.shares_snapshots(store.engine)
     try:
         catalog = read_snapshot(path, database_url=url, version=version)
     except FileNotFoundError:
@@ -156,7 +182,21 @@ def cached_public_catalog(store: Any, cache_dir: str | os.PathLike[str]) -> Publ
         log.warning("public-catalogue snapshot %s unusable (%s); rebuilding it from the database", path.name, exc)
     else:
         _touch(path)  # recently used snapshots survive pruning
-        return catalog
+        if share:  # one indexed read: a snapshot made before sharing (or whose store failed) is shared now
+            _share(store.engine, version, path, url)
+        return _shared_through(catalog, store.engine if share else None)
+    replace_shared = False
+    if share:
+        try:
+            catalog = _from_shared(store.engine, version, path, url)
+        except SnapshotUnusable as exc:
+            log.warning("the public-catalogue snapshot of version %s stored in the database is unusable (%s); "
+                        "reading the catalogue's rows instead", version, exc)  # fmt: skip
+            replace_shared = True
+        else:
+            if catalog is not None:
+                _prune(Path(cache_dir), keep=path, database_url=url)
+                return _shared_through(catalog, store.engine)
     with collector_paused():  # a million rows: tuples by the million, no cycles
         read_version, rows, occupied = store.public_rows()
         arrays = _columns_of_rows(rows, occupied)
@@ -171,7 +211,64 @@ def cached_public_catalog(store: Any, cache_dir: str | os.PathLike[str]) -> Publ
         log.warning("could not write the public-catalogue snapshot %s (%s); serving without it", path, exc)
         return _catalog(arrays, len(rows), version)
     _prune(Path(cache_dir), keep=path, database_url=url)
-    return _catalog(arrays, len(rows), version)
+    if share:
+        _share(store.engine, version, path, url, replace=replace_shared)
+    return _shared_through(_catalog(arrays, len(rows), version, path), store.engine if share else None)
+
+
+def _shared_through(catalog: PublicCatalog, engine: Any) -> PublicCatalog:
+    """``catalog``, marked as shared through ``engine``'s database (None: not shared) for the caches derived from it."""
+    assert isinstance(catalog.providers, SnapshotProviders)
+    catalog.providers.shared_through = engine
+    return catalog
+
+
+def _share(engine: Any, version: str, path: Path, url: str, *, replace: bool = False) -> None:
+    """Store the snapshot file at ``path`` in the database unless it is there (or ``replace``); failures logged."""
+    try:
+        if not replace and shared_snapshot.has_shared(engine, version, SHARED_KIND):
+            return
+        buffer = path.read_bytes()
+        header, _, _ = _check(buffer, database_url=url, version=version)  # never share a damaged file
+        shared_snapshot.store_shared(engine, version, SHARED_KIND, buffer, int(header["crc32"]),
+                                     keep=SNAPSHOTS_KEPT, replace=replace)  # fmt: skip
+    except (SQLAlchemyError, SnapshotUnusable, OSError) as exc:
+        log.warning("could not store the public-catalogue snapshot of version %s in the database (%s)", version, exc)
+
+
+def _from_shared(engine: Any, version: str, path: Path, url: str) -> PublicCatalog | None:
+    """The catalogue from the snapshot stored in the database, written to ``path`` too; None when none is stored.
+
+    Raises
+    ------
+    SnapshotUnusable
+        The stored copy is incomplete, truncated or corrupt.
+    """
+    started = time.perf_counter()
+    try:
+        fetched = shared_snapshot.fetch_shared(engine, version, SHARED_KIND)
+    except ValueError as exc:
+        raise SnapshotUnusable(str(exc)) from None
+    except SQLAlchemyError as exc:
+        log.warning("could not read the shared public-catalogue snapshot (%s)", exc)
+        return None
+    if fetched is None:
+        return None
+    buffer, crc = fetched
+    header, data_start, arrays = _check(buffer, database_url=None, version=version)
+    if header["crc32"] != crc:
+        raise SnapshotUnusable("its header's checksum is not the one stored with it")
+    # The writer may reach the database by another URL: the local file names this one.
+    local = {**header, "database": _database_key(url)}
+    written: Path | None = path
+    try:
+        write_atomically(path, [_prefix(local), memoryview(buffer)[data_start:]])
+    except OSError as exc:
+        log.warning("could not write the public-catalogue snapshot %s (%s); serving without it", path, exc)
+        written = None
+    log.info("public-catalogue snapshot of version %s read from the database (%.1f MB, %.2f s)",
+             version, len(buffer) / 1e6, time.perf_counter() - started)  # fmt: skip
+    return _catalog(arrays, int(header["count"]), version, written)
 
 
 def _touch(path: Path) -> None:
@@ -203,6 +300,10 @@ def _prune(cache_dir: Path, keep: Path, database_url: str) -> None:
     own.sort(reverse=True)
     for _, path in own[SNAPSHOTS_KEPT:]:
         if path != keep:
+            _delete(path)
+    # Caches derived from a snapshot (``<snapshot file>.<key>.<suffix>``) go with it.
+    for path in cache_dir.glob(f"{_PREFIX}*{_SUFFIX}.*"):
+        if not path.name.startswith(".") and not (cache_dir / path.name[: path.name.index(_SUFFIX) + len(_SUFFIX)]).exists():
             _delete(path)
 
 
@@ -349,6 +450,28 @@ def write_snapshot(catalog: PublicCatalog, path: str | os.PathLike[str], *, data
 
 
 def _write(arrays: Mapping[str, np.ndarray], version: str, count: int, path: Path, *, database_url: str) -> None:
+    fields = {"format": SNAPSHOT_FORMAT, "database": _database_key(database_url), "version": version, "count": count}
+    size = write_arrays(path, arrays, fields)
+    log.debug("wrote the public-catalogue snapshot %s (%d providers, %.1f MB)", path.name, count, size / 1e6)
+
+
+def write_arrays(path: Path, arrays: Mapping[str, np.ndarray], fields: Mapping[str, Any], *, magic: bytes = MAGIC) -> int:
+    """Write named arrays as a checked file (this module's layout), atomically and private (mode 0600).
+
+    The header holds ``fields``, the arrays' layout and the CRC-32 of the
+    data; :func:`read_arrays` reads it back.  Shared with the search index's
+    cache (:mod:`findsupport.index.cache`), which uses another ``magic``.
+
+    Returns
+    -------
+    int
+        The file's size in bytes.
+
+    Raises
+    ------
+    OSError
+        The directory cannot be made or written.
+    """
     layout, offset = [], 0
     for name, array in arrays.items():
         offset = -(-offset // ALIGNMENT) * ALIGNMENT
@@ -359,30 +482,38 @@ def _write(arrays: Mapping[str, np.ndarray], version: str, count: int, path: Pat
     position = 0
     for (_, _, _, start), array in zip(layout, arrays.values()):
         padded.append(b"\0" * (start - position))
-        padded.append(memoryview(np.ascontiguousarray(array)).cast("B"))
+        # As flat bytes: a memoryview cannot be cast from an empty 2-D array (an empty index's tables).
+        padded.append(memoryview(np.ascontiguousarray(array).reshape(-1).view(np.uint8)))
         position = start + array.nbytes
     crc = 0
     for chunk in padded:
         crc = zlib.crc32(chunk, crc)
-    header = {
-        "format": SNAPSHOT_FORMAT,
-        "database": _database_key(database_url),
-        "version": version,
-        "count": count,
-        "arrays": layout,
-        "data_bytes": data_bytes,
-        "crc32": crc,
-    }
+    prefix = _prefix({**fields, "arrays": layout, "data_bytes": data_bytes, "crc32": crc}, magic)
+    write_atomically(path, [prefix, *padded])
+    return len(prefix) + data_bytes
+
+
+def _prefix(header: Mapping[str, Any], magic: bytes = MAGIC) -> bytes:
+    """The file's start: magic, header length, header, padding to the first array's boundary."""
     head = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    prefix = MAGIC + _LENGTH.pack(len(head)) + head
-    prefix += b"\0" * (-len(prefix) % ALIGNMENT)
+    prefix = magic + _LENGTH.pack(len(head)) + head
+    return prefix + b"\0" * (-len(prefix) % ALIGNMENT)
+
+
+def write_atomically(path: Path, pieces: Sequence[bytes | memoryview]) -> None:
+    """Write ``pieces`` as the file ``path``: a private (0600) temporary file, synced, renamed into place.
+
+    Raises
+    ------
+    OSError
+        The directory cannot be made or written.
+    """
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # mode 0600
     try:
         with os.fdopen(handle, "wb") as out:
-            out.write(prefix)
-            for chunk in padded:
-                out.write(chunk)
+            for piece in pieces:
+                out.write(piece)
             out.flush()
             os.fsync(out.fileno())
         os.replace(temporary, path)
@@ -392,8 +523,6 @@ def _write(arrays: Mapping[str, np.ndarray], version: str, count: int, path: Pat
         except FileNotFoundError:
             pass
         raise
-    megabytes = (len(prefix) + data_bytes) / 1e6
-    log.debug("wrote the public-catalogue snapshot %s (%d providers, %.1f MB)", path.name, count, megabytes)
 
 
 # ---------------------------------------------------------------------------------------------- reading
@@ -411,20 +540,63 @@ def read_snapshot(path: str | os.PathLike[str], *, database_url: str, version: s
     # full disk) would kill it with SIGBUS, and a snapshot is small (about 190 bytes a provider)
     # and read from the page cache.  ``bytes`` also makes every array read-only.
     buffer = Path(path).read_bytes()
+    header, _, arrays = _check(buffer, database_url=database_url, version=version)
+    return _catalog(arrays, int(header["count"]), version, Path(path))
+
+
+def _check(buffer: bytes, *, database_url: str | None, version: str) -> tuple[dict[str, Any], int, dict[str, np.ndarray]]:
+    """A snapshot file's header, where its data starts and its arrays (views of ``buffer``), once checked.
+
+    ``database_url`` None skips the database check: a copy fetched from the
+    database itself (:mod:`~findsupport.catalog.shared_snapshot`) was written by
+    a server that may name the same database by another URL.
+
+    Raises
+    ------
+    SnapshotUnusable
+        As :func:`read_snapshot`.
+    """
+
+    def expected(header: Mapping[str, Any]) -> None:
+        if header["format"] != SNAPSHOT_FORMAT:
+            raise SnapshotUnusable(f"format {header['format']}, expected {SNAPSHOT_FORMAT}")
+        if header["version"] != version or (
+            database_url is not None and header["database"] != _database_key(database_url)
+        ):
+            raise SnapshotUnusable(f"made for another catalogue (version {header['version']})")
+
+    header, data_start, arrays = read_arrays(buffer, expected)
+    try:
+        count = int(header["count"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SnapshotUnusable(f"damaged header ({exc})") from None
+    if any(len(arrays.get(name, ())) != count for name in _NUMERIC):
+        raise SnapshotUnusable("columns of different lengths")
+    return header, data_start, arrays
+
+
+def read_arrays(buffer: bytes, expected: Any, *, magic: bytes = MAGIC) -> tuple[dict[str, Any], int, dict[str, np.ndarray]]:
+    """The header, the data's start and the arrays (views of ``buffer``) of a file :func:`write_arrays` wrote.
+
+    ``expected(header)`` raises :class:`SnapshotUnusable` when the header's
+    fields are not those wanted (it runs before the checksum is computed).
+
+    Raises
+    ------
+    SnapshotUnusable
+        Truncated, corrupt (checksum), another magic, or refused by ``expected``.
+    """
     size = len(buffer)
-    if size < len(MAGIC) + _LENGTH.size or buffer[: len(MAGIC)] != MAGIC:
+    if size < len(magic) + _LENGTH.size or buffer[: len(magic)] != magic:
         raise SnapshotUnusable("not a snapshot file")
-    (head_length,) = _LENGTH.unpack_from(buffer, len(MAGIC))
-    head_end = len(MAGIC) + _LENGTH.size + head_length
+    (head_length,) = _LENGTH.unpack_from(buffer, len(magic))
+    head_end = len(magic) + _LENGTH.size + head_length
     if head_end > size:
         raise SnapshotUnusable("truncated header")
     try:
-        header = json.loads(bytes(buffer[len(MAGIC) + _LENGTH.size : head_end]))
+        header = json.loads(bytes(buffer[len(magic) + _LENGTH.size : head_end]))
         data_start = head_end + (-head_end % ALIGNMENT)
-        if header["format"] != SNAPSHOT_FORMAT:
-            raise SnapshotUnusable(f"format {header['format']}, expected {SNAPSHOT_FORMAT}")
-        if header["database"] != _database_key(database_url) or header["version"] != version:
-            raise SnapshotUnusable(f"made for another catalogue (version {header['version']})")
+        expected(header)
         if size != data_start + header["data_bytes"]:
             raise SnapshotUnusable(f"{size:,} bytes where {data_start + header['data_bytes']:,} were written")
         if zlib.crc32(memoryview(buffer)[data_start:]) != header["crc32"]:
@@ -438,19 +610,37 @@ def read_snapshot(path: str | os.PathLike[str], *, database_url: str, version: s
         raise
     except (KeyError, TypeError, ValueError) as exc:  # a damaged header
         raise SnapshotUnusable(f"damaged header ({exc})") from None
-    count = int(header["count"])
-    if any(len(arrays[name]) != count for name in _NUMERIC):
-        raise SnapshotUnusable("columns of different lengths")
-    return _catalog(arrays, count, version)
+    return header, data_start, arrays
 
 
-def _catalog(arrays: Mapping[str, np.ndarray], count: int, version: str) -> PublicCatalog:
-    """The catalogue over a snapshot's arrays (read-only, as the index expects)."""
+def _catalog(arrays: Mapping[str, np.ndarray], count: int, version: str, path: Path | None = None) -> PublicCatalog:
+    """The catalogue over a snapshot's arrays (read-only, as the index expects); ``path``: the file holding them."""
     for array in arrays.values():
         array.flags.writeable = False
     columns = {name: arrays[name] for name in _NUMERIC}
     positions = IdPositions(arrays["id_sorted"], arrays["id_order"])
-    return PublicCatalog(providers=SnapshotProviders(arrays, count), version=version, _positions=positions, **columns)
+    providers = SnapshotProviders(arrays, count, path)
+    return PublicCatalog(providers=providers, version=version, _positions=positions, **columns)
+
+
+def snapshot_source(catalog: PublicCatalog) -> Path | None:
+    """The snapshot file ``catalog`` was read from or written to, or None (not from a cached snapshot).
+
+    Caches derived from the catalogue (the search index's,
+    :mod:`findsupport.index.cache`) live beside it and are pruned with it.
+    """
+    providers = catalog.providers
+    return providers.path if isinstance(providers, SnapshotProviders) else None
+
+
+def shared_through(catalog: PublicCatalog) -> Any:
+    """The engine of the database ``catalog``'s snapshot is shared through, or None (SQLite, or not shared).
+
+    Caches derived from the catalogue are shared the same way
+    (:func:`findsupport.catalog.shared_snapshot.store_shared`, by catalogue version).
+    """
+    providers = catalog.providers
+    return providers.shared_through if isinstance(providers, SnapshotProviders) else None
 
 
 class _Texts:
@@ -498,7 +688,11 @@ class SnapshotProviders(Sequence[PublicProvider]):
     Equal to a tuple of the same providers; slicing gives a tuple.
     """
 
-    def __init__(self, arrays: Mapping[str, np.ndarray], count: int) -> None:
+    def __init__(self, arrays: Mapping[str, np.ndarray], count: int, path: Path | None = None) -> None:
+        #: The snapshot file these columns are (None: served uncached).
+        self.path = path
+        #: The engine of the database the snapshot is shared through (None: not shared).
+        self.shared_through: Any = None
         self._count = count
         self._arrays = arrays
         self._texts = {name: _Texts(arrays, name) for name in (*_TEXT, "service_area")}

@@ -12,6 +12,11 @@ take the same schema (``service_area`` WKB in EPSG:27700 becomes a
 ``provider_imports``
     One row per committed import (including the demo): what came in, what
     changed, and ``catalog_version``, the digest of the catalogue after it.
+``catalog_snapshot_chunks``
+    The public-catalogue snapshot file of a catalogue version and the search
+    index built from it, in chunks, so a server with an empty cache starts
+    from them rather than from the rows
+    (:mod:`findsupport.catalog.shared_snapshot`; public data only).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import sqlalchemy as sa
 from ..db import metadata
 from .model import MAX_BIO_CHARS, MAX_CLUB_CHARS, MAX_EMAIL_CHARS, MAX_ID_CHARS, MAX_NAME_CHARS
 
-__all__ = ["providers_table", "imports_table", "CATALOG_TABLES", "VERSION_CHARS"]
+__all__ = ["providers_table", "imports_table", "snapshot_chunks_table", "CATALOG_TABLES", "VERSION_CHARS"]
 
 #: Length of a catalogue version (hex digits of a SHA-256 digest): 64 bits, no collisions in practice.
 VERSION_CHARS = 16
@@ -88,4 +93,18 @@ imports_table = sa.Table(
     sa.Column("catalog_version", sa.String(VERSION_CHARS), nullable=True),
 )
 
-CATALOG_TABLES = (providers_table, imports_table)
+snapshot_chunks_table = sa.Table(
+    "catalog_snapshot_chunks",
+    metadata,
+    # The store version (:meth:`CatalogStore.version`) the file is of, and which file: the snapshot
+    # ("catalog-<format>") or a search index built from it ("index-<key>").
+    sa.Column("version", sa.String(VERSION_CHARS), primary_key=True),
+    sa.Column("kind", sa.String(40), primary_key=True),
+    sa.Column("chunk", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("chunks", sa.Integer, nullable=False),  # how many make the file (a missing one is seen)
+    sa.Column("crc32", sa.BigInteger, nullable=False),  # the file header's checksum of its data
+    sa.Column("stored_at", sa.DateTime(timezone=True), nullable=False),  # the newest few are kept
+    sa.Column("data", sa.LargeBinary, nullable=False),
+)
+
+CATALOG_TABLES = (providers_table, imports_table, snapshot_chunks_table)

@@ -193,11 +193,30 @@ class SearchIndex:
         and ``site_counts`` (per-site totals, see :mod:`.sites`) are tuning
         parameters (tests use tiny blocks to exercise many-block searches on
         small catalogues); results never depend on them.
+
+        A catalogue read from a snapshot file has its index cached beside it
+        (:mod:`.cache`): the first process builds and writes it, the next ones
+        read it back (the same arrays).
         """
         if min(block_size, online_block_size, tile_blocks) < 1:
             raise ValueError(
                 f"block sizes and tile_blocks must be at least 1; got {block_size}, {online_block_size}, {tile_blocks}"
             )
+        # Here, not at the top: the cache reads and writes through the catalogue's snapshot and
+        # database modules, which importing the index alone (notebooks, benchmarks) need not load.
+        from .cache import load_index, save_index
+
+        parameters = {"block_size": block_size, "online_block_size": online_block_size, "tile_blocks": tile_blocks,
+                      "reach_edges_m": [float(e) for e in reach_edges_m], "site_counts": site_counts}  # fmt: skip
+        index = load_index(catalog, parameters)
+        if index is None:
+            index = cls._build(catalog, block_size, online_block_size, tile_blocks, reach_edges_m, site_counts)
+            save_index(index, catalog, parameters)
+        return index
+
+    @classmethod
+    def _build(cls, catalog: PublicCatalog, block_size: int, online_block_size: int, tile_blocks: int,
+               reach_edges_m: tuple[float, ...], site_counts: bool) -> "SearchIndex":  # fmt: skip
         started = time.perf_counter()
         n = len(catalog)
         area_positions = np.flatnonzero(catalog.has_area)
