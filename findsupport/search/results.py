@@ -41,25 +41,6 @@ def _rounded_features(features: dict[str, float]) -> dict[str, Any]:
 _ONLY_FLOATS = {float}
 
 
-def _provider_fields(p: PublicProvider) -> dict[str, Any]:
-    """The fields of a result object that depend on the provider alone (those before ``distance_km``)."""
-    return {
-        "id": p.id,
-        "name": p.name,
-        "roles": list(p.roles),
-        "events": list(p.events),
-        "availability": list(p.availability),
-        "online": p.online,
-        "qualification": p.qualification,
-        "club": p.club,
-        "bio": p.bio,
-        "area": p.area,
-        "travel_km": p.travel_km,
-        "capacity": p.capacity,
-        "spare_capacity": p.spare,
-    }
-
-
 def _location(p: PublicProvider) -> dict[str, float]:
     """The public location rounded to 6 decimals (memoised: providers share their sector's centroid)."""
     key = (p.lat, p.lon)
@@ -108,10 +89,28 @@ class SearchResult:
     replies_within_days: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The API's result object."""
+        """The API's result object.
+
+        One dict literal, in the documented member order: the provider's
+        public fields first (all of them, and only those: the privacy rule),
+        then what this search adds.  A page of ten is made for every search
+        answered, so no helper dict is made and merged per result.
+        """
         p = self.provider
         return {
-            **_provider_fields(p),
+            "id": p.id,
+            "name": p.name,
+            "roles": list(p.roles),
+            "events": list(p.events),
+            "availability": list(p.availability),
+            "online": p.online,
+            "qualification": p.qualification,
+            "club": p.club,
+            "bio": p.bio,
+            "area": p.area,
+            "travel_km": p.travel_km,
+            "capacity": p.capacity,
+            "spare_capacity": p.spare,
             "distance_km": self.distance_km,
             "location": _location(p),
             "position": self.position,
