@@ -80,12 +80,18 @@ def test_snapshot_gives_the_catalogue_the_database_gives(filled, cache):
     assert catalog.providers[3].qualification is None and catalog.providers[3].availability == ()
 
 
-@pytest.mark.parametrize("eager_texts", [True, False], ids=["tables decoded when read", "values decoded when made"])
-def test_a_page_of_providers_made_together_equals_the_database_catalogue(filled, cache, monkeypatch, eager_texts):
+@pytest.mark.parametrize(
+    "eager_texts, scalar_reads",
+    [(True, True), (False, True), (False, False)],
+    ids=["tables decoded when read", "values decoded when made, offsets read one by one", "values decoded when made, offsets gathered"],
+)
+def test_a_page_of_providers_made_together_equals_the_database_catalogue(filled, cache, monkeypatch, eager_texts, scalar_reads):
     expected = filled.public_catalog()
     cached_public_catalog(filled, cache)
     if not eager_texts:  # as ids, names and bios are at scale: decoded value by value
         monkeypatch.setattr(snapshot_module, "EAGER_TABLE_MAX", 0)
+    if not scalar_reads:  # as for more rows than a page (a whole pass, an export)
+        monkeypatch.setattr(snapshot_module, "_SCALAR_READS_MAX", 0)
     catalog = cached_public_catalog(filled, cache)  # read back from the file
     monkeypatch.setattr(snapshot_module, "PROVIDERS_CACHED", 3)  # the cache fills up within one page
     # First, last, repeated, with and without club, bio, qualification, polygon and accents.
