@@ -259,6 +259,15 @@ def mask_to_codes(mask: int, codes: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(code for i, code in enumerate(codes) if mask >> i & 1)
 
 
+def event_group_choices() -> list[tuple[str, str, list[tuple[str, str]]]]:
+    """Every event under its group, for menus: ``[(group, group label, [(event, label), ...]), ...]``.
+
+    The finder, the widget builder and a provider's own listing page offer
+    the same events in the same groups; each takes them from here.
+    """
+    return [(g, EVENT_GROUP_LABELS[g], [(e, EVENT_LABELS[e]) for e in events]) for g, events in EVENT_GROUPS.items()]
+
+
 def as_dict() -> dict[str, Any]:
     """The whole vocabulary as JSON-ready data (served as ``/api/v1/taxonomy``)."""
     return {

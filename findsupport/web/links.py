@@ -246,11 +246,6 @@ def _slot_rows() -> list[tuple[str, list[tuple[str, str]]]]:
             for day in taxonomy.DAYS]
 
 
-def _event_groups() -> list[tuple[str, list[tuple[str, str]]]]:
-    return [(taxonomy.EVENT_GROUP_LABELS[group], [(e, taxonomy.EVENT_LABELS[e]) for e in events])
-            for group, events in taxonomy.EVENT_GROUPS.items()]
-
-
 def _manage_page(token: str, view: Any, *, status: int = 200, notice: str | None = None,
                  error: InvalidInput | None = None) -> Response:
     return _page(
@@ -260,7 +255,7 @@ def _manage_page(token: str, view: Any, *, status: int = 200, notice: str | None
         notice=notice,
         error=error,
         slot_rows=_slot_rows(),
-        event_groups=_event_groups(),
+        event_groups=taxonomy.event_group_choices(),
         csrf_token=_csrf("manage", token),
         limits={"bio": MAX_BIO_CHARS, "capacity": MAX_CAPACITY, "travel_km": MAX_TRAVEL_KM},
     )

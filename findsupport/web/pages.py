@@ -60,10 +60,7 @@ def _search_choices() -> dict[str, list]:
     """
     return {
         "roles": [(code, taxonomy.ROLE_LABELS[code]) for code in taxonomy.ROLES],
-        "event_groups": [
-            (group, taxonomy.EVENT_GROUP_LABELS[group], [(e, taxonomy.EVENT_LABELS[e]) for e in events])
-            for group, events in taxonomy.EVENT_GROUPS.items()
-        ],
+        "event_groups": taxonomy.event_group_choices(),
         "modes": [(code, taxonomy.MODE_LABELS[code]) for code in taxonomy.MODES],
     }
 
