@@ -220,11 +220,7 @@ def _byte_writer(out: IO[str]) -> Callable[[bytes], Any]:
     if buffer is None:
         return lambda data: out.write(data.decode("utf-8"))
     out.flush()  # anything already written as text goes first
-
-    def write(data: bytes) -> None:
-        buffer.write(data)
-
-    return write
+    return buffer.write
 
 
 def _chunks(lines: Iterable[str], size: int) -> Iterator[list[tuple[int, str]]]:

@@ -266,6 +266,13 @@ class _RowWriter:
                 binds.append((index, process))
         self._binds = tuple(binds)
 
+    def _converted(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
+        """A session row with the dialect's own conversion applied to the columns that need one."""
+        values = list(row)
+        for index, process in self._binds:
+            values[index] = process(values[index])
+        return tuple(values)
+
     def write(self, conn: Connection, sessions: Sequence[_Served]) -> None:
         """Insert ``sessions`` and their shown results in ``conn``'s transaction.
 
@@ -278,11 +285,7 @@ class _RowWriter:
         width = len(_SESSION_COLUMNS)
         session_rows: list[Any] = [served[:width] for served in sessions]
         if self._binds:
-            session_rows = [list(row) for row in session_rows]
-            for row in session_rows:
-                for index, process in self._binds:
-                    row[index] = process(row[index])
-            session_rows = [tuple(row) for row in session_rows]
+            session_rows = [self._converted(row) for row in session_rows]
         shown = ACTION_CODES["shown"]
         result_rows = [
             (served.search_id, provider_id, position, shown)
