@@ -19,6 +19,12 @@ the same loop without calling ``log_search`` (the harness alone).  It reports th
 logged search, the request thread's own share (``time.thread_time()``), and
 checks every session and result row landed.
 
+``--logged N`` starts every measurement from a log that already holds ``N``
+sessions of ten results, as a server's does after a while (written once per
+variant and database by that variant's own writer, then copied: a SQLite
+file, or a PostgreSQL ``CREATE DATABASE ... TEMPLATE``).  A log's indexes are
+keyed by random search ids, so what a write costs grows with the log.
+
 The "old" code is a copy of ``findsupport`` at ``--base`` (default ``HEAD``,
 by ``git archive``; or ``--base-tree DIR``), imported by the child through
 ``PYTHONPATH``; "new" is this checkout.  Rounds alternate which goes first,
@@ -31,6 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -50,11 +57,21 @@ def _child(args: argparse.Namespace) -> None:
     from sqlalchemy import func, select
 
     from findsupport.config import load_settings
-    from findsupport.ranking.feedback import FeedbackLog, feedback_results, feedback_sessions
+    from findsupport.ranking import feedback
+    from findsupport.ranking.feedback import FeedbackLog, feedback_sessions
 
     settings = load_settings({"data_dir": args.data_dir, "database_url": args.database_url}, environ={})
     log = FeedbackLog.open(settings, batched=True)
     client = "c" * 64
+    if args.fill:
+        # A log that has grown: this variant's own writer, as fast as it goes (not timed).
+        for k in range(args.fill):
+            log.log_search({"postcode": POSTCODES[k % len(POSTCODES)], "lon": None, "lat": None, "role": "mentor",
+                            "event": None, "slots": [], "mode": "in_person", "level": None},
+                           [(f"P{(k * 13 + i) % 100_000:06d}", i + 1) for i in range(PAGE)], "default", client=client)
+        log.close()
+        print(json.dumps({"package": str(Path(findsupport.__file__).parent), "filled": args.fill}))
+        return
 
     # Every page made before the clock starts: only log_search (and the writer) is timed.
     pages = [
@@ -88,8 +105,11 @@ def _child(args: argparse.Namespace) -> None:
     total_cpu = time.process_time() - cpu0
     with log.engine.connect() as conn:
         sessions = conn.execute(select(func.count()).select_from(feedback_sessions)).scalar_one()
-        results = conn.execute(select(func.count()).select_from(feedback_results)).scalar_one()
-    expected = 0 if args.harness_only else args.warmup + args.searches
+        if hasattr(feedback, "feedback_results"):  # a row per shown result (before revision 0007)
+            results = conn.execute(select(func.count()).select_from(feedback.feedback_results)).scalar_one()
+        else:  # each page in its session's row
+            results = sum(len(json.loads(page)) for page in conn.execute(select(feedback_sessions.c.shown)).scalars())
+    expected = args.logged + (0 if args.harness_only else args.warmup + args.searches)
     if (sessions, results) != (expected, expected * PAGE):
         raise SystemExit(f"rows missing: {sessions} sessions, {results} results; expected {expected}, {expected * PAGE}")
     print(json.dumps({
@@ -124,17 +144,54 @@ def _postgres_database(server_url: str, name: str, *, create: bool) -> str:
     return make_url(server_url).set(database=name).render_as_string(hide_password=False)
 
 
-def _run(tree: Path, database: str, args: argparse.Namespace, scratch: Path, *, harness_only: bool = False) -> dict:
+def _postgres_copy(server_url: str, name: str, template: str) -> str:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f"CREATE DATABASE {name} TEMPLATE {template}"))
+    finally:
+        admin.dispose()
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+def _fill_template(tree: Path, database: str, args: argparse.Namespace, scratch: Path) -> str:
+    """A log of ``args.logged`` sessions written by ``tree``'s own code: a SQLite file's path, or a database name."""
+    data_dir = Path(tempfile.mkdtemp(dir=scratch))
+    if database == "sqlite":
+        url = f"sqlite:///{data_dir / 'findsupport.sqlite3'}"
+        template = str(data_dir / "findsupport.sqlite3")
+    else:
+        template = f"fb_cost_template_{uuid.uuid4().hex[:12]}"
+        url = _postgres_database(args.postgres_url, template, create=True)
+    command = [sys.executable, __file__, "--child", "--data-dir", str(data_dir), "--database-url", url,
+               "--fill", str(args.logged)]
+    started = time.perf_counter()
+    subprocess.run(command, env={**os.environ, "PYTHONPATH": str(tree)}, check=True, capture_output=True, text=True)
+    print(f"{database} log of {args.logged:,} sessions by {tree}: {time.perf_counter() - started:.0f} s", flush=True)
+    return template
+
+
+def _run(tree: Path, database: str, args: argparse.Namespace, scratch: Path, *, harness_only: bool = False,
+         template: str | None = None) -> dict:
     data_dir = Path(tempfile.mkdtemp(dir=scratch))
     name = None
     if database == "sqlite":
         url = f"sqlite:///{data_dir / 'findsupport.sqlite3'}"
+        if template is not None:
+            shutil.copyfile(template, data_dir / "findsupport.sqlite3")
     else:
         name = f"fb_cost_{uuid.uuid4().hex[:12]}"
-        url = _postgres_database(args.postgres_url, name, create=True)
+        if template is not None:
+            url = _postgres_copy(args.postgres_url, name, template)
+        else:
+            url = _postgres_database(args.postgres_url, name, create=True)
     env = {**os.environ, "PYTHONPATH": str(tree)}
     command = [sys.executable, __file__, "--child", "--data-dir", str(data_dir), "--database-url", url,
-               "--searches", str(args.searches), "--warmup", str(args.warmup), "--rate", str(args.rate)]
+               "--searches", str(args.searches), "--warmup", str(args.warmup), "--rate", str(args.rate),
+               "--logged", str(args.logged if template is not None else 0)]
     if harness_only:
         command.append("--harness-only")
     try:
@@ -158,6 +215,8 @@ def main() -> None:
     parser.add_argument("--base-tree", type=Path, help="a directory holding the old findsupport package instead")
     parser.add_argument("--postgres-url", help="a PostgreSQL server URL (a database is created and dropped per run)")
     parser.add_argument("--no-sqlite", action="store_true")
+    parser.add_argument("--logged", type=int, default=0, help="sessions already in the log when a measurement starts")
+    parser.add_argument("--fill", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", help=argparse.SUPPRESS)
     parser.add_argument("--database-url", help=argparse.SUPPRESS)
@@ -171,21 +230,29 @@ def main() -> None:
         scratch = Path(tmp)
         old = args.base_tree.resolve() if args.base_tree else _base_tree(args.base, scratch)
         trees = {"old": old, "new": ROOT}
-        print(f"load average {os.getloadavg()}; {args.searches} searches of {PAGE} results at {args.rate:g}/s, {args.rounds} rounds")
+        print(f"load average {os.getloadavg()}; {args.searches} searches of {PAGE} results at {args.rate:g}/s, {args.rounds} rounds, "
+              f"{args.logged:,} sessions logged before each")
         measured: dict[tuple[str, str], list[dict]] = {}
         harness: list[dict] = []
-        for round_ in range(args.rounds):
-            # The same loop, pacing and open log without any log_search: what the harness itself costs.
-            harness.append(_run(ROOT, databases[0], args, scratch, harness_only=True))
-            print(f"round {round_ + 1} harness only: {harness[-1]['cpu_us']:6.1f} µs CPU a search "
-                  f"(request thread {harness[-1]['request_us']:5.1f} µs)", flush=True)
-            order = ["old", "new"] if round_ % 2 == 0 else ["new", "old"]
-            for database in databases:
-                for variant in order:
-                    result = _run(trees[variant], database, args, scratch)
-                    measured.setdefault((database, variant), []).append(result)
-                    print(f"round {round_ + 1} {database:10s} {variant}: {result['cpu_us']:6.1f} µs CPU a search "
-                          f"(request thread {result['request_us']:5.1f} µs)", flush=True)
+        templates = {(database, variant): _fill_template(trees[variant], database, args, scratch)
+                     for database in databases for variant in trees} if args.logged else {}
+        try:
+            for round_ in range(args.rounds):
+                # The same loop, pacing and open log without any log_search: what the harness itself costs.
+                harness.append(_run(ROOT, databases[0], args, scratch, harness_only=True))
+                print(f"round {round_ + 1} harness only: {harness[-1]['cpu_us']:6.1f} µs CPU a search "
+                      f"(request thread {harness[-1]['request_us']:5.1f} µs)", flush=True)
+                order = ["old", "new"] if round_ % 2 == 0 else ["new", "old"]
+                for database in databases:
+                    for variant in order:
+                        result = _run(trees[variant], database, args, scratch, template=templates.get((database, variant)))
+                        measured.setdefault((database, variant), []).append(result)
+                        print(f"round {round_ + 1} {database:10s} {variant}: {result['cpu_us']:6.1f} µs CPU a search "
+                              f"(request thread {result['request_us']:5.1f} µs)", flush=True)
+        finally:
+            for (database, _), template in templates.items():
+                if database == "postgresql":
+                    _postgres_database(args.postgres_url, template, create=False)
         print(f"load average {os.getloadavg()}")
         base_cpu = statistics.median(r["cpu_us"] for r in harness)
         base_req = statistics.median(r["request_us"] for r in harness)

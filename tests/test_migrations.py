@@ -8,6 +8,7 @@ a fresh database of its own.
 from __future__ import annotations
 
 import importlib
+import json
 import multiprocessing
 import pkgutil
 import re
@@ -157,10 +158,7 @@ def _comparable(rows: list[dict]) -> list[dict]:
 
 def test_a_revision_1_database_with_rows_upgrades_to_head_keeping_every_row(url, settings) -> None:
     bare = _bare_engine(url)
-    config = alembic_config()
-    with bare.begin() as conn:  # through env.py, as the alembic command would
-        config.attributes["connection"] = conn
-        command.upgrade(config, "0001")
+    _alembic(bare, "upgrade", "0001")
     assert current_revision(bare) == "0001"
     _fill(bare)
     before = {name: _comparable(_rows(bare, name)) for name in PREVIOUS_RELEASE_TABLES}
@@ -169,12 +167,15 @@ def test_a_revision_1_database_with_rows_upgrades_to_head_keeping_every_row(url,
     engine = _open(url)  # opening it upgrades it
     assert current_revision(engine) == head_revision()
     for name in PREVIOUS_RELEASE_TABLES:
+        if name == "feedback_results":  # revision 0007 moves its rows (below)
+            continue
         after = _comparable(_rows(engine, name))
-        if name == "feedback_sessions":  # the one column revision 0002 adds to an existing table
+        if name == "feedback_sessions":  # revision 0002 adds client_key; 0007 the page
             assert [row.pop("client_key") for row in after] == [None]
-        if name == "feedback_results":  # revision 0005 adds helpfulness, not known for older outcomes
-            assert [row.pop("helpful") for row in after] == [None]
+            assert [json.loads(row.pop("shown")) for row in after] == [[["p001", 1]]]
         assert after == before[name], name
+    # The one result was requested: more than shown, so it keeps a row of its own.
+    assert _rows(engine, "feedback_actions") == [{"search_id": "f" * 32, "provider_id": "p001", "action": 2, "helpful": None}]
     assert _differences(engine) == []
 
     # ... and what a user sees of them: the listed provider and the logged search.
@@ -182,7 +183,62 @@ def test_a_revision_1_database_with_rows_upgrades_to_head_keeping_every_row(url,
     from findsupport.ranking.feedback import FeedbackLog
 
     assert [p.id for p in CatalogStore.open(settings).public_catalog().providers] == ["p001"]
-    assert [s["results"][0]["provider_id"] for s in FeedbackLog.open(settings).sessions()] == ["p001"]
+    assert [s["results"] for s in FeedbackLog.open(settings).sessions()] == [
+        [{"provider_id": "p001", "position": 1, "action": "requested"}]
+    ]
+
+
+def _alembic(engine: sa.engine.Engine, verb: str, revision: str) -> None:
+    """``alembic upgrade/downgrade revision`` on ``engine``'s database, through env.py as the command runs it."""
+    config = alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        getattr(command, verb)(config, revision)
+
+
+#: Sessions of a revision 0006 log and their ``feedback_results`` rows, as the writer stored them: a
+#: page nobody touched, one with a request, a view and a helpful outcome (rows not in page order),
+#: and a session of nothing.
+_PAGES_0006 = {
+    "a" * 32: [("p1", 1, 0, None), ("p2", 2, 0, None), ("p3", 3, 0, None)],
+    "b" * 32: [("q9", 12, 0, None), ("q1", 11, 2, None), ("q5", 13, 1, None), ("q7", 14, 5, True)],
+    "c" * 32: [],
+}
+
+
+def test_revision_7_moves_each_page_into_its_session_and_keeps_only_what_was_done(url, settings) -> None:
+    bare = _bare_engine(url)
+    _alembic(bare, "upgrade", "0006")
+    old = sa.MetaData()
+    old.reflect(bare, only=["feedback_sessions", "feedback_results"])
+    sessions, results = old.tables["feedback_sessions"], old.tables["feedback_results"]
+    with bare.begin() as conn:
+        for minute, (search_id, page) in enumerate(_PAGES_0006.items()):
+            conn.execute(sa.insert(sessions).values(id=search_id, query='{"role": "mentor"}', model_version="default",
+                                                    catalog_version="v1", created_at=NOW.replace(minute=minute, tzinfo=UTC)))
+            for provider_id, position, action, helpful in page:
+                conn.execute(sa.insert(results).values(search_id=search_id, provider_id=provider_id, position=position,
+                                                       action=action, helpful=helpful))
+    rows_0006 = _rows(bare, "feedback_results")
+
+    _alembic(bare, "upgrade", "0007")
+    assert not sa.inspect(bare).has_table("feedback_results")
+    # Only what says more than "shown" keeps a row.
+    assert [(r["search_id"], r["provider_id"], r["action"], r["helpful"]) for r in _rows(bare, "feedback_actions")] == [
+        ("b" * 32, "q1", 2, None), ("b" * 32, "q5", 1, None), ("b" * 32, "q7", 5, True),
+    ]
+    from findsupport.ranking.feedback import FeedbackLog
+
+    assert [[(r["provider_id"], r["position"], r["action"], r.get("helpful")) for r in s["results"]]
+            for s in FeedbackLog.open(settings).sessions()] == [
+        [("p1", 1, "shown", None), ("p2", 2, "shown", None), ("p3", 3, "shown", None)],
+        [("q1", 11, "requested", None), ("q9", 12, "shown", None), ("q5", 13, "viewed", None), ("q7", 14, "met", True)],
+        [],
+    ]
+    # ... and back: the rows of revision 0006, every one.
+    _alembic(bare, "downgrade", "0006")
+    assert _rows(bare, "feedback_results") == rows_0006
+    assert "shown" not in {c["name"] for c in sa.inspect(bare).get_columns("feedback_sessions")}
 
 
 @pytest.mark.parametrize("names", [PREVIOUS_RELEASE_TABLES, CATALOGUE_ONLY], ids=["every-table", "catalogue-only"])

@@ -22,6 +22,14 @@ Revisions (``versions/``):
 ``0004``
     Rate-limit counts in the database (``rate_limit_counts``), shared by every
     worker and server.
+``0005``
+    Outcome helpfulness per logged result.
+``0006``
+    The shared catalogue snapshot (``catalog_snapshot_chunks``), so a new
+    server starts from it.
+``0007``
+    A logged search's page as a column of its session (``shown``); only
+    results somebody acted on keep a row (``feedback_actions``).
 
 Adding a table or a column
 --------------------------

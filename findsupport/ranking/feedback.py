@@ -6,18 +6,29 @@ SQLite and PostgreSQL alike):
 ``feedback_sessions``
     one row per logged search: an opaque ``id`` (the ``search_id`` clients
     get back), the query as JSON (:meth:`SearchQuery.feedback_query`), the
-    ranking model version and catalogue version that served it, when, and
+    ranking model version and catalogue version that served it, when,
     ``client_key``: the keyed hash of the client's address
     (:class:`findsupport.clients.ClientHasher`), so training can deduplicate
     and cap what one client contributes (issue 12: one address's 1,250 scripted
-    sessions steered the ranking).  ``NULL`` for library searches and for
-    sessions logged before clients were recorded.
-``feedback_results``
-    one row per shown result: the provider id, its 1-based position, the
-    strongest action so far (stored as a stable code, so "keep the strongest" is
-    one ``UPDATE``, safe when two requests race) and ``helpful``: whether the
-    pairing that came of it helped, from the outcome check-in (``NULL`` until
-    someone says; see :meth:`FeedbackLog.record_helpful`).
+    sessions steered the ranking; ``NULL`` for library searches and for
+    sessions logged before clients were recorded), and ``shown``: the page,
+    a JSON array of ``[provider_id, position]`` pairs (positions 1-based, as
+    the coach saw them).
+``feedback_actions``
+    one row per shown result somebody did something with: the strongest
+    action so far (stored as a stable code, so "keep the strongest" is one
+    upsert, safe when two requests race) and ``helpful``: whether the pairing
+    that came of it helped, from the outcome check-in (``NULL`` until someone
+    says; see :meth:`FeedbackLog.record_helpful`).  A shown result nobody acted
+    on has no row: its action is ``shown``.
+
+Why the page is a column and not a row per result (revision 0007): a search is
+served far more often than acted on, and every row written costs the serving
+worker's CPU.  Ten ``feedback_results`` rows per search, keyed by a random
+search id, cost SQLite about 160 µs of CPU per search once the log held four
+million of them (each page's rows landed on a random index page); one session
+row with its page costs about 30 µs, and ``COPY`` on PostgreSQL sends one row
+instead of eleven (BENCHMARKS.md, "Feedback writes").
 
 :meth:`FeedbackLog.export` writes the DESIGN.md JSON-lines format that
 :func:`~.sessions.read_feedback` and ``findsupport train`` read back.
@@ -51,15 +62,16 @@ import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
+from itertools import groupby
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
+import orjson
 from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
     ForeignKey,
-    Integer,
     SmallInteger,
     String,
     Table,
@@ -67,8 +79,8 @@ from sqlalchemy import (
     case,
     func,
     select,
-    update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -81,7 +93,7 @@ from ..geo import sector_of
 from .feedback_writer import BatchWriter
 from .labels import ACTION_CODES, ACTION_RANK
 
-__all__ = ["FeedbackLog", "feedback_sessions", "feedback_results", "RECORDABLE_ACTIONS", "logged_query"]
+__all__ = ["FeedbackLog", "feedback_sessions", "feedback_actions", "RECORDABLE_ACTIONS", "logged_query"]
 
 #: Actions a client may record; "shown" is what logging a search already says.
 RECORDABLE_ACTIONS: tuple[str, ...] = tuple(a for a in taxonomy.ACTIONS if a != "shown")
@@ -99,19 +111,25 @@ feedback_sessions = Table(
     Column("catalog_version", String(_VERSION_CHARS)),
     Column("created_at", DateTime(timezone=True), nullable=False, index=True),
     Column("client_key", String(CLIENT_KEY_CHARS), nullable=True),
+    # The page as JSON (see the module docstring); "[]" for a page of nothing.
+    Column("shown", Text, nullable=False, server_default="[]"),
 )
 
-feedback_results = Table(
-    "feedback_results",
+feedback_actions = Table(
+    "feedback_actions",
     metadata,
     Column("search_id", String(_ID_CHARS), ForeignKey("feedback_sessions.id", ondelete="CASCADE"), primary_key=True),
     Column("provider_id", String(_PROVIDER_ID_CHARS), primary_key=True),
-    Column("position", Integer, nullable=False),
     Column("action", SmallInteger, nullable=False),
     Column("helpful", Boolean, nullable=True),
 )
 
 _ACTION_OF = {code: action for action, code in ACTION_CODES.items()}
+#: ``INSERT ... ON CONFLICT DO UPDATE`` on each database the log runs on (the one statement both spell alike).
+_UPSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+#: What :meth:`FeedbackLog._act` finds when there is nothing to act on.
+_NO_SESSION = object()
+_NOT_SHOWN = object()
 #: What :meth:`FeedbackLog.log_search` hands out (:func:`_new_search_id`): only such an id can be a
 #: session another process has not written yet, worth waiting one batch window for.
 _SEARCH_ID = re.compile(r"[0-9a-f]{32}")
@@ -194,11 +212,11 @@ _query_json = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode
 
 
 class _Served(NamedTuple):
-    """A served page on its way to the database: a ``feedback_sessions`` row, then the page.
+    """A served page on its way to the database: a ``feedback_sessions`` row.
 
-    The first six fields are the session row in :data:`_SESSION_COLUMNS` order;
-    ``shown`` maps each shown provider id to its position, in page order (one
-    ``feedback_results`` row each, made by the writer).
+    The first six fields are the session row in :data:`_SESSION_COLUMNS`
+    order; ``shown`` maps each shown provider id to its position, in page
+    order (written as the row's ``shown`` JSON by the writer).
     """
 
     search_id: str
@@ -210,11 +228,29 @@ class _Served(NamedTuple):
     shown: dict[str, int]
 
 
-#: The columns written per session (the fields of :class:`_Served` before ``shown``) and per shown result.
-_SESSION_COLUMNS = ("id", "query", "model_version", "catalog_version", "created_at", "client_key")
-_RESULT_COLUMNS = ("search_id", "provider_id", "position", "action")
+#: The columns written per session: the fields of :class:`_Served`, the page (``shown``) last.
+_SESSION_COLUMNS = ("id", "query", "model_version", "catalog_version", "created_at", "client_key", "shown")
 #: Positional placeholders of the DB-API paramstyles the inserts can use (sqlite3: qmark; psycopg: pyformat).
 _PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+
+
+def _shown_json(shown: dict[str, int]) -> str:
+    """A page as the ``shown`` column keeps it: ``[[provider_id, position], ...]`` in page order."""
+    pairs = list(shown.items())
+    try:
+        return orjson.dumps(pairs).decode()
+    except orjson.JSONEncodeError:  # text that is not UTF-8 (a lone surrogate): escaped, as json writes it
+        return json.dumps(pairs)
+
+
+def _shown_pairs(text: str | None) -> list[tuple[str, int]]:
+    """The ``(provider_id, position)`` pairs of a ``shown`` column, by position (as the coach saw them).
+
+    Sorted here rather than trusted to be stored in order: revision 0007 built
+    the pages of older sessions with the database's own JSON aggregate.
+    """
+    pairs = [(str(provider_id), int(position)) for provider_id, position in json.loads(text or "[]")]
+    return sorted(pairs, key=lambda pair: (pair[1], pair[0]))
 
 
 class _RowWriter:
@@ -225,11 +261,11 @@ class _RowWriter:
     time (and GIL, which the requests need).  Here the rows are plain tuples
     made in one pass over the batch and handed to the driver as they are:
 
-    * **PostgreSQL with psycopg 3**: ``COPY ... FROM STDIN``, one stream per
-      table (psycopg's ``executemany`` handles every row's result in Python; a
-      ``COPY`` costs a seventh of that).  Constraints hold as for ``INSERT``; a
-      duplicate id fails the whole ``COPY`` with an ``IntegrityError``, as the
-      retry logic of :meth:`FeedbackLog._write_sessions` expects.
+    * **PostgreSQL with psycopg 3**: ``COPY ... FROM STDIN`` (psycopg's
+      ``executemany`` handles every row's result in Python; a ``COPY`` costs a
+      seventh of that).  Constraints hold as for ``INSERT``; a duplicate id
+      fails the whole ``COPY`` with an ``IntegrityError``, as the retry logic
+      of :meth:`FeedbackLog._write_sessions` expects.
     * **SQLite** (and any other driver with positional parameters): the
       driver's own ``INSERT`` with ``executemany``.  The columns that need a
       conversion (on SQLite, ``created_at`` into the text SQLAlchemy stores)
@@ -243,22 +279,18 @@ class _RowWriter:
 
     def __init__(self, dialect: Dialect) -> None:
         quote = dialect.identifier_preparer
-
-        def columns(table: Table, names: tuple[str, ...]) -> str:
-            return f"{quote.format_table(table)} ({', '.join(quote.format_column(table.c[name]) for name in names)})"
-
+        columns = ", ".join(quote.format_column(feedback_sessions.c[name]) for name in _SESSION_COLUMNS)
+        into = f"{quote.format_table(feedback_sessions)} ({columns})"
         self._copy = dialect.name == "postgresql" and dialect.driver == "psycopg"
         if self._copy:
-            self._sessions = f"COPY {columns(feedback_sessions, _SESSION_COLUMNS)} FROM STDIN"
-            self._results = f"COPY {columns(feedback_results, _RESULT_COLUMNS)} FROM STDIN"
+            self._sessions = f"COPY {into} FROM STDIN"
             self._binds: tuple[tuple[int, Any], ...] = ()
             self._driver_integrity_error = dialect.loaded_dbapi.IntegrityError
             return
         mark = _PLACEHOLDERS.get(dialect.paramstyle)
         if mark is None:
             raise CatalogError(f"The feedback log cannot write with the {dialect.paramstyle!r} parameter style of {dialect.name}.")
-        self._sessions = f"INSERT INTO {columns(feedback_sessions, _SESSION_COLUMNS)} VALUES ({', '.join([mark] * len(_SESSION_COLUMNS))})"
-        self._results = f"INSERT INTO {columns(feedback_results, _RESULT_COLUMNS)} VALUES ({', '.join([mark] * len(_RESULT_COLUMNS))})"
+        self._sessions = f"INSERT INTO {into} VALUES ({', '.join([mark] * len(_SESSION_COLUMNS))})"
         binds = []
         for index, name in enumerate(_SESSION_COLUMNS):
             process = feedback_sessions.c[name].type.dialect_impl(dialect).bind_processor(dialect)
@@ -266,15 +298,15 @@ class _RowWriter:
                 binds.append((index, process))
         self._binds = tuple(binds)
 
-    def _converted(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
-        """A session row with the dialect's own conversion applied to the columns that need one."""
-        values = list(row)
+    def _row(self, served: _Served) -> tuple[Any, ...]:
+        """A session row, with the dialect's own conversion applied to the columns that need one."""
+        values = [*served[:-1], _shown_json(served.shown)]
         for index, process in self._binds:
             values[index] = process(values[index])
         return tuple(values)
 
     def write(self, conn: Connection, sessions: Sequence[_Served]) -> None:
-        """Insert ``sessions`` and their shown results in ``conn``'s transaction.
+        """Insert ``sessions`` in ``conn``'s transaction.
 
         Raises
         ------
@@ -282,20 +314,9 @@ class _RowWriter:
             A session id is in the table already (nothing of the batch is kept
             once the transaction rolls back).
         """
-        width = len(_SESSION_COLUMNS)
-        session_rows: list[Any] = [served[:width] for served in sessions]
-        if self._binds:
-            session_rows = [self._converted(row) for row in session_rows]
-        shown = ACTION_CODES["shown"]
-        result_rows = [
-            (served.search_id, provider_id, position, shown)
-            for served in sessions
-            for provider_id, position in served.shown.items()
-        ]
+        rows = [self._row(served) for served in sessions]
         if not self._copy:
-            conn.exec_driver_sql(self._sessions, session_rows)
-            if result_rows:
-                conn.exec_driver_sql(self._results, result_rows)
+            conn.exec_driver_sql(self._sessions, rows)
             return
         # COPY has no SQLAlchemy statement around it: the transaction is the connection's own
         # (begun by the first command, committed by ``conn``), and a violated key is reported
@@ -303,12 +324,8 @@ class _RowWriter:
         try:
             with conn.connection.driver_connection.cursor() as cursor:
                 with cursor.copy(self._sessions) as copy:
-                    for row in session_rows:
+                    for row in rows:
                         copy.write_row(row)
-                if result_rows:
-                    with cursor.copy(self._results) as copy:
-                        for row in result_rows:
-                            copy.write_row(row)
         except self._driver_integrity_error as exc:
             raise IntegrityError(self._sessions, None, exc) from exc
 
@@ -350,7 +367,7 @@ class FeedbackLog:
         try:
             # Opening the database ran the migrations (findsupport.migrations), which also added
             # client_key to a table an older version made; this creates the tables on a bare engine.
-            metadata.create_all(engine, tables=[feedback_sessions, feedback_results])
+            metadata.create_all(engine, tables=[feedback_sessions, feedback_actions])
         except SQLAlchemyError as exc:
             raise CatalogError(f"The feedback log tables cannot be created: {exc.__class__.__name__}.") from None
 
@@ -437,8 +454,8 @@ class FeedbackLog:
         """
         if client is not None and (not isinstance(client, str) or len(client) != CLIENT_KEY_CHARS):
             raise InvalidInput("client must be a client key (a 64-character keyed hash), not an address.", field="client")
-        # Only what must be checked before the answer goes out is done here, once per row; the
-        # rows themselves are made by the writer (:meth:`_RowWriter.write`), a batch at a time.
+        # Only what must be checked before the answer goes out is done here; the row and its
+        # page's JSON are made by the writer (:meth:`_RowWriter.write`), a batch at a time.
         positions: dict[str, int] = {}
         for item in shown:
             try:
@@ -492,18 +509,19 @@ class FeedbackLog:
             raise InvalidInput("search_id and provider_id must be text.", field="search_id")
         if self._writer is not None and self._writer.holds(search_id):
             self._writer.flush()  # the search is still in this process's buffer: write it first
-        if self._update_action(search_id, provider_id, action):
-            return
-        known = self._is_logged(search_id)
-        if not known and self._writer is not None and _SEARCH_ID.fullmatch(search_id):
+        code = ACTION_CODES[action]
+        # Stored codes are not in rank order (see labels.ACTION_CODES): compare by rank.
+        stored_rank = case({ACTION_CODES[a]: rank for a, rank in ACTION_RANK.items()}, value=feedback_actions.c.action)
+        stronger = case((stored_rank < ACTION_RANK[action], code), else_=feedback_actions.c.action)
+        found = self._act(search_id, provider_id, {"action": code}, {"action": stronger})
+        if found is _NO_SESSION and self._writer is not None and _SEARCH_ID.fullmatch(search_id):
             # Perhaps served by another worker whose batch is not written yet: wait one window, once.
             threading.Event().wait(self.batch_ms / 1000.0 + _COMMIT_MARGIN_S)
-            if self._update_action(search_id, provider_id, action):
-                return
-            known = self._is_logged(search_id)
-        if not known:
+            found = self._act(search_id, provider_id, {"action": code}, {"action": stronger})
+        if found is _NO_SESSION:
             raise InvalidInput("That search_id is not a search we logged.", field="search_id")
-        raise InvalidInput("That provider was not shown in that search.", field="provider_id")
+        if found is _NOT_SHOWN:
+            raise InvalidInput("That provider was not shown in that search.", field="provider_id")
 
     def record_helpful(self, search_id: str, provider_id: str, helpful: bool) -> None:
         """Record whether the pairing that came of a shown result was helpful (the outcome check-in).
@@ -523,31 +541,32 @@ class FeedbackLog:
             raise InvalidInput("search_id and provider_id must be text.", field="search_id")
         if self._writer is not None and self._writer.holds(search_id):
             self._writer.flush()
-        with self._engine.begin() as conn:
-            changed = conn.execute(
-                update(feedback_results)
-                .where(feedback_results.c.search_id == search_id, feedback_results.c.provider_id == provider_id)
-                .values(helpful=helpful)
-            ).rowcount
-        if not changed:
+        found = self._act(search_id, provider_id, {"action": ACTION_CODES["shown"], "helpful": helpful}, {"helpful": helpful})
+        if found is not None:
             raise InvalidInput("That search did not show that provider, or is not a search we logged.", field="search_id")
 
-    def _is_logged(self, search_id: str) -> bool:
-        with self._engine.connect() as conn:
-            return conn.execute(select(feedback_sessions.c.id).where(feedback_sessions.c.id == search_id)).first() is not None
+    def _act(self, search_id: str, provider_id: str, new: dict[str, Any], stored: dict[str, Any]) -> object | None:
+        """Store what was done with a shown result: ``new`` for its first row, ``stored`` set on an existing one.
 
-    def _update_action(self, search_id: str, provider_id: str, action: str) -> bool:
-        """Keep the stronger of the stored action and ``action``; False when no such shown result."""
-        # Stored codes are not in rank order (see labels.ACTION_CODES): compare by rank.
-        stored_rank = case({ACTION_CODES[a]: rank for a, rank in ACTION_RANK.items()}, value=feedback_results.c.action)
-        stronger = case((stored_rank < ACTION_RANK[action], ACTION_CODES[action]), else_=feedback_results.c.action)
+        One transaction: the session's page is read (is the provider on it?),
+        then one upsert, atomic on both databases, so two requests acting on
+        one result at once both count.  Returns ``None`` when stored,
+        :data:`_NO_SESSION` or :data:`_NOT_SHOWN` when there is nothing to act
+        on.
+        """
         with self._engine.begin() as conn:
-            changed = conn.execute(
-                update(feedback_results)
-                .where(feedback_results.c.search_id == search_id, feedback_results.c.provider_id == provider_id)
-                .values(action=stronger)
-            ).rowcount
-        return bool(changed)
+            shown = conn.execute(select(feedback_sessions.c.shown).where(feedback_sessions.c.id == search_id)).scalar()
+            if shown is None:
+                return _NO_SESSION
+            if provider_id not in {pid for pid, _ in _shown_pairs(shown)}:
+                return _NOT_SHOWN
+            insert = _UPSERTS[self._engine.dialect.name](feedback_actions)
+            conn.execute(
+                insert.values(search_id=search_id, provider_id=provider_id, **new).on_conflict_do_update(
+                    index_elements=[feedback_actions.c.search_id, feedback_actions.c.provider_id], set_=stored
+                )
+            )
+        return None
 
     # ------------------------------------------------------------------ reading
     def count(self) -> int:
@@ -555,43 +574,63 @@ class FeedbackLog:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(feedback_sessions)).scalar_one())
 
+    def served(self, search_id: str) -> dict[str, Any] | None:
+        """What one logged search asked for and showed: ``{"query": ..., "shown": [provider ids]}``.
+
+        ``query`` as logged (sector level, :func:`logged_query`); ``shown`` in
+        page order.  ``None`` for a search that was not logged, or whose row
+        cannot be read.
+        """
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(feedback_sessions.c.query, feedback_sessions.c.shown).where(feedback_sessions.c.id == search_id)
+            ).first()
+        if row is None:
+            return None
+        try:
+            return {"query": json.loads(row.query), "shown": [provider_id for provider_id, _ in _shown_pairs(row.shown)]}
+        except (TypeError, ValueError):
+            return None
+
     def sessions(self) -> Iterator[dict[str, Any]]:
         """Every session, oldest first, in the DESIGN.md feedback format.
 
         Plus ``search_id``, ``model_version``, ``catalog_version``,
         ``created_at`` and, when known, ``client`` (the keyed hash); a result
-        whose helpfulness is known carries ``helpful``.
+        whose helpfulness is known carries ``helpful``.  Results are in page
+        order; a result nobody acted on has the action ``shown``.
         """
-        s, r = feedback_sessions, feedback_results
+        s, a = feedback_sessions, feedback_actions
         statement = (
-            select(s.c.id, s.c.query, s.c.model_version, s.c.catalog_version, s.c.created_at, s.c.client_key,
-                   r.c.provider_id, r.c.position, r.c.action, r.c.helpful)
-            .select_from(s.outerjoin(r, r.c.search_id == s.c.id))
-            .order_by(s.c.created_at, s.c.id, r.c.position, r.c.provider_id)
+            select(s.c.id, s.c.query, s.c.model_version, s.c.catalog_version, s.c.created_at, s.c.client_key, s.c.shown,
+                   a.c.provider_id, a.c.action, a.c.helpful)
+            .select_from(s.outerjoin(a, a.c.search_id == s.c.id))
+            .order_by(s.c.created_at, s.c.id)
         )
-        current: dict[str, Any] | None = None
+        shown_action = ACTION_CODES["shown"]
         with self.engine.connect() as conn:
-            for row in conn.execute(statement):
-                if current is None or current["search_id"] != row.id:
-                    if current is not None:
-                        yield current
-                    current = {
-                        "query": json.loads(row.query),
-                        "results": [],
-                        "search_id": row.id,
-                        "model_version": row.model_version,
-                        "catalog_version": row.catalog_version,
-                        "created_at": _utc_text(row.created_at),
-                    }
-                    if row.client_key is not None:
-                        current["client"] = row.client_key
-                if row.provider_id is not None:
-                    result = {"provider_id": row.provider_id, "position": row.position, "action": _ACTION_OF[row.action]}
-                    if row.helpful is not None:
-                        result["helpful"] = bool(row.helpful)
-                    current["results"].append(result)
-        if current is not None:
-            yield current
+            # One row per session, or per acted-on result of it: a session's rows come together.
+            for search_id, rows in groupby(conn.execute(statement), key=lambda row: row.id):
+                first, *more = rows
+                acted = {row.provider_id: (row.action, row.helpful) for row in (first, *more) if row.provider_id is not None}
+                results = []
+                for provider_id, position in _shown_pairs(first.shown):
+                    code, helpful = acted.get(provider_id, (shown_action, None))
+                    result = {"provider_id": provider_id, "position": position, "action": _ACTION_OF[code]}
+                    if helpful is not None:
+                        result["helpful"] = bool(helpful)
+                    results.append(result)
+                session = {
+                    "query": json.loads(first.query),
+                    "results": results,
+                    "search_id": search_id,
+                    "model_version": first.model_version,
+                    "catalog_version": first.catalog_version,
+                    "created_at": _utc_text(first.created_at),
+                }
+                if first.client_key is not None:
+                    session["client"] = first.client_key
+                yield session
 
     def export(self, target: str | os.PathLike[str] | IO[str]) -> int:
         """Write every session as one JSON line; returns how many.

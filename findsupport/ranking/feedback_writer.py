@@ -1,11 +1,11 @@
 """Writing feedback sessions in batches, off the request path, without ever dropping one.
 
 A web worker answers a search in about a millisecond; writing its feedback
-session (one transaction, two ``INSERT`` statements) took about as long again.
+session (one transaction per search) took about as long again.
 :class:`BatchWriter` takes each served page into a per-process buffer and a
 background thread writes the buffer every ``batch_s`` seconds (or as soon as
 :data:`BATCH_MAX_ITEMS` are waiting) in **one transaction** with one bulk
-statement per table, so the coach's answer never waits for the database.
+statement, so the coach's answer never waits for the database.
 
 What it guarantees:
 

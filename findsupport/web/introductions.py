@@ -28,12 +28,10 @@ sector level) says what the coach asked for, and the request is recorded as a
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import sqlalchemy as sa
 from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import UnsupportedMediaType
 
@@ -41,7 +39,6 @@ from ..errors import FindSupportError, InvalidInput, RateLimited
 from ..geo.grammar import sector_of
 from ..introductions import Asked, Introduction
 from ..introductions.messages import days_phrase
-from ..ranking.feedback import feedback_results, feedback_sessions
 from .ratelimit import rate_limited
 from .state import web_state
 
@@ -71,22 +68,10 @@ blueprint = Blueprint("introductions", __name__)
 
 
 def _feedback_query(feedback: Any, search_id: str | None) -> dict[str, Any] | None:
-    """The logged query (sector level) and results of a search, or ``None``."""
+    """The logged query (sector level) and shown provider ids of a search, or ``None``."""
     if feedback is None or search_id is None:
         return None
-    with feedback.engine.connect() as conn:
-        query = conn.execute(sa.select(feedback_sessions.c.query).where(feedback_sessions.c.id == search_id)).scalar()
-        if query is None:
-            return None
-        shown = conn.execute(
-            sa.select(feedback_results.c.provider_id)
-            .where(feedback_results.c.search_id == search_id)
-            .order_by(feedback_results.c.position)
-        ).scalars().all()
-    try:
-        return {"query": json.loads(query), "shown": list(shown)}
-    except ValueError:
-        return None
+    return feedback.served(search_id)
 
 
 def asked_for_search(feedback: Any, search_id: str | None) -> Asked:

@@ -214,7 +214,7 @@ def test_log_opens_on_the_data_dir_database(settings):
     log = FeedbackLog.open(settings)
     sid = log.log_search({"postcode": "NE1 4ST"}, [("p1", 1)], "default")
     tables = sqlalchemy.inspect(log.engine).get_table_names()
-    assert {"feedback_sessions", "feedback_results"} <= set(tables)
+    assert {"feedback_sessions", "feedback_actions"} <= set(tables)
     assert FeedbackLog.open(settings).count() == 1 and sid
 
 
@@ -285,12 +285,12 @@ def test_codes_stored_before_declined_and_met_joined_keep_their_meaning(tmp_path
     import sqlalchemy as sa
 
     from findsupport.db import create_db_engine
-    from findsupport.ranking.feedback import FeedbackLog, feedback_results
+    from findsupport.ranking.feedback import FeedbackLog, feedback_actions
 
     log = FeedbackLog(create_db_engine(f"sqlite:///{tmp_path / 'f.sqlite3'}"))
     search_id = log.log_search({"postcode": "NE21 4LZ"}, [("a", 1), ("b", 2), ("c", 3)], None)
     with log.engine.begin() as conn:  # what an older version stored for an acceptance
-        conn.execute(sa.update(feedback_results).where(feedback_results.c.provider_id == "a").values(action=3))
+        conn.execute(sa.insert(feedback_actions).values(search_id=search_id, provider_id="a", action=3))
     log.record(search_id, "a", "declined")  # weaker than accepted: no change
     log.record(search_id, "b", "declined")
     log.record(search_id, "b", "requested")  # weaker than declined: no change

@@ -367,3 +367,71 @@ def test_a_forked_worker_never_repeats_its_parents_search_ids():
     log.close()
     assert len(child) == 100
     assert not child & parent
+
+
+# --------------------------------------------------------------------- one row per page, actions apart
+def test_a_page_is_one_row_and_only_what_was_done_gets_a_row_of_its_own(settings):
+    """Serving a page writes its session alone; acting on a result adds that result's row, nothing else."""
+    from findsupport.ranking.feedback import feedback_actions
+
+    engine = create_db_engine(settings.resolved_database_url)
+    log = FeedbackLog(engine, batch_ms=LONG_WINDOW_MS)
+    sid = log.log_search(QUERY, [("p2", 12), ("p1", 11), ("p3", 13)], "default")  # handed over out of order
+    assert log.served(sid) == {"query": logged_query(QUERY), "shown": ["p1", "p2", "p3"]}
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(feedback_actions)).scalar_one() == 0
+    log.record(sid, "p3", "viewed")
+    log.record_helpful(sid, "p1", False)
+    results = next(log.sessions())["results"]
+    assert results == [
+        {"provider_id": "p1", "position": 11, "action": "shown", "helpful": False},
+        {"provider_id": "p2", "position": 12, "action": "shown"},
+        {"provider_id": "p3", "position": 13, "action": "viewed"},
+    ]
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(feedback_actions)).scalar_one() == 2
+    assert log.served("0" * 32) is None
+    engine.dispose()
+
+
+def test_requests_racing_on_one_result_keep_the_strongest_action_and_the_answer(settings):
+    """Eight threads act on one shown result at once (the first row of it is made by one of them): the
+    strongest action and the helpfulness both stand, and no thread fails on the other's row."""
+    engine = create_db_engine(settings.resolved_database_url)
+    log = FeedbackLog(engine)
+    sid = log.log_search(QUERY, SHOWN, "default")
+    actions = ["viewed", "requested", "accepted", "met", "viewed", "requested", "declined", "viewed"]
+    start = threading.Barrier(len(actions) + 1)
+    errors = []
+
+    def act(action: str) -> None:
+        start.wait()
+        try:
+            log.record(sid, "p2", action)
+            log.record_helpful(sid, "p2", True)
+        except Exception as exc:  # noqa: BLE001 - any failure is the finding
+            errors.append(exc)
+
+    threads = [threading.Thread(target=act, args=(a,)) for a in actions] + [
+        threading.Thread(target=lambda: (start.wait(), log.record_helpful(sid, "p1", True)))
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    results = {r["provider_id"]: r for r in next(log.sessions())["results"]}
+    assert results["p2"] == {"provider_id": "p2", "position": 2, "action": "met", "helpful": True}
+    assert results["p1"] == {"provider_id": "p1", "position": 1, "action": "shown", "helpful": True}
+    engine.dispose()
+
+
+def test_a_provider_id_that_is_not_utf8_is_stored_escaped_not_lost(settings):
+    """A library caller's id with a lone surrogate: the page is still written, and reads back as given."""
+    engine = create_db_engine(settings.resolved_database_url)
+    log = FeedbackLog(engine, batch_ms=LONG_WINDOW_MS)
+    odd = "p\udc80"
+    sid = log.log_search(QUERY, [(odd, 1), ("p2", 2)], "default")
+    log.close()
+    assert FeedbackLog(engine).served(sid)["shown"] == [odd, "p2"]
+    engine.dispose()

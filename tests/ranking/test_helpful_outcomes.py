@@ -9,7 +9,7 @@ import pytest
 from findsupport.db import create_db_engine
 from findsupport.errors import InvalidInput
 from findsupport.ranking import FeedbackLog, build_dataset, gains, grade_of, read_feedback
-from findsupport.ranking.feedback import feedback_results
+from findsupport.ranking.feedback import feedback_actions
 from findsupport.ranking.sessions import parse_session
 
 
@@ -35,7 +35,7 @@ def test_helpful_must_be_a_boolean(helpful):
 
 def test_the_log_keeps_helpfulness_per_result_and_exports_it():
     log = FeedbackLog(create_db_engine("sqlite://"))
-    assert "helpful" in feedback_results.c
+    assert "helpful" in feedback_actions.c
     search_id = log.log_search({"postcode": "NE1 4ST", "role": "mentor"}, [("a", 1), ("b", 2), ("c", 3)], "default")
     log.record(search_id, "a", "met")
     log.record_helpful(search_id, "a", True)
