@@ -169,8 +169,13 @@ def test_finder_never_puts_data_into_html():
     assert "insertAdjacentHTML" not in source and "eval(" not in source
 
 
-def test_demo_catalogue_is_labelled(directory, cache_dir, tmp_path):
-    settings = web_settings(tmp_path / "demo", cache_dir, demo_providers=60)
+def _own(database_url: str | None) -> dict:
+    """``web_settings`` overrides for a test's own database (a fresh PostgreSQL one on that run)."""
+    return {"database_url": database_url} if database_url else {}
+
+
+def test_demo_catalogue_is_labelled(directory, cache_dir, tmp_path, database_url):
+    settings = web_settings(tmp_path / "demo", cache_dir, demo_providers=60, **_own(database_url))
     store = CatalogStore.open(settings)
     assert load_demo(store, directory, settings).ok
     app = create_app(settings, background=False)
@@ -259,8 +264,10 @@ def test_serve_rejects_bad_ports(cli_env, port, capsys):
     assert "port" in capsys.readouterr().err
 
 
-def test_new_import_is_served_after_a_reload_check(directory, cache_dir, tmp_path):
-    settings = web_settings(tmp_path / "reload", cache_dir, demo_providers=40)
+def test_new_import_is_served_after_a_reload_check(directory, cache_dir, tmp_path, database_url):
+    """A ``--replace`` import reaches a serving app at its next reload check (on PostgreSQL through the
+    shared snapshot of the new catalogue version too), and searches never fail meanwhile."""
+    settings = web_settings(tmp_path / "reload", cache_dir, demo_providers=40, **_own(database_url))
     store = CatalogStore.open(settings)
     load_demo(store, directory, settings, seed=1)
     app = create_app(settings, background=False)
