@@ -131,27 +131,16 @@ def _base_tree(base: str, into: Path) -> Path:
     return tree
 
 
-def _postgres_database(server_url: str, name: str, *, create: bool) -> str:
+def _postgres_database(server_url: str, name: str, *, create: bool, template: str | None = None) -> str:
+    """Create (as a copy of ``template`` when given) or drop database ``name``; its URL."""
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
+    statement = f"CREATE DATABASE {name}" + (f" TEMPLATE {template}" if template else "") if create else f"DROP DATABASE {name}"
     admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
-            conn.execute(text(f'{"CREATE" if create else "DROP"} DATABASE {name}'))
-    finally:
-        admin.dispose()
-    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
-
-
-def _postgres_copy(server_url: str, name: str, template: str) -> str:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f"CREATE DATABASE {name} TEMPLATE {template}"))
+            conn.execute(text(statement))
     finally:
         admin.dispose()
     return make_url(server_url).set(database=name).render_as_string(hide_password=False)
@@ -184,10 +173,7 @@ def _run(tree: Path, database: str, args: argparse.Namespace, scratch: Path, *, 
             shutil.copyfile(template, data_dir / "findsupport.sqlite3")
     else:
         name = f"fb_cost_{uuid.uuid4().hex[:12]}"
-        if template is not None:
-            url = _postgres_copy(args.postgres_url, name, template)
-        else:
-            url = _postgres_database(args.postgres_url, name, create=True)
+        url = _postgres_database(args.postgres_url, name, create=True, template=template)
     env = {**os.environ, "PYTHONPATH": str(tree)}
     command = [sys.executable, __file__, "--child", "--data-dir", str(data_dir), "--database-url", url,
                "--searches", str(args.searches), "--warmup", str(args.warmup), "--rate", str(args.rate),

@@ -73,11 +73,13 @@ _ROWS = {
 }
 
 
-def _actions_table() -> None:
+def _per_result_table(name: str, *, position: bool) -> None:
+    """``feedback_actions`` (``position=False``) or the old ``feedback_results``: a row per (search, provider)."""
     op.create_table(
-        "feedback_actions",
+        name,
         sa.Column("search_id", sa.String(_ID), sa.ForeignKey("feedback_sessions.id", ondelete="CASCADE"), primary_key=True),
         sa.Column("provider_id", sa.String(_PROVIDER_ID), primary_key=True),
+        *([sa.Column("position", sa.Integer, nullable=False)] if position else []),
         sa.Column("action", sa.SmallInteger, nullable=False),
         sa.Column("helpful", sa.Boolean, nullable=True),
     )
@@ -95,7 +97,7 @@ def upgrade() -> None:
         # SQLite adds a NOT NULL column with a default in place; every existing row gets "[]" until filled.
         op.add_column("feedback_sessions", sa.Column("shown", sa.Text, nullable=False, server_default="[]"))
     if "feedback_actions" not in tables:
-        _actions_table()
+        _per_result_table("feedback_actions", position=False)
     if "feedback_results" in tables:
         op.execute(_PAGES[op.get_context().dialect.name])
         op.execute(
@@ -106,14 +108,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.create_table(
-        "feedback_results",
-        sa.Column("search_id", sa.String(_ID), sa.ForeignKey("feedback_sessions.id", ondelete="CASCADE"), primary_key=True),
-        sa.Column("provider_id", sa.String(_PROVIDER_ID), primary_key=True),
-        sa.Column("position", sa.Integer, nullable=False),
-        sa.Column("action", sa.SmallInteger, nullable=False),
-        sa.Column("helpful", sa.Boolean, nullable=True),
-    )
+    _per_result_table("feedback_results", position=True)
     op.execute(_ROWS[op.get_context().dialect.name].format(shown=_SHOWN))
     op.drop_table("feedback_actions")
     # A plain DROP COLUMN (SQLite 3.35 and later), not a batch copy of the table: with foreign keys
