@@ -34,12 +34,14 @@ import sqlalchemy as sa
 from .db import metadata
 from .errors import CatalogError
 
-__all__ = ["ClientHasher", "CLIENT_KEY_NAME", "CLIENT_KEY_CHARS", "web_secrets"]
+__all__ = ["ClientHasher", "CLIENT_KEY_NAME", "CLIENT_KEY_CHARS", "KEYS_CACHED", "web_secrets"]
 
 #: The name of the secret's row (shared with the web layer's introductions).
 CLIENT_KEY_NAME = "client_key"
 #: A client key is a hex SHA-256 digest.
 CLIENT_KEY_CHARS = 64
+#: Client keys a process remembers (:meth:`ClientHasher.client_key`): a busy server's recent clients.
+KEYS_CACHED = 4096
 #: 256-bit key: as long as the digest, so the key is never the weak part.
 _SECRET_BYTES = 32
 
@@ -70,6 +72,7 @@ class ClientHasher:
         except sa.exc.SQLAlchemyError as exc:
             raise CatalogError(f"The client-key table cannot be created: {exc.__class__.__name__}.") from None
         self._key = self._read_or_create_key(db)
+        self._keys: dict[str, str] = {}
 
     @staticmethod
     def _read_or_create_key(db: sa.engine.Engine) -> bytes:
@@ -88,5 +91,17 @@ class ClientHasher:
         return bytes.fromhex(row.value)
 
     def client_key(self, address: str) -> str:
-        """The keyed hash (64 hex characters) of a client address."""
-        return hmac.new(self._key, str(address).encode(), hashlib.sha256).hexdigest()
+        """The keyed hash (64 hex characters) of a client address.
+
+        Remembered for the process's :data:`KEYS_CACHED` most recent addresses
+        (a dict look-up, not an HMAC, for each of a client's requests: every
+        search asks twice, for its rate limit and its feedback session).  The
+        addresses stay in this process's memory only, as the requests' own do.
+        """
+        address = str(address)
+        key = self._keys.get(address)
+        if key is None:
+            if len(self._keys) >= KEYS_CACHED:
+                self._keys.clear()
+            key = self._keys[address] = hmac.new(self._key, address.encode(), hashlib.sha256).hexdigest()
+        return key

@@ -298,3 +298,20 @@ def test_codes_stored_before_declined_and_met_joined_keep_their_meaning(tmp_path
     log.record(search_id, "c", "met")
     actions = {r["provider_id"]: r["action"] for r in next(log.sessions())["results"]}
     assert actions == {"a": "accepted", "b": "declined", "c": "met"}
+
+
+def test_remembered_client_keys_are_the_keyed_hash_and_stay_bounded(tmp_path, monkeypatch):
+    """The per-process memo of client keys answers what the HMAC answers, for every address, and holds
+    at most KEYS_CACHED addresses however many clients come."""
+    import hashlib
+    import hmac
+
+    from findsupport import clients
+    from findsupport.db import create_db_engine
+
+    monkeypatch.setattr(clients, "KEYS_CACHED", 50)
+    hasher = ClientHasher(create_db_engine(f"sqlite:///{tmp_path / 'k.sqlite3'}"))
+    addresses = [f"198.51.100.{n % 256}" if n % 3 else f"2001:db8::{n:x}" for n in range(400)]
+    for address in addresses + addresses[::-1]:
+        assert hasher.client_key(address) == hmac.new(hasher._key, address.encode(), hashlib.sha256).hexdigest()
+        assert len(hasher._keys) <= 50
