@@ -63,6 +63,26 @@ input (no event, no slots, no role) are 0 for every candidate, so they do not
 change the order.  Without a coach level, the provider's own level counts as
 the gap (any qualification is "above" none).
 
+The page pass
+-------------
+:func:`compute_features` runs inside every search request (the page a coach
+sees) and over whole feedback logs in training.  It evaluates no feature per
+candidate: the tables of :class:`FeatureTables` are filled once per query
+key, and one compiled pass (numba, ``nogil``, cached on disk) reads each
+candidate's row of each table (its kind of match, event-match state,
+free-slot count and attribute code).  The distance features are the
+exception: their values are :func:`decay` itself, one numpy call per page,
+because numba's ``exp`` (the C library's) and numpy's (its own SIMD code on
+AVX-512 machines) differ in the last bit for a few per cent of inputs.
+
+The pass lives in this module because numba's on-disk cache of a function is
+invalidated when its own source file changes: any edit of these definitions
+recompiles it, so nothing it reads (the numbering of :data:`READS`, the
+column layouts) can go stale in a cached copy.  numba is imported on first
+use, so importing the definitions (training, notebooks, query validation)
+stays cheap; the engine loads the pass when it is built
+(:func:`warm_up_page_features`), never first inside a request.
+
 Adding a feature: one :class:`Feature` entry below (its function reads one of
 :data:`READS`), its ``w_*`` parameter and default weight in
 :mod:`findsupport.ranking.model`, and a phrase in
@@ -81,7 +101,7 @@ from typing import Any
 import numpy as np
 
 from . import taxonomy
-from .catalog.public import PublicCatalog
+from .catalog.public import PublicCatalog, PublicProvider
 from .errors import InvalidInput
 
 __all__ = [
@@ -103,6 +123,9 @@ __all__ = [
     "FeatureTables",
     "feature_tables",
     "spare_cap",
+    "provider_inputs",
+    "PROVIDER_INPUTS",
+    "warm_up_page_features",
 ]
 
 #: Bump when a feature's definition changes: saved models record it and refuse a mismatch.
@@ -301,6 +324,8 @@ def in_person_matches(mode: str, inside: np.ndarray) -> np.ndarray:
 # loops for serving).
 _LEVELS = TOP_LEVEL + 1
 _PRIMARY = len(taxonomy.ROLES) + 1  # primary role -1..len(ROLES)-1, stored +1
+#: Free-slot counts a provider can have for a query: 0 .. len(SLOTS) (rows of the slot tables).
+_FREE_COUNTS = len(taxonomy.SLOTS) + 1
 
 
 def spare_cap(scales: FeatureScales) -> int:
@@ -316,9 +341,13 @@ def attribute_codes(spare: np.ndarray, level: np.ndarray, primary: np.ndarray, o
     return code * 2 + np.asarray(online, dtype=np.int64)
 
 
+def _n_codes(cap: int) -> int:
+    return (cap + 1) * _LEVELS * _PRIMARY * 2
+
+
 def attribute_space(cap: int) -> Attributes:
     """The attributes of every code ``0 .. n_codes - 1`` (the inverse of :func:`attribute_codes`)."""
-    codes = np.arange((cap + 1) * _LEVELS * _PRIMARY * 2)
+    codes = np.arange(_n_codes(cap))
     return Attributes(
         spare=codes // (2 * _PRIMARY * _LEVELS),
         level=(codes // (2 * _PRIMARY)) % _LEVELS,
@@ -332,7 +361,9 @@ class FeatureTables:
 
     ``layout[reads]``: the feature columns of each kind of input;
     ``presence``: rows (online only, in person); ``event``: rows (none, group
-    only, exact); :meth:`slots` and :meth:`attributes`: per query key.
+    only, exact); :meth:`slots` and :meth:`attributes`: per query key;
+    ``page_layout``, :meth:`page_table` and :meth:`attributes_for`: the same
+    tables as the compiled page pass of :func:`compute_features` reads them.
     Shared by :func:`compute_features` and the serving tables
     (:mod:`findsupport.index.terms`); read-only.
     """
@@ -344,10 +375,11 @@ class FeatureTables:
         self.event = self._table("event", np.arange(3))
         #: Per distance feature: 1 for in-person matches, 0 for online-only ones.
         self.distance_kinds = np.array([int(features[j].applies_to == "in_person") for j in self.layout["distance"]], dtype=np.intp)
-        self._scales: dict[FeatureScales, np.ndarray] = {}
+        self.page_layout = self._page_layout()
+        self._scales: dict[int, tuple[FeatureScales, np.ndarray]] = {}
         self._slots: dict[int, np.ndarray] = {}
+        self._pages: dict[tuple[int, bool], np.ndarray] = {}
         # Per-page look-ups keyed by the scales' identity (each entry keeps its scales, so an id is never reused meanwhile).
-        self._distance_columns: dict[tuple[int, int], tuple[FeatureScales, np.ndarray, np.ndarray]] = {}
         self._attributes_by_key: dict[tuple[int, int, bool, int], tuple[FeatureScales, np.ndarray]] = {}
         self._attributes: dict[tuple[AttributeQuery, FeatureScales], np.ndarray] = {}
 
@@ -356,26 +388,63 @@ class FeatureTables:
         columns = [np.asarray(self.features[j].value(*inputs), dtype=np.float64) for j in self.layout[reads]]  # type: ignore[misc]
         return _frozen(np.column_stack(columns) if columns else np.zeros((len(inputs[0]), 0)))
 
+    def _page_layout(self) -> np.ndarray:
+        """``(3, n_features)`` int64: where the page pass finds each feature (rows ``_SOURCE``, ``_COLUMN``, ``_ROW``).
+
+        ``_SOURCE``: what it reads (its index in :data:`READS`); ``_COLUMN``: its
+        column among the distance features (of the decays) or in its kind's
+        table; ``_ROW``: the first row of its kind's block in :meth:`page_table`
+        (0 for attributes, which have a table of their own), or for a distance
+        feature the kind of match it counts for (1 in person, 0 online only).
+        """
+        first: dict[str, int] = {}
+        row = 0
+        for reads, block in self._page_blocks(0, False).items():
+            first[reads], row = row, row + len(block)
+        layout = np.zeros((3, len(self.features)), dtype=np.int64)
+        for reads, columns in self.layout.items():
+            for column, j in enumerate(columns):
+                third = int(self.distance_kinds[column]) if reads == "distance" else first.get(reads, 0)
+                layout[:, j] = (READS.index(reads), column, third)
+        return _frozen(layout)
+
     def distance_scales(self, scales: FeatureScales) -> np.ndarray:
         """The scale (metres) of each distance feature."""
-        values = self._scales.get(scales)
-        if values is None:
-            values = self._scales[scales] = np.array([getattr(scales, self.features[j].scale) for j in self.layout["distance"]], dtype=np.float64)
-        return values
-
-    def distance_columns(self, scales: FeatureScales, kind: int) -> tuple[np.ndarray, np.ndarray]:
-        """``(columns, scales)`` of the distance features a page of one kind of match needs.
-
-        ``kind``: 1 all in person, 0 all online only, -1 both (every distance feature).
-        """
-        key = (id(scales), kind)
-        entry = self._distance_columns.get(key)
+        entry = self._scales.get(id(scales))  # by identity: hashing the scales costs more than a page's lookups
         if entry is None or entry[0] is not scales:
-            if len(self._distance_columns) >= 256:  # new scales objects (tests, notebooks): keep it bounded
-                self._distance_columns.clear()
-            wanted = np.ones(len(self.distance_kinds), dtype=bool) if kind < 0 else self.distance_kinds == kind
-            entry = self._distance_columns[key] = (scales, self.layout["distance"][wanted], self.distance_scales(scales)[wanted][None, :])
-        return entry[1], entry[2]
+            if len(self._scales) >= 256:  # new scales objects (tests, notebooks): keep it bounded
+                self._scales.clear()
+            values = _frozen(np.array([getattr(scales, self.features[j].scale) for j in self.layout["distance"]], dtype=np.float64))
+            entry = self._scales[id(scales)] = (scales, values)
+        return entry[1]
+
+    def page_table(self, asked_slots: int, event_asked: bool) -> np.ndarray:
+        """The presence, event and slot tables of a query, stacked in row blocks as the page pass reads them.
+
+        Blocks: presence (by kind of match), event (by match state), slots (by
+        free-slot count), padded with zeros to the widest.  The event block is
+        zero when no event is asked and the slot block when no slot is: those
+        features are 0 then.  At most ``2 * (len(SLOTS) + 1)`` small tables.
+        """
+        table = self._pages.get((asked_slots, event_asked))
+        if table is None:
+            blocks = list(self._page_blocks(asked_slots, event_asked).values())
+            stacked = np.zeros((sum(len(b) for b in blocks), max(b.shape[1] for b in blocks)))
+            row = 0
+            for block in blocks:
+                stacked[row : row + len(block), : block.shape[1]] = block
+                row += len(block)
+            # A dict store is atomic; concurrent searches at worst stack one twice.
+            table = self._pages[(asked_slots, event_asked)] = _frozen(stacked)
+        return table
+
+    def _page_blocks(self, asked_slots: int, event_asked: bool) -> dict[str, np.ndarray]:
+        """The blocks of :meth:`page_table`, in order (the page layout's row offsets follow it)."""
+        return {
+            "presence": self.presence,
+            "event": self.event if event_asked else np.zeros_like(self.event),
+            "slots": self.slots(asked_slots) if asked_slots else np.zeros((_FREE_COUNTS, len(self.layout["slots"]))),
+        }
 
     def attributes_for(self, level: int, role_index: int, online_accepted: bool, scales: FeatureScales) -> np.ndarray:
         """:meth:`attributes` by the key's fields, without building the key (the per-page path)."""
@@ -393,7 +462,7 @@ class FeatureTables:
         table = self._slots.get(asked)
         if table is None:
             # A dict store is atomic; concurrent searches at worst evaluate one twice.
-            table = self._slots[asked] = self._table("slots", np.arange(len(taxonomy.SLOTS) + 1), asked)
+            table = self._slots[asked] = self._table("slots", np.arange(_FREE_COUNTS), asked)
         return table
 
     def attributes(self, query: AttributeQuery, scales: FeatureScales) -> np.ndarray:
@@ -407,21 +476,34 @@ class FeatureTables:
 
 
 _TABLES: dict[int, FeatureTables] = {}
-#: Attribute codes of every provider of a catalogue, by spare cap (a catalogue is read-only; computed once).
-_CATALOG_CODES: "weakref.WeakKeyDictionary[PublicCatalog, dict[int, np.ndarray]]" = weakref.WeakKeyDictionary()
+#: Columns of a catalogue's page inputs (:func:`provider_inputs`), as the page pass reads them.
+PROVIDER_INPUTS = ("event_mask", "slot_mask", "attribute_code")
+_EVENT_MASK, _SLOT_MASK, _CODE = range(len(PROVIDER_INPUTS))
+#: Page inputs of every provider of a catalogue, by spare cap (a catalogue is read-only; computed once).
+_PROVIDER_INPUTS: "weakref.WeakKeyDictionary[PublicCatalog, dict[int, np.ndarray]]" = weakref.WeakKeyDictionary()
 
 
-def catalog_codes(catalog: PublicCatalog, cap: int) -> np.ndarray:
-    """:func:`attribute_codes` of every provider of ``catalog`` (catalogue order), computed once per catalogue."""
-    by_cap = _CATALOG_CODES.get(catalog)
+def provider_inputs(catalog: PublicCatalog, cap: int) -> np.ndarray:
+    """``(len(catalog), 3)`` int64: each provider's event mask, slot mask and :func:`attribute_codes` code.
+
+    Catalogue order, columns :data:`PROVIDER_INPUTS`; computed once per
+    catalogue and spare cap, read-only.
+    """
+    by_cap = _PROVIDER_INPUTS.get(catalog)
     if by_cap is None:
-        by_cap = _CATALOG_CODES.setdefault(catalog, {})
-    codes = by_cap.get(cap)
-    if codes is None:
-        codes = by_cap[cap] = _frozen(
-            attribute_codes(catalog.spare, catalog.level, catalog.primary_role, catalog.online, cap).astype(np.int32)
-        )
-    return codes
+        by_cap = _PROVIDER_INPUTS.setdefault(catalog, {})
+    inputs = by_cap.get(cap)
+    if inputs is None:
+        codes = attribute_codes(catalog.spare, catalog.level, catalog.primary_role, catalog.online, cap)
+        if len(codes) and (codes.min() < 0 or codes.max() >= _n_codes(cap)):
+            # from_providers never makes one; a hand-built catalogue could, and the page pass does not check codes.
+            raise ValueError(
+                "Got provider attributes outside the feature codes: spare must be >= 0, "
+                f"level 0-{TOP_LEVEL}, primary role -1..{len(taxonomy.ROLES) - 1}."
+            )
+        columns = {"event_mask": catalog.event_mask, "slot_mask": catalog.slot_mask, "attribute_code": codes}
+        inputs = by_cap[cap] = _frozen(np.column_stack([np.asarray(columns[name], dtype=np.int64) for name in PROVIDER_INPUTS]))
+    return inputs
 
 
 def feature_tables(features: tuple[Feature, ...] | None = None) -> FeatureTables:
@@ -450,8 +532,9 @@ def compute_features(
     """Feature matrix of shape ``(len(positions), len(FEATURE_NAMES))``, float64.
 
     Each feature's function is evaluated on the values its input can take
-    (cached per query key) and looked up per candidate, so a page of ten
-    costs a few dozen array operations whatever the number of features.
+    (cached per query key); then one :func:`decay` call gives the distance
+    features of every candidate and one compiled pass looks the others up
+    (see "The page pass" above), whatever the number of candidates or features.
 
     Parameters
     ----------
@@ -484,33 +567,95 @@ def compute_features(
     (0.3679, 0.0, 1.0)
     """
     tables = feature_tables(FEATURES)
-    features, layout = tables.features, tables.layout
-    positions = np.asarray(positions, dtype=np.intp)
+    # Fresh contiguous arrays of fixed dtypes: the compiled pass then always sees the argument types
+    # it was compiled for at warm-up (a read-only or strided view would compile a new variant).
+    positions = np.array(positions, dtype=np.intp)
     n = len(positions)
-    out = np.zeros((n, len(features)), dtype=np.float64)
     if n == 0:
-        return out
-    in_person = in_person_matches(context.mode, inside)
-    # Which kinds of match the page holds: all in person, all online only, or both.
-    kind = 0 if context.mode == "online" else 1 if in_person.all() else 0 if not in_person.any() else -1
-    columns, row = tables.distance_columns(scales, kind)
-    if len(columns):
-        # Every distance feature in one broadcast: the same exp(-d / scale) per element as decay().
-        values = decay(np.asarray(distance_m, dtype=np.float64)[:, None], row)
-        if kind < 0:
-            values = np.where(in_person[:, None] == tables.distance_kinds[None, :].astype(bool), values, 0.0)
-        out[:, columns] = values
-    if len(layout["presence"]):
-        out[:, layout["presence"]] = tables.presence[in_person.astype(np.intp)]
-    if context.event_bits and len(layout["event"]):
-        events = catalog.event_mask[positions]
-        state = np.where((events & np.uint32(context.event_bits)) != 0, 2, ((events & np.uint32(context.group_bits)) != 0).astype(np.intp))
-        out[:, layout["event"]] = tables.event[state]
-    if context.n_slots and len(layout["slots"]):
-        free = np.bitwise_count(catalog.slot_mask[positions] & np.uint32(context.slot_bits)).astype(np.intp)
-        out[:, layout["slots"]] = tables.slots(context.n_slots)[free]
-    if len(layout["attributes"]):
-        codes = catalog_codes(catalog, spare_cap(scales))[positions]
-        table = tables.attributes_for(context.level, context.role_index, context.mode in ONLINE_MODES, scales)
-        out[:, layout["attributes"]] = table[codes]
+        return np.zeros((0, len(tables.features)), dtype=np.float64)
+    in_person = np.array(_per_candidate(in_person_matches(context.mode, inside), n), dtype=bool)
+    # Every distance feature's closeness, for every candidate: numpy's exp, as decay() defines it (see above).
+    decays = decay(_per_candidate(np.asarray(distance_m, dtype=np.float64), n)[:, None], tables.distance_scales(scales))
+    out = np.empty((n, len(tables.features)), dtype=np.float64)  # numba returning an array would cost more
+    _page_pass()(
+        out, positions, decays, in_person, provider_inputs(catalog, spare_cap(scales)), tables.page_layout,
+        tables.page_table(context.n_slots, context.event_bits != 0),
+        tables.attributes_for(context.level, context.role_index, context.mode in ONLINE_MODES, scales),
+        context.event_bits, context.group_bits, context.slot_bits,
+    )  # fmt: skip
     return out
+
+
+def _per_candidate(values: np.ndarray, n: int) -> np.ndarray:
+    """``values`` as one per candidate (a single value is everyone's; other lengths are an error)."""
+    return values if values.shape == (n,) else np.broadcast_to(values, (n,))
+
+
+# ---------------------------------------------------------------------- the page pass
+# Compiled by numba on first use (see "The page pass" in the module docstring for why here).
+_DISTANCE, _PRESENCE, _EVENT, _SLOTS, _ATTRIBUTES = range(len(READS))
+_SOURCE, _COLUMN, _ROW = range(3)
+assert READS == ("distance", "presence", "event", "slots", "attributes")  # the numbering the pass branches on
+_PAGE_PASS: Any = None
+
+
+def _page_rows(out, positions, decays, in_person, inputs, layout, page, attributes, event_bits, group_bits, slot_bits):  # type: ignore[no-untyped-def]
+    """Fill ``out`` with each candidate's features, read from its row of each table (compiled by :func:`_page_pass`).
+
+    ``out``, ``positions``, ``in_person``: per candidate; ``decays``: per candidate,
+    :func:`decay` of each distance feature; ``inputs``: per provider,
+    :data:`PROVIDER_INPUTS`; ``layout``: :attr:`FeatureTables.page_layout`;
+    ``page``: :meth:`FeatureTables.page_table`; ``attributes``: the attribute
+    table of the query key; the query's event, group and slot bits.
+    """
+    n, n_features, n_providers = positions.shape[0], layout.shape[1], inputs.shape[0]
+    for i in range(n):
+        p = positions[i]
+        if p < 0:
+            p += n_providers  # numpy's meaning of a negative position
+        if p < 0 or p >= n_providers:
+            raise IndexError("a candidate position is outside the catalogue")
+        kind = 1 if in_person[i] else 0
+        events = inputs[p, _EVENT_MASK]
+        state = 2 if events & event_bits else 1 if events & group_bits else 0
+        free, left = 0, inputs[p, _SLOT_MASK] & slot_bits
+        while left:
+            left &= left - 1
+            free += 1
+        code = inputs[p, _CODE]
+        for j in range(n_features):
+            source, column = layout[_SOURCE, j], layout[_COLUMN, j]
+            if source == _DISTANCE:
+                out[i, j] = decays[i, column] if layout[_ROW, j] == kind else 0.0
+            elif source == _ATTRIBUTES:
+                out[i, j] = attributes[code, column]
+            else:
+                row = kind if source == _PRESENCE else state if source == _EVENT else free
+                out[i, j] = page[layout[_ROW, j] + row, column]
+
+
+def _page_pass() -> Any:
+    """The compiled :func:`_page_rows` (numba is imported, and the pass loaded or compiled, on first use)."""
+    global _PAGE_PASS
+    if _PAGE_PASS is None:
+        from numba import njit
+
+        # Not fast-math: the same float values as the tables hold; nogil: searches run in threads.
+        _PAGE_PASS = njit(cache=True, nogil=True)(_page_rows)
+    return _PAGE_PASS
+
+
+def warm_up_page_features() -> None:
+    """Load (or compile) the page pass of :func:`compute_features` now, so that no request pays for it.
+
+    The engine's warm-up (:func:`findsupport.index.matching.warm_up`) calls
+    this when it is built; the one-provider page takes the same path as
+    every call, so the pass is compiled for the argument types calls use.
+    """
+    provider = PublicProvider(
+        id="warm-up", name="warm-up", roles=(taxonomy.ROLES[0],), events=(taxonomy.EVENTS[0],), availability=(taxonomy.SLOTS[0],),
+        online=True, travel_km=1.0, capacity=1, active_coaches=0, qualification=None, club=None, bio=None,
+        area="", easting=0.0, northing=0.0, lon=0.0, lat=0.0,
+    )  # fmt: skip
+    context = QueryContext.from_query(0.0, 0.0, event=taxonomy.EVENTS[0], slots=(taxonomy.SLOTS[0],), mode="any")
+    compute_features(context, PublicCatalog.from_providers([provider]), [0], [0.0], [True])

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..features import QueryContext
+from ..features import QueryContext, warm_up_page_features
 from .kernels import COUNT_NAMES, rank_in_person, rank_online
 from .scoring import FusedScorer, MatrixScorer
 from .spatial import SearchIndex, role_column
@@ -177,3 +177,4 @@ def warm_up(index: SearchIndex, scorer: FusedScorer | MatrixScorer) -> None:
         index.sites.count(x, y, 1.0, 0)
     index.area_flags(x, y)
     index.area_flags(x, y, 25_000.0, None, "any")
+    warm_up_page_features()  # the page's features (compute_features) are one compiled pass too
