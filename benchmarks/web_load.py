@@ -5,24 +5,46 @@ production box would) on a catalogue of synthetic providers (100,000 by
 default, in ``benchmarks/out/web-load-N/``: copied from the start-up
 benchmark's ``benchmarks/out/startup-N/`` when that exists, otherwise built
 once with the demo generator), with rate limits off, and drives it from
-``--connections`` connections for ``--seconds`` per measurement.  Search
-queries are random real postcodes near the providers, with random roles,
-events, slots and radii, so the engine does real work and every search is
-logged as a feedback session, as in production.
+``--connections`` connections for ``--seconds`` per measurement.  Every
+search is logged as a feedback session, as in production.  Two search
+scenarios are measured, each against health:
+
+**distinct queries** (``search``, the main figure): random real postcodes
+near the providers, with random roles, events, slots and radii, so the engine
+does real work.  The servers keep the ranked pages of repeated queries
+(``search_cache_entries``), so a pool cycled over and over would measure the
+cache's hit rate: instead every server walks one pool of ``--distinct-pool``
+deduplicated URLs (100,000 by default, larger than all the searches of a run,
+warm-ups included) in order, each measurement continuing where the last one
+on that server stopped, so no query repeats on a server within a run (a run
+that exhausts the pool says so, with how many searches repeated).
+
+**widget traffic** (``widget``): what clubs' sites send.  ``--clubs`` clubs
+(300), each at a real postcode near providers with the preset a club puts in
+its ``widget.js`` line (``/widget`` offers postcode, role, event and mode),
+asking exactly what ``/embed``'s ``finder.js`` requests when it opens with a
+preset: ``GET /api/v1/search?postcode=…&role=…&event=…&mode=…`` in its
+parameter order, with the default limit (10) and radius (25 km) left out.
+Page views come from the clubs with Zipf-like popularity (the club of rank
+``r`` is drawn in proportion to ``1 / r ** --zipf``), so most of this traffic
+repeats a handful of queries, as it does in production.
 
 The figure that matters is the **ratio** of search to health throughput on
 the same server (issue 13 asks for at least 0.5): it cancels most of what a
 shared machine's other load does to absolute numbers.  One server per
 ``--feedback-batch-ms`` value runs (``0``: each search's feedback written
 synchronously, as before; ``100``: batched off the request path, the
-default), all started before measuring; health and search are measured
-alternately on each, ``--repeats`` times, and the medians are reported.
+default), all started before measuring; health, distinct search and widget
+search are measured in turn on each, ``--repeats`` times, and the medians are
+reported.
 
-Reports, per server, requests per second of health and search, their ratio,
-search p50/p99 latency and errors (anything but 200), as a table and as one
-JSON line.  With ``--wrk`` the load comes from ``wrk`` (``apt-get install
-wrk``), whose C client takes far less of a small machine's CPU away from the
-server than Python threads.
+Reports, per server, requests per second of health and each scenario, each
+scenario's ratio to health, search p50/p99 latency and errors (anything but
+200), as a table and as one JSON line.  With ``--wrk`` the load comes from
+``wrk`` (``apt-get install wrk``), whose C client takes far less of a small
+machine's CPU away from the server than Python threads; its script reads the
+URLs from a file (a Lua table of 100,000 string constants is past LuaJIT's
+limit) and hands each thread every ``threads``-th one from the run's start.
 
 With ``--before-tree DIR`` (``git archive HEAD findsupport | tar -x -C DIR``)
 each feedback mode also gets a server running that older copy of the package,
@@ -31,16 +53,17 @@ measured in the same rounds: before and after side by side.
 
     python benchmarks/web_load.py --wrk [--providers 100000] [--connections 32] [--seconds 5] [--repeats 5]
                                         [--workers 2] [--feedback-batch-ms 0,100] [--before-tree DIR]
+                                        [--distinct-pool 100000] [--clubs 300] [--zipf 1.0]
 """
 
 from __future__ import annotations
 
 import argparse
 import http.client
+import itertools
 import json
 import os
 import platform
-import random
 import signal
 import socket
 import sqlite3
@@ -49,6 +72,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -64,8 +88,14 @@ CACHE = REPO / ".cache"
 WARM_UP_S = 3.0
 #: How long gunicorn may take to build the engine before we give up.
 START_TIMEOUT_S = 600.0
-#: Distinct queries prepared up front, so the clients spend no time building them.
-QUERY_POOL = 5000
+#: Distinct search URLs prepared up front (deduplicated), more than a run's searches on one server:
+#: at ~2,000 searches a second, 5 repeats of 3 s of warm-up and 5 s of measurement take 80,000.
+DISTINCT_POOL = 100_000
+#: Clubs embedding the widget, and the draws of their page views prepared up front (cycled).
+CLUBS = 300
+WIDGET_VIEWS = 200_000
+#: The exponent of the clubs' popularity (1: the classic Zipf; a few clubs have most views).
+ZIPF_EXPONENT = 1.0
 
 
 #: Where health is served.
@@ -97,35 +127,93 @@ def prepare_data_dir(providers: int) -> Path:
     return data_dir
 
 
-def query_pool(data_dir: Path, size: int, seed: int) -> list[str]:
-    """Search URLs at real postcodes near providers, with varied filters."""
-    from findsupport import taxonomy
+@dataclass
+class Pool:
+    """Request URLs, handed out in order (``urls[k % len(urls)]``) from where the last run on a server stopped."""
+
+    name: str
+    urls: list[str]
+    _file: Path | None = None
+
+    def file(self) -> Path:
+        """The URLs one a line (what the wrk script reads), written on first use."""
+        if self._file is None:
+            self._file = OUT / f"web_load-{self.name}.txt"
+            self._file.write_text("".join(u + "\n" for u in self.urls))
+        return self._file
+
+
+def _catalog_and_directory(data_dir: Path):
     from findsupport.catalog import CatalogStore
     from findsupport.config import load_settings
     from findsupport.geo import PostcodeDirectory
 
     settings = load_settings({"data_dir": data_dir, "cache_dir": CACHE}, environ={})
-    catalog = CatalogStore.open(settings).public_catalog()
-    directory = PostcodeDirectory.load(settings.resolved_cache_dir)
-    rng = np.random.default_rng(seed)
+    return CatalogStore.open(settings).public_catalog(), PostcodeDirectory.load(settings.resolved_cache_dir)
+
+
+def _postcodes_near_providers(catalog, directory, size: int, rng: np.random.Generator) -> list[str]:
+    """The postcodes nearest points a few km from random providers: where coaches (and clubs) are."""
     anchors = rng.choice(len(catalog), size)
-    # The postcode nearest a point a few km from a provider: where coaches who need them live.
     east = catalog.x[anchors] + rng.normal(0, 4000, size)
     north = catalog.y[anchors] + rng.normal(0, 4000, size)
     nearest, _ = directory.nearest_many(east, north)
-    urls = []
-    for row in nearest:
-        params = {"postcode": directory.postcode_at(int(row))}
-        if rng.random() < 0.7:
-            params["role"] = taxonomy.ROLES[rng.integers(len(taxonomy.ROLES))]
-        if rng.random() < 0.6:
-            codes = [*taxonomy.EVENT_GROUPS, *taxonomy.EVENTS]
-            params["event"] = codes[rng.integers(len(codes))]
-        if rng.random() < 0.4:
-            params["slots"] = ",".join(rng.choice(taxonomy.SLOTS, rng.integers(1, 4), replace=False))
-        params["radius_km"] = str(rng.choice([10, 25, 25, 25, 50]))
-        urls.append("/api/v1/search?" + urlencode(params))
-    return urls
+    return [directory.postcode_at(int(row)) for row in nearest]
+
+
+def query_pool(data_dir: Path, size: int, seed: int, *, catalog_and_directory=None) -> list[str]:
+    """``size`` distinct search URLs at real postcodes near providers, with varied filters."""
+    from findsupport import taxonomy
+
+    catalog, directory = catalog_and_directory or _catalog_and_directory(data_dir)
+    rng = np.random.default_rng(seed)
+    events = [*taxonomy.EVENT_GROUPS, *taxonomy.EVENTS]
+    urls: dict[str, None] = {}
+    while len(urls) < size:
+        # A little more than is missing: random draws sometimes repeat (same postcode and filters).
+        batch = (size - len(urls)) * 21 // 20 + 10
+        for postcode in _postcodes_near_providers(catalog, directory, batch, rng):
+            params = {"postcode": postcode}
+            if rng.random() < 0.7:
+                params["role"] = taxonomy.ROLES[rng.integers(len(taxonomy.ROLES))]
+            if rng.random() < 0.6:
+                params["event"] = events[rng.integers(len(events))]
+            if rng.random() < 0.4:
+                params["slots"] = ",".join(rng.choice(taxonomy.SLOTS, rng.integers(1, 4), replace=False))
+            params["radius_km"] = str(rng.choice([10, 25, 25, 25, 50]))
+            urls["/api/v1/search?" + urlencode(params)] = None
+    return list(urls)[:size]
+
+
+def widget_pool(data_dir: Path, clubs: int, views: int, exponent: float, seed: int, *,
+                catalog_and_directory=None) -> tuple[list[str], list[str]]:
+    """The clubs' preset searches, and ``views`` page views drawn from them by Zipf-like popularity.
+
+    Each club's search is what ``finder.js`` sends for a widget preset
+    (``paramsFromUrl`` → ``apiQuery``): the preset parameters in the finder's
+    order (postcode, role, event, mode), no limit, offset or radius (the
+    defaults).  Returns ``(clubs' URLs, views' URLs)``.
+    """
+    from findsupport import taxonomy
+
+    catalog, directory = catalog_and_directory or _catalog_and_directory(data_dir)
+    rng = np.random.default_rng(seed + 1)
+    events = [*taxonomy.EVENT_GROUPS, *taxonomy.EVENTS]
+    presets: dict[str, None] = {}
+    while len(presets) < clubs:
+        for postcode in _postcodes_near_providers(catalog, directory, clubs - len(presets), rng):
+            params = {"postcode": postcode}
+            if rng.random() < 0.5:  # a club looking for one kind of help; otherwise any role
+                params["role"] = taxonomy.ROLES[rng.integers(len(taxonomy.ROLES))]
+            if rng.random() < 0.7:  # most clubs are about their own event group
+                params["event"] = events[rng.integers(len(events))]
+            if rng.random() < 0.25:  # "in person or online"; in person is the default, left out
+                params["mode"] = "any"
+            presets["/api/v1/search?" + urlencode(params)] = None
+    urls = list(presets)
+    weights = 1.0 / np.arange(1, clubs + 1) ** exponent
+    draws = rng.choice(clubs, views, p=weights / weights.sum())
+    return urls, [urls[k] for k in draws]
 
 
 def free_port() -> int:
@@ -170,8 +258,11 @@ def wait_until_up(port: int, process: subprocess.Popen) -> None:
     raise SystemExit("gunicorn did not come up in time")
 
 
-def run_load(port: int, urls: list[str], connections: int, seconds: float) -> dict:
-    """``connections`` threads sending searches back to back; latencies of the measured window."""
+def run_load(port: int, pool: Pool, first: int, connections: int, seconds: float) -> tuple[dict, int]:
+    """``connections`` threads sending ``pool``'s URLs back to back from ``first`` on; the measured window's latencies.
+
+    Returns the figures and how many URLs were taken (warm-up included).
+    """
     start = time.monotonic()
     measure_from = start + WARM_UP_S
     stop_at = measure_from + seconds
@@ -179,15 +270,16 @@ def run_load(port: int, urls: list[str], connections: int, seconds: float) -> di
     errors = [0] * connections
     statuses: dict[int, int] = {}
     lock = threading.Lock()
+    taken = itertools.count(first)  # next() on a count is atomic: each URL goes to one client
+    urls, n = pool.urls, len(pool.urls)
 
     def client(k: int) -> None:
-        rng = random.Random(k)
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         while True:
             now = time.monotonic()
             if now >= stop_at:
                 break
-            url = urls[rng.randrange(len(urls))]
+            url = urls[next(taken) % n]
             measured = now >= measure_from
             began = time.perf_counter()
             try:
@@ -224,37 +316,62 @@ def run_load(port: int, urls: list[str], connections: int, seconds: float) -> di
         "p99_ms": round(float(np.percentile(all_latencies, 99)), 1),
         "errors": int(sum(errors)),
         "error_statuses": statuses,
-    }
+    }, next(taken) - first
 
 
+#: wrk's script; its arguments (after ``--``) are the URL file, the run's first index and the number of threads.
+#: Thread ``t`` (numbered by ``setup``) sends URLs ``first + t``, ``first + t + threads``, ...; ``done``
+#: reports the most any thread sent, so the next run starts past every URL this one used.
 _WRK_SCRIPT = """
-local paths = {%s}
-local n = #paths
-local counter = 0
+local headers = {["Accept"] = "application/json"}
+local threads = {}
+id, counter, first, stride, n, paths = 0, 0, 0, 1, 0, {}
+setup = function(thread)
+  thread:set("id", #threads)
+  table.insert(threads, thread)
+end
+init = function(args)
+  for line in io.lines(args[1]) do paths[#paths + 1] = line end
+  n = #paths
+  first = tonumber(args[2])
+  stride = tonumber(args[3])
+end
 request = function()
+  local k = (first + counter * stride + id) % n
   counter = counter + 1
-  return wrk.format("GET", paths[(counter * 7919) %% n + 1], {["Accept"] = "application/json"})
+  return wrk.format("GET", paths[k + 1], headers)
 end
 done = function(summary, latency, requests)
   local errors = summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.status + summary.errors.timeout
-  io.write(string.format("RESULT %%d %%.3f %%.3f %%.3f %%.3f %%d\\n", summary.requests, summary.duration / 1e6,
-    latency:percentile(50) / 1e3, latency:percentile(90) / 1e3, latency:percentile(99) / 1e3, errors))
+  local most = 0
+  for _, thread in ipairs(threads) do
+    local sent = thread:get("counter")
+    if sent > most then most = sent end
+  end
+  io.write(string.format("RESULT %d %.3f %.3f %.3f %.3f %d %d\\n", summary.requests, summary.duration / 1e6,
+    latency:percentile(50) / 1e3, latency:percentile(90) / 1e3, latency:percentile(99) / 1e3, errors, most))
 end
 """
 
 
-def run_wrk(port: int, urls: list[str], connections: int, seconds: float) -> dict:
-    """The same load from wrk (one thread per CPU, ``connections`` connections)."""
+def run_wrk(port: int, pool: Pool, first: int, connections: int, seconds: float) -> tuple[dict, int]:
+    """The same load from wrk (one thread per CPU, ``connections`` connections); figures and URLs taken."""
     script = OUT / "web_load.lua"
-    script.write_text(_WRK_SCRIPT % ",".join(json.dumps(u) for u in urls))
+    script.write_text(_WRK_SCRIPT)
+    urls_file = pool.file()
     threads = min(connections, os.cpu_count() or 1)
-    # Warm up (connections, caches), then measure.
-    subprocess.run(["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{WARM_UP_S:g}s", "-s", str(script),
-                    f"http://127.0.0.1:{port}"], check=True, capture_output=True)
-    out = subprocess.run(["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds:g}s", "-s", str(script),
-                          f"http://127.0.0.1:{port}"], check=True, capture_output=True, text=True).stdout
-    line = next(x for x in out.splitlines() if x.startswith("RESULT "))
-    requests, duration, p50, p90, p99, errors = line.split()[1:]
+
+    def wrk(duration: float, start: int) -> tuple[list[str], int]:
+        out = subprocess.run(["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration:g}s", "-s", str(script),
+                              f"http://127.0.0.1:{port}", "--", str(urls_file), str(start), str(threads)],
+                             check=True, capture_output=True, text=True).stdout
+        fields = next(x for x in out.splitlines() if x.startswith("RESULT ")).split()[1:]
+        return fields, int(fields[-1]) * threads
+
+    # Warm up (connections, caches), then measure, each run past the URLs the last one sent.
+    _, warm = wrk(WARM_UP_S, first)
+    fields, measured = wrk(seconds, first + warm)
+    requests, duration, p50, p90, p99, errors, _ = fields
     return {
         "requests": int(requests),
         "seconds": round(float(duration), 1),
@@ -264,27 +381,35 @@ def run_wrk(port: int, urls: list[str], connections: int, seconds: float) -> dic
         "p99_ms": round(float(p99), 1),
         "errors": int(errors),
         "load_generator": "wrk",
-    }
+    }, warm + measured
 
 
-def measure(runner, port: int, urls: list[str], connections: int, seconds: float, repeats: int) -> dict:
-    """Health and search alternately on one server, ``repeats`` times; medians, and each pair's ratio."""
-    health, search, ratios = [], [], []
-    for _ in range(repeats):
-        health.append(runner(port, [HEALTH_URL], connections, seconds))
-        search.append(runner(port, urls, connections, seconds))
-        ratios.append(search[-1]["requests_per_s"] / health[-1]["requests_per_s"])
-    median = statistics.median
-    return {
-        "health_requests_per_s": median(r["requests_per_s"] for r in health),
-        "search_requests_per_s": median(r["requests_per_s"] for r in search),
-        "ratio": round(median(ratios), 3),
-        "ratios": [round(r, 3) for r in ratios],
-        "search_p50_ms": median(r["p50_ms"] for r in search),
-        "search_p99_ms": median(r["p99_ms"] for r in search),
-        "errors": sum(r["errors"] for r in health + search),
-        "search_requests": sum(r["requests"] for r in search),
-    }
+#: The measurements of a round, in order: health, then each search scenario.
+SCENARIOS = ("search", "widget")
+
+
+def measure(runner, port: int, pools: dict[str, Pool], positions: dict[str, int], connections: int,
+            seconds: float) -> dict:
+    """Health, then each scenario, once on one server; each scenario's ratio to that health run.
+
+    ``positions`` holds where each pool's next run starts on this server
+    (moved on here).  ``search_repeated`` counts distinct-pool URLs sent a
+    second time on this server (0 unless the pool ran out).
+    """
+    health, _ = runner(port, pools["health"], 0, connections, seconds)
+    row = {"health_requests_per_s": health["requests_per_s"], "errors": health["errors"]}
+    for name in SCENARIOS:
+        pool = pools[name]
+        result, used = runner(port, pool, positions[name], connections, seconds)
+        positions[name] += used
+        row[f"{name}_requests_per_s"] = result["requests_per_s"]
+        row[f"{name}_ratio"] = result["requests_per_s"] / health["requests_per_s"]
+        row[f"{name}_p50_ms"] = result["p50_ms"]
+        row[f"{name}_p99_ms"] = result["p99_ms"]
+        row[f"{name}_requests"] = result["requests"]
+        row["errors"] += result["errors"]
+    row["search_repeated"] = max(0, positions["search"] - len(pools["search"].urls))
+    return row
 
 
 def load_average() -> str:
@@ -299,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--providers", type=int, default=100_000)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=5.0, help="per measurement")
-    parser.add_argument("--repeats", type=int, default=5, help="health/search pairs per server (medians reported)")
+    parser.add_argument("--repeats", type=int, default=5, help="rounds of health and both searches per server (medians reported)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--feedback-batch-ms", default="0,100",
@@ -307,6 +432,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wrk", action="store_true", help="generate the load with wrk instead of Python threads")
     parser.add_argument("--before-tree", type=Path, help="also serve an older findsupport (git archive HEAD findsupport "
                         "| tar -x -C DIR) on a copy of the data dir, measured in the same rounds")  # fmt: skip
+    parser.add_argument("--distinct-pool", type=int, default=DISTINCT_POOL,
+                        help="distinct search URLs, walked in order on each server (never repeated unless exhausted)")
+    parser.add_argument("--clubs", type=int, default=CLUBS, help="clubs whose widget preset searches make the widget traffic")
+    parser.add_argument("--zipf", type=float, default=ZIPF_EXPONENT, help="exponent of the clubs' popularity")
     args = parser.parse_args(argv)
     modes = [float(x) for x in args.feedback_batch_ms.split(",") if x.strip()]
     # One server per (tree, feedback mode); the older tree's label says so.
@@ -315,10 +444,24 @@ def main(argv: list[str] | None = None) -> int:
         trees.insert(0, ("before ", args.before_tree.resolve()))
 
     data_dir = prepare_data_dir(args.providers)
-    urls = query_pool(data_dir, QUERY_POOL, args.seed)
+    began = time.perf_counter()
+    catalog_and_directory = _catalog_and_directory(data_dir)
+    club_urls, views = widget_pool(data_dir, args.clubs, WIDGET_VIEWS, args.zipf, args.seed,
+                                   catalog_and_directory=catalog_and_directory)
+    pools = {
+        "health": Pool("health", [HEALTH_URL]),
+        "search": Pool("search", query_pool(data_dir, args.distinct_pool, args.seed, catalog_and_directory=catalog_and_directory)),
+        "widget": Pool("widget", views),
+    }
+    del catalog_and_directory
+    top = set(club_urls[:10])
+    print(f"query pools built in {time.perf_counter() - began:.1f} s: {len(pools['search'].urls):,} distinct searches; "
+          f"widget traffic from {len(club_urls)} clubs (Zipf {args.zipf:g}: the top club has {views.count(club_urls[0]) / len(views):.0%} "
+          f"of the views, the top ten {sum(v in top for v in views) / len(views):.0%})", file=sys.stderr)
     runner = run_wrk if args.wrk else run_load
     servers = {}
-    results = {}
+    positions: dict[str, dict[str, int]] = {}
+    results: dict[str, list[dict]] = {}
     load_before = load_average()
     try:
         # All servers up before any measuring, so each is measured under the same background.
@@ -326,13 +469,15 @@ def main(argv: list[str] | None = None) -> int:
             served = before_copy(data_dir, tree) if tree is not None else data_dir
             for mode in modes:
                 port = free_port()
-                servers[f"{prefix}{mode:g}"] = (port, start_gunicorn(served, port, args.workers, mode, tree))
+                name = f"{prefix}{mode:g}"
+                servers[name] = (port, start_gunicorn(served, port, args.workers, mode, tree))
+                positions[name] = {scenario: 0 for scenario in SCENARIOS}
         for port, server in servers.values():
             wait_until_up(port, server)
         for round_ in range(args.repeats):
-            for mode, (port, _) in servers.items():
-                one = measure(runner, port, urls, args.connections, args.seconds, 1)
-                results.setdefault(mode, []).append(one)
+            for name, (port, _) in servers.items():
+                results.setdefault(name, []).append(
+                    measure(runner, port, pools, positions[name], args.connections, args.seconds))
     finally:
         for _, server in servers.values():
             os.killpg(server.pid, signal.SIGTERM)
@@ -343,22 +488,32 @@ def main(argv: list[str] | None = None) -> int:
     print(f"/api/v1/search vs /api/v1/health, {args.providers:,} providers, gunicorn -w {args.workers}, "
           f"{args.connections} connections, {args.seconds:g} s each, {args.repeats} repeats (medians); "
           f"load average {load_before} before, {load_average()} after")
-    print(f"{'server (feedback batch ms)':>26} {'health/s':>9} {'search/s':>9} {'ratio':>6} {'p50 ms':>7} {'p99 ms':>7} errors")
-    for mode, runs in results.items():
-        row = {
-            "server": mode,
-            "health_requests_per_s": median(r["health_requests_per_s"] for r in runs),
-            "search_requests_per_s": median(r["search_requests_per_s"] for r in runs),
-            "ratio": round(median(r["ratio"] for r in runs), 3),
-            "ratios": [r["ratio"] for r in runs],
-            "search_p50_ms": median(r["search_p50_ms"] for r in runs),
-            "search_p99_ms": median(r["search_p99_ms"] for r in runs),
-            "errors": sum(r["errors"] for r in runs),
-            "search_requests": sum(r["search_requests"] for r in runs),
-        }
-        summary[mode] = row
-        print(f"{mode:>26} {row['health_requests_per_s']:>9.1f} {row['search_requests_per_s']:>9.1f} {row['ratio']:>6.3f} "
-              f"{row['search_p50_ms']:>7.1f} {row['search_p99_ms']:>7.1f} {row['errors']} of {row['search_requests']} searches")
+    print("search: distinct queries, never repeated on a server; widget: {} clubs' preset searches, Zipf {:g}".format(
+        len(club_urls), args.zipf))
+    print(f"{'server (feedback batch ms)':>26} {'health/s':>9} {'search/s':>9} {'ratio':>6} {'p50 ms':>7} {'p99 ms':>7}"
+          f" {'widget/s':>9} {'ratio':>6} {'p50 ms':>7} {'p99 ms':>7} errors")
+    for name, runs in results.items():
+        row: dict = {"server": name, "health_requests_per_s": median(r["health_requests_per_s"] for r in runs)}
+        for scenario in SCENARIOS:
+            row[f"{scenario}_requests_per_s"] = median(r[f"{scenario}_requests_per_s"] for r in runs)
+            row[f"{scenario}_ratio"] = round(median(r[f"{scenario}_ratio"] for r in runs), 3)
+            row[f"{scenario}_ratios"] = [round(r[f"{scenario}_ratio"], 3) for r in runs]
+            row[f"{scenario}_p50_ms"] = median(r[f"{scenario}_p50_ms"] for r in runs)
+            row[f"{scenario}_p99_ms"] = median(r[f"{scenario}_p99_ms"] for r in runs)
+            row[f"{scenario}_requests"] = sum(r[f"{scenario}_requests"] for r in runs)
+        # The figures earlier versions of this benchmark reported under these names.
+        row["ratio"], row["ratios"] = row["search_ratio"], row["search_ratios"]
+        row["errors"] = sum(r["errors"] for r in runs)
+        row["search_urls_sent"] = positions[name]["search"]
+        row["search_repeated"] = runs[-1]["search_repeated"]
+        summary[name] = row
+        print(f"{name:>26} {row['health_requests_per_s']:>9.1f} {row['search_requests_per_s']:>9.1f} {row['search_ratio']:>6.3f} "
+              f"{row['search_p50_ms']:>7.1f} {row['search_p99_ms']:>7.1f} {row['widget_requests_per_s']:>9.1f} "
+              f"{row['widget_ratio']:>6.3f} {row['widget_p50_ms']:>7.1f} {row['widget_p99_ms']:>7.1f} "
+              f"{row['errors']} of {row['search_requests'] + row['widget_requests']} searches")
+        if row["search_repeated"]:
+            print(f"{'':>26} the distinct pool ran out: {row['search_repeated']:,} searches repeated "
+                  f"(raise --distinct-pool above {row['search_urls_sent']:,})")
     print(json.dumps({
         "servers": summary,
         "providers": args.providers,
@@ -366,6 +521,9 @@ def main(argv: list[str] | None = None) -> int:
         "workers": args.workers,
         "seconds": args.seconds,
         "repeats": args.repeats,
+        "distinct_pool": len(pools["search"].urls),
+        "clubs": len(club_urls),
+        "zipf": args.zipf,
         "load_generator": "wrk" if args.wrk else "python threads",
         "load_average": [load_before, load_average()],
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",

@@ -137,6 +137,15 @@ class Settings:
     #: written), and at hundreds of searches a second it still batches tens per write.  A
     #: graceful stop writes everything; a SIGKILL loses at most this window.
     feedback_write_batch_ms: float = 100.0
+    #: Each process keeps the ranked pages of this many recent distinct searches (issue 13):
+    #: a club's widget runs its preset search on every page view, so most traffic repeats a
+    #: few queries, and a repeat then skips ranking and explaining its page (about 0.4-0.8 ms
+    #: of CPU at 100,000 providers).  A page holds about 2 KiB per result (measured: 20 KiB
+    #: for the default ten, 94 KiB for fifty), so 1024 pages are ~20 MiB a process (at most
+    #: ~100 MiB were every page fifty long): room for the presets of hundreds of clubs'
+    #: widgets and the searches people repeat.  A reload that brings a new catalogue or
+    #: model is seen by the next search all the same; 0 turns the cache off.
+    search_cache_entries: int = 1024
     #: Serve an active model that was not learnt from real feedback only (simulated,
     #: mixed or unknown provenance) even when it was activated without
     #: ``--force-simulated``.  Off: a demo's or notebook's simulated model must never
@@ -318,6 +327,11 @@ def _validate(s: Settings) -> None:
         raise ConfigError(f"reload_check_seconds must be 0 (off) or positive; got {s.reload_check_seconds}.")
     if not 0 <= s.feedback_write_batch_ms <= 10_000:
         raise ConfigError(f"feedback_write_batch_ms must be between 0 (synchronous) and 10000; got {s.feedback_write_batch_ms}.")
+    if not 0 <= s.search_cache_entries <= 100_000:
+        raise ConfigError(
+            f"search_cache_entries must be between 0 (no cache) and 100000; got {s.search_cache_entries}.",
+            field="search_cache_entries",
+        )
     if s.max_message_chars < 1:
         raise ConfigError(f"max_message_chars must be positive; got {s.max_message_chars}.")
     if not 0 < s.introduction_reminder_days < s.introduction_expiry_days:

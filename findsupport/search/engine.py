@@ -11,6 +11,14 @@ the ranker and its fused scorer) is built once into an immutable
 old one and swaps a single reference, so every search runs start to finish
 on one snapshot and none is lost or mixed during a swap.
 
+A search repeated with the same parsed query is answered from a per-engine
+cache of ranked pages (:mod:`findsupport.search.page_cache`,
+``settings.search_cache_entries``): a club's widget repeats its preset search
+on every page view.  A page is served only on the snapshot and the
+"usually replies within" figures it was computed from, so a reload, a
+``replace`` or a model activation is seen by the next search; each search
+served with ``log=True`` still records a feedback session of its own.
+
 Concurrency: share one engine between threads (searches only read; the
 R-tree and the polygon tests take their own short locks, see
 :mod:`findsupport.index.tree`), or give each worker process its own engine
@@ -53,6 +61,7 @@ from ..geo.directory import POINT_KIND
 from ..index import SearchIndex, find_matches, make_scorer, warm_up
 from ..index.scoring import FusedScorer, MatrixScorer
 from ..ranking.explain import Explainer
+from .page_cache import CachedPage, PageCache, page_key
 from .query import SearchQuery, parse_query
 from .refine import refined_matches
 from .results import SearchResponse, SearchResult
@@ -240,6 +249,9 @@ class Engine:
         self._replies_within: Mapping[str, int] = {}
         #: Explainers by the asks they phrase (event, slots, role, mode, level): their memos carry over.
         self._explainers: dict[tuple[Any, ...], Explainer] = {}
+        #: Ranked pages of repeated queries; a new (empty) one after every swap of the snapshot or the
+        #: figures, so no page of an old snapshot keeps it alive (see :meth:`search` for the order of reads).
+        self._pages = PageCache(self._settings.search_cache_entries)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -389,6 +401,7 @@ class Engine:
                 # Every answer to an introduction changes places, hence the catalogue version.
                 self._replies_within = self._responsiveness()
             self._snapshot = Snapshot.build(catalog, ranker, version, previous=old)
+            self._forget_pages()
             if self._store is not None:
                 settle_heap()
             return True
@@ -406,6 +419,7 @@ class Engine:
         with self._reload_lock:
             self._responsiveness = source
             self._replies_within = source()
+            self._forget_pages()
 
     def replace(self, *, catalog: PublicCatalog | None = None, ranker: Any = None, model_version: str | None = None) -> None:
         """Serve a given catalogue and/or ranker from now on (built beside, swapped in one step)."""
@@ -414,6 +428,16 @@ class Engine:
             new_ranker = old.ranker if ranker is None else ranker
             version = old.model_version if ranker is None and model_version is None else model_version
             self._snapshot = Snapshot.build(catalog if catalog is not None else old.catalog, new_ranker, version, previous=old)
+            self._forget_pages()
+
+    def _forget_pages(self) -> None:
+        """Start an empty page cache (after the snapshot or the figures were swapped; under the reload lock).
+
+        Pages of the old snapshot could not be served anyway (each is checked
+        against the snapshot serving); dropping them at once frees the old
+        snapshot as soon as the searches still running on it finish.
+        """
+        self._pages = PageCache(self._settings.search_cache_entries)
 
     # ------------------------------------------------------------------ lookups
     def provider(self, provider_id: str) -> PublicProvider:
@@ -470,7 +494,10 @@ class Engine:
         SearchResponse
             ``total`` counts every matching provider (see
             :mod:`findsupport.index.matching` for each mode); ``results`` is the
-            page ``offset .. offset + limit`` in rank order.
+            page ``offset .. offset + limit`` in rank order.  A repeated query
+            may share its (frozen) results with earlier responses
+            (:mod:`findsupport.search.page_cache`): read their ``features``,
+            never change them.
 
         Raises
         ------
@@ -478,7 +505,38 @@ class Engine:
         """
         if not isinstance(query, SearchQuery):
             query = parse_query(query, self._settings)
+        # The cache before the snapshot: a swap replaces the snapshot, then the cache, so a cache read
+        # here is never newer than the snapshot read next, and the new cache gets no page of the old one.
+        pages = self._pages
         snapshot = self._snapshot  # one snapshot for the whole search, whatever reloads meanwhile
+        replies_within = self._replies_within
+        key = page_key(query) if pages.capacity else None
+        page = pages.get(key, snapshot, replies_within) if key is not None else None
+        if page is None:
+            page = self._rank(query, snapshot, replies_within)
+            if key is not None:
+                pages.put(key, page)
+        results, location = page.results, page.location
+        search_id = None
+        if log and self._feedback is not None and results:
+            shown = [(result.provider.id, result.position) for result in results]
+            search_id = self._feedback.log_search(
+                query.feedback_query(), shown, snapshot.model_version, catalog_version=snapshot.catalog.version,
+                client=client, sector=location.sector if query.postcode is None else None,
+            )
+        return SearchResponse(
+            query=query,
+            location=location,
+            results=results,
+            total=page.total,
+            search_id=search_id,
+            model_version=snapshot.model_version,
+            notes=page.notes,
+            totals=dict(page.totals) if page.totals is not None else None,
+        )
+
+    def _rank(self, query: SearchQuery, snapshot: Snapshot, replies_within: Mapping[str, int]) -> CachedPage:
+        """Everything :meth:`search` answers that does not depend on the request: where, the page, the totals, the notes."""
         location = self.resolve_location(query)
         context = QueryContext.from_query(
             location.easting,
@@ -505,26 +563,20 @@ class Engine:
             near = matches.near  # the in-person rule alone (counted while ranking): those who meet the coach
         if query.mode == "any":
             totals = {"near": near, "online": matches.total - near}
-        results = self._page(snapshot, query, context, matches.ranked)
-        search_id = None
-        if log and self._feedback is not None and results:
-            shown = [(result.provider.id, result.position) for result in results]
-            search_id = self._feedback.log_search(
-                query.feedback_query(), shown, snapshot.model_version, catalog_version=snapshot.catalog.version,
-                client=client, sector=location.sector if query.postcode is None else None,
-            )
-        return SearchResponse(
-            query=query,
+        results = self._page(snapshot, replies_within, query, context, matches.ranked)
+        return CachedPage(
+            snapshot=snapshot,
+            replies_within=replies_within,
             location=location,
             results=tuple(results),
             total=matches.total,
-            search_id=search_id,
-            model_version=snapshot.model_version,
-            notes=_notes(query, location, matches.total),
             totals=totals,
+            notes=_notes(query, location, matches.total),
         )
 
-    def _page(self, snapshot: Snapshot, query: SearchQuery, context: QueryContext, ranked: Any) -> list[SearchResult]:
+    def _page(
+        self, snapshot: Snapshot, replies_within: Mapping[str, int], query: SearchQuery, context: QueryContext, ranked: Any
+    ) -> list[SearchResult]:
         """Features, contributions and reasons of the requested page only.
 
         One ``compute_features`` and one ``contributions`` call for the page's
@@ -556,7 +608,6 @@ class Engine:
             )
         # The page's providers made together (one read per column of a snapshot), not one by one.
         providers = providers_at(snapshot.catalog.providers, positions.tolist())
-        replies_within = self._replies_within
         feature_rows = features.tolist()
         # The JSON shape's 4 decimals, for the whole page in one call: numpy's
         # rounding (scale, round half to even, unscale) equals Python's round()

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from findsupport.catalog import CatalogStore, load_demo
+from findsupport.config import Settings
 from findsupport.ranking import FeedbackLog, activate, model_document, save_model
 from findsupport.ranking.features import FEATURE_NAMES
 from findsupport.ranking.model import MatchRanker
@@ -27,7 +28,8 @@ def test_swaps_during_concurrent_searches_lose_nothing_and_never_mix(directory) 
         expected[prefix] = (response.total, [r.provider.id for r in response.results])
     assert expected["a"][0] != expected["b"][0]
 
-    engine = Engine.from_catalog(catalog_a, directory)
+    # Uncached, so each search ranks on the snapshot it holds (the cache under swaps: test_page_cache.py).
+    engine = Engine.from_catalog(catalog_a, directory, settings=Settings(search_cache_entries=0))
     searches_per_thread, threads_count = 40, 4
     seen: list[tuple[str, int, list[str]]] = []
     errors: list[BaseException] = []
