@@ -533,6 +533,7 @@ class Engine:
             model_version=snapshot.model_version,
             notes=page.notes,
             totals=dict(page.totals) if page.totals is not None else None,
+            rendered=page.rendered if key is not None else None,
         )
 
     def _rank(self, query: SearchQuery, snapshot: Snapshot, replies_within: Mapping[str, int]) -> CachedPage:

@@ -38,7 +38,7 @@ import dataclasses
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..geo import PostcodeLocation
@@ -66,6 +66,10 @@ class CachedPage:
     totals : dict or None
         Copied into each response (a caller may change its own).
     notes : tuple of str
+    rendered : dict
+        The results as the web layer rendered them for an earlier response
+        (its encoded JSON, by format), for the next
+        (:attr:`SearchResponse.rendered <findsupport.search.results.SearchResponse.rendered>`).
     """
 
     snapshot: Any
@@ -75,6 +79,7 @@ class CachedPage:
     total: int
     totals: dict[str, int] | None
     notes: tuple[str, ...]
+    rendered: dict[str, Any] = field(default_factory=dict)
 
 
 def page_key(query: SearchQuery) -> Hashable:

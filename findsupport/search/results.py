@@ -153,6 +153,10 @@ class SearchResponse:
     notes: tuple[str, ...] = field(default=())
     #: ``{"near": n, "online": m}``; ``None`` means every match is in the query mode's own group.
     totals: dict[str, int] | None = None
+    #: Renderings of ``results`` kept for the next response of the same cached page (the web
+    #: layer's encoded JSON, by format), shared by every response the page answers; ``None``
+    #: when the page is not kept.  Internal: not part of the response's value.
+    rendered: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     def group_totals(self) -> dict[str, int]:
         """``total`` by group (:data:`GROUPS`): everything is ``near`` in person and ``online`` online."""
@@ -176,11 +180,16 @@ class SearchResponse:
         }
         return data
 
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON body of ``GET /api/v1/search``."""
+    def to_dict(self, *, results: Any = None) -> dict[str, Any]:
+        """The JSON body of ``GET /api/v1/search``.
+
+        ``results``: the results member already rendered (the web layer's
+        encoded JSON of ``[r.to_dict() for r in self.results]``); by default
+        made here.
+        """
         return {
             "query": self.query_dict(),
-            "results": [r.to_dict() for r in self.results],
+            "results": [r.to_dict() for r in self.results] if results is None else results,
             "total": self.total,
             "search_id": self.search_id,
             "model_version": self.model_version,
@@ -189,11 +198,14 @@ class SearchResponse:
             "totals": self.group_totals(),
         }
 
-    def to_geojson(self) -> dict[str, Any]:
-        """A GeoJSON FeatureCollection (RFC 7946) of the results, with the query as a foreign member."""
+    def to_geojson(self, *, features: Any = None) -> dict[str, Any]:
+        """A GeoJSON FeatureCollection (RFC 7946) of the results, with the query as a foreign member.
+
+        ``features``: the features member already rendered (as ``results`` of :meth:`to_dict`).
+        """
         return {
             "type": "FeatureCollection",
-            "features": [r.to_feature() for r in self.results],
+            "features": [r.to_feature() for r in self.results] if features is None else features,
             "query": self.query_dict(),
             "total": self.total,
             "search_id": self.search_id,

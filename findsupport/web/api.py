@@ -27,7 +27,7 @@ import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.datastructures import MultiDict
 
 from .. import __version__, taxonomy
@@ -37,6 +37,8 @@ from ..geo import ATTRIBUTION
 from ..introductions.tables import MAX_SEARCH_ID_CHARS
 from ..introductions.validation import clean_text
 from ..search.query import MAX_DEPTH, QUERY_FIELDS, SearchQuery, parse_query
+from ..search.results import SearchResponse
+from .jsonbody import EncodedJSON
 from .state import web_state
 
 __all__ = [
@@ -206,11 +208,32 @@ def search() -> Response:
     logged = logs_feedback()
     response = state.engine.search(query, log=logged, client=state.client_key() if logged else None)
     if output == "geojson":
-        result = _json(response.to_geojson(), mimetype=GEOJSON_MIMETYPE)
+        result = _json(response.to_geojson(features=_rendered(response, output)), mimetype=GEOJSON_MIMETYPE)
     else:
-        result = _json(response.to_dict())
+        result = _json(response.to_dict(results=_rendered(response, output)))
     result.vary.add("Accept")  # the same URL answers JSON or GeoJSON by Accept
     return result
+
+
+def _rendered(response: SearchResponse, output: str) -> EncodedJSON | None:
+    """The page's results (``features`` in GeoJSON) as JSON text, made once per cached page.
+
+    A repeated search (a club widget's, on every page view) shares its page
+    with the responses before it (:attr:`SearchResponse.rendered`), so its
+    results are written into the body as the first response wrote them: the
+    same bytes, without making ten result objects and encoding them again.
+    ``None`` (made with the body) when the page is not kept.
+    """
+    memo = response.rendered
+    if memo is None:
+        return None
+    encoded = memo.get(output)
+    if encoded is None:
+        items = [r.to_feature() for r in response.results] if output == "geojson" else [r.to_dict() for r in response.results]
+        encoded = current_app.json.encoded(items)
+        if encoded is not None:
+            memo[output] = encoded  # a dict store is atomic; two first responses at worst both encode
+    return encoded
 
 
 @blueprint.get("/search/count")

@@ -326,3 +326,53 @@ def test_a_given_parameter_has_a_value_as_documented(client, name, value):
 @pytest.mark.parametrize(("name", "value"), [("slots", ""), ("id", ""), ("postcode", f"  {NEWCASTLE} ")])
 def test_documented_blank_and_spaced_values_are_accepted(client, name, value):
     assert client.get("/api/v1/search", query_string={"postcode": NEWCASTLE, name: value}).status_code == 200
+
+
+# ---------------------------------------------------------------- a repeated search's page, written once
+@pytest.mark.parametrize("output", ["json", "geojson"])
+def test_a_repeated_search_answers_the_same_page_with_its_own_search_id(app, client, output):
+    """A club widget's search repeats on every page view: each answer carries its own search id and
+    the same results, byte for byte, as an answer made from scratch and as the standard library's."""
+    params = {"postcode": NEWCASTLE, "role": "mentor", "radius_km": 50, "format": output, "limit": 7}
+    answers = [search(client, **params) for _ in range(3)]
+    assert all(a.status_code == 200 for a in answers)
+    bodies = [a.get_json() for a in answers]
+    ids = [b.pop("search_id") for b in bodies]
+    assert len(set(ids)) == 3 and None not in ids
+    assert bodies[0] == bodies[1] == bodies[2]
+    members = "features" if output == "geojson" else "results"
+    assert len(bodies[0][members]) == 7
+    # The same bytes as the first answer, but for the search id.
+    raw = [a.get_data().replace(sid.encode(), b"-") for a, sid in zip(answers, ids)]
+    assert raw[0] == raw[1] == raw[2]
+    # As made from scratch: the engine's own page, rendered now.
+    engine = app.extensions["findsupport"].engine
+    query = {k: v for k, v in params.items() if k != "format"}
+    fresh = engine.search(query)
+    expected = fresh.to_geojson() if output == "geojson" else fresh.to_dict()
+    assert json.loads(json.dumps(expected[members])) == bodies[0][members]
+    # The standard library (debug mode's indented output) writes the same value.
+    app.debug = True
+    try:
+        debug = search(client, **params)
+    finally:
+        app.debug = False
+    body = debug.get_json()
+    body.pop("search_id")
+    assert body == bodies[0] and b"\n  " in debug.get_data()
+
+
+def test_a_repeated_search_renders_its_results_once(client, monkeypatch):
+    """The second answer of a page writes the first's encoded results: no result is made into a dict again."""
+    from findsupport.search.results import SearchResult
+
+    made = []
+    to_dict = SearchResult.to_dict
+    monkeypatch.setattr(SearchResult, "to_dict", lambda self: made.append(self.provider.id) or to_dict(self))
+    params = {"postcode": NEWCASTLE, "radius_km": 37, "limit": 5}
+    assert search(client, **params).status_code == 200
+    assert len(made) == 5
+    assert search(client, **params).status_code == 200
+    assert len(made) == 5
+    assert search(client, **{**params, "limit": 4}).status_code == 200  # another query: its own page
+    assert len(made) == 9
