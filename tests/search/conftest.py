@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 import shapely
 
+from findsupport.catalog import CatalogStore, load_demo
 from findsupport.catalog.public import PublicCatalog, PublicProvider
 from findsupport.geo import PostcodeDirectory
 from findsupport.search.engine import Engine
@@ -81,3 +82,11 @@ def ne_catalog(directory: PostcodeDirectory) -> PublicCatalog:
 @pytest.fixture
 def engine(ne_catalog: PublicCatalog, directory: PostcodeDirectory) -> Engine:
     return Engine.from_catalog(ne_catalog, directory)
+
+
+@pytest.fixture
+def stocked(settings, directory):
+    """A catalogue store in this test's data dir, holding 60 demo providers (an engine opened on it follows it)."""
+    store = CatalogStore.open(settings)
+    load_demo(store, directory, settings, seed=11, providers=60)
+    return store

@@ -13,7 +13,6 @@ from hypothesis import HealthCheck, given, settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from findsupport import taxonomy
-from findsupport.catalog import CatalogStore, load_demo
 from findsupport.catalog.public import PublicCatalog
 from findsupport.config import Settings, load_settings
 from findsupport.errors import ConfigError, FindSupportError
@@ -167,13 +166,6 @@ def test_the_old_snapshot_is_freed_at_a_swap(ne_catalog, directory) -> None:
     engine.replace(catalog=north_east_catalog(directory, prefix="n", count=10))
     gc.collect()
     assert old() is None
-
-
-@pytest.fixture
-def stocked(settings, directory):
-    store = CatalogStore.open(settings)
-    load_demo(store, directory, settings, seed=11, providers=60)
-    return store
 
 
 def test_a_provider_who_withdrew_is_gone_from_a_repeated_search_at_once(settings, directory, stocked) -> None:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-import pytest
-
-from findsupport.catalog import CatalogStore, load_demo
+from findsupport.catalog import load_demo
 from findsupport.config import Settings
 from findsupport.ranking import FeedbackLog, activate, model_document, save_model
 from findsupport.ranking.features import FEATURE_NAMES
@@ -75,13 +73,6 @@ def test_replace_keeps_the_index_when_only_the_ranker_changes(engine: Engine) ->
     weights = {f"w_{name}": 0.0 for name in FEATURE_NAMES} | {"w_proximity_near": 1.0}
     engine.replace(ranker=MatchRanker(**weights).use_parameter_weights(), model_version="nearest")
     assert engine.index is index and engine.model_version == "nearest"
-
-
-@pytest.fixture
-def stocked(settings, directory):
-    store = CatalogStore.open(settings)
-    load_demo(store, directory, settings, seed=11, providers=60)
-    return store
 
 
 def test_open_and_reload_follow_the_store_and_the_active_model(settings, directory, stocked) -> None:
