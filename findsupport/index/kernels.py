@@ -24,7 +24,11 @@ Every floating-point expression here is the one the numpy definitions use
 (``dx * dx + dy * dy`` for squared distances, ``exp(-d / scale)``, the same
 order of additions), and numba compiles without fast-math, so boundary
 cases (a provider exactly at the radius, exactly at the edge of their reach)
-are decided exactly as the brute-force checks decide them.
+are decided exactly as the brute-force checks decide them.  Scores are the
+same to the last bit or two, not always the last: numba's ``exp`` is the C
+library's and numpy's its own (SIMD on AVX-512 machines), and the two differ
+in the last bit for a few per cent of inputs (the tests compare scores to
+``1e-12``; :mod:`findsupport.features` keeps numpy's ``exp`` for the page).
 
 The entry points take a table as its few matrices (``tile_i``, ``block_f``,
 ``block_i``, ``slot_f``, ``slot_i``: one row per tile, block or slot, columns
