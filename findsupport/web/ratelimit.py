@@ -127,6 +127,9 @@ IDLE_STOP_S = 10.0
 #: Rows per flush statement at most (a burst of new clients goes in several; SQLite binds at most
 #: 32,766 parameters, five a row).
 FLUSH_ROWS = 1000
+#: Flush statements kept made, by number of rows: one per count of rows up to this many (a flush
+#: sends one row per client, bucket and slot active in its 100 ms; rarely more).
+CACHED_FLUSH_SHAPES = 64
 #: How often (seconds) a database that cannot count is reported again, rather than once per request.
 WARN_EVERY_S = 60.0
 _BUCKET_CHARS = 32
@@ -252,6 +255,8 @@ class SharedLimiter:
         self._own_engine = counts if counts is not db else None
         self._pid = os.getpid()
         self._insert = postgresql.insert if db.dialect.name == "postgresql" else sqlite.insert
+        #: Flush statements by number of rows (:meth:`_flush_statement`).
+        self._statements: dict[int, sa.Executable] = {}
         self._lock = threading.Lock()  # guards the dicts below
         self._flush_lock = threading.Lock()  # one flush or exact read at a time, so nothing is counted twice
         #: Accepted, not yet sent: (bucket, client, slot) -> requests.
@@ -320,8 +325,8 @@ class SharedLimiter:
                 with self._db.connect() as conn:
                     rows = sorted(batch.items())  # one lock order on every server: no deadlocks on PostgreSQL
                     for start in range(0, len(rows), FLUSH_ROWS):
-                        statement = self._flush_statement(rows[start:start + FLUSH_ROWS])
-                        for client, bucket, slot, total in conn.execute(statement):
+                        statement, params = self._flush_statement(rows[start:start + FLUSH_ROWS])
+                        for client, bucket, slot, total in conn.execute(statement, params):
                             if known.get((bucket, client), (slot - 1, 0))[0] < slot:
                                 # Plus this batch's own earlier slots, which the total may not have seen:
                                 # on SQLite it may count them twice, too high and so safe.
@@ -452,22 +457,38 @@ class SharedLimiter:
         self._known = {k: v for k, v in self._known.items() if self._slot(k[0], now) - v[0] <= SLOTS_PER_PERIOD}
         self._refused_until = {k: v for k, v in self._refused_until.items() if v > now}
 
-    def _flush_statement(self, rows: list[tuple[tuple[str, str, int], int]]) -> sa.Executable:
+    def _flush_statement(self, rows: list[tuple[tuple[str, str, int], int]]) -> tuple[sa.Executable, dict[str, Any]]:
         """One upsert adding ``rows``' counts, returning each row's client total over the row slot's window.
 
         The total sums the row's own slot (after the addition) and the period before
         it.  PostgreSQL's subquery sees the statement's starting snapshot, so when a
         batch spans a slot boundary the total misses this batch's count in the
         earlier slot (:meth:`flush` adds it back).
+
+        Returns the statement and its parameters.  The statement is made once per
+        number of rows up to :data:`CACHED_FLUSH_SHAPES` and kept: building and
+        keying a new one cost about 0.4 ms of every flush's 1.7 (ten flushes a
+        second in each busy worker).
         """
-        t = rate_limit_counts
-        values = []
-        for (bucket, client, slot), n in rows:
+        params: dict[str, Any] = {}
+        for i, ((bucket, client, slot), n) in enumerate(rows):
             width = self.rules[bucket].period_s / SLOTS_PER_PERIOD
             # Past its last window once the slot after it plus a whole period have gone by.
-            values.append({"client_key": client, "bucket": bucket, "slot": slot, "hits": n,
-                           "expires_at": math.ceil((slot + SLOTS_PER_PERIOD + 1) * width)})
-        stmt = self._insert(t).values(values)
+            params.update({f"client_key_{i}": client, f"bucket_{i}": bucket, f"slot_{i}": slot, f"hits_{i}": n,
+                           f"expires_at_{i}": math.ceil((slot + SLOTS_PER_PERIOD + 1) * width)})
+        statement = self._statements.get(len(rows))
+        if statement is None:
+            statement = self._upsert(len(rows))
+            if len(rows) <= CACHED_FLUSH_SHAPES:
+                self._statements[len(rows)] = statement
+        return statement, params
+
+    def _upsert(self, n: int) -> sa.Executable:
+        """The flush statement for ``n`` rows, its values bound by name (``client_key_0``, ``bucket_0``, ...)."""
+        t = rate_limit_counts
+        names = ("client_key", "bucket", "slot", "hits", "expires_at")
+        stmt = self._insert(t).values([{name: sa.bindparam(f"{name}_{i}", type_=t.c[name].type) for name in names}
+                                       for i in range(n)])
         earlier = t.alias("earlier")
         # The returned row's own columns, named with the table: RETURNING does not correlate a subquery.
         row = {name: sa.literal_column(f"{t.name}.{name}") for name in ("client_key", "bucket", "slot")}

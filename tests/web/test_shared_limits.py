@@ -332,3 +332,32 @@ def test_an_idle_flushing_thread_ends_and_the_next_request_starts_another(db, mo
         assert _rows(db) == 2, "the new thread flushes"
     finally:
         limiter.close()
+
+
+def test_flushes_of_every_size_count_exactly_and_reuse_their_statements(db):
+    """Flush statements are made once per number of rows (up to CACHED_FLUSH_SHAPES) and kept; batches
+    of every size, above that bound too, land exactly, and each process learns every client's total."""
+    from findsupport.web.ratelimit import CACHED_FLUSH_SHAPES
+
+    limiter = _limiter(db, "search=1000000/minute")
+    expected: dict[str, int] = {}
+    sizes = [1, 2, 1, 7, CACHED_FLUSH_SHAPES, CACHED_FLUSH_SHAPES + 3, 2, 1]
+    for size in sizes:
+        for k in range(size):
+            client = f"{k:064x}"
+            for _ in range(1 + k % 3):
+                assert limiter.hit("search", client, now=1_000.0) is None
+                expected[client] = expected.get(client, 0) + 1
+        limiter.flush(now=1_000.0)
+    assert set(limiter._statements) == {s for s in sizes if s <= CACHED_FLUSH_SHAPES}
+    with db.connect() as conn:
+        stored = dict(conn.execute(sa.select(rate_limit_counts.c.client_key, sa.func.sum(rate_limit_counts.c.hits))
+                                   .group_by(rate_limit_counts.c.client_key)).all())
+    assert stored == expected
+    other = _limiter(db, "search=1000000/minute")  # another process reads the same totals
+    for client, total in expected.items():
+        assert other.hit("search", client, now=1_000.0) is None
+    other.flush(now=1_000.0)
+    assert {c: t for (_, c), (_, t) in other._known.items()} == {c: t + 1 for c, t in expected.items()}
+    limiter.close()
+    other.close()
