@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -79,22 +81,17 @@ def test_a_killed_runs_databases_are_dropped_and_a_live_runs_are_kept():
     assert not set(running) & _databases()
 
 
-@pytest.mark.parametrize("owner", [
-    "0badc0de_{pid}_{start}",  # another host or container: its pids mean nothing here
-    "{host}_{pid}_{start}",  # this very process
-])
-def test_databases_whose_owner_may_be_alive_are_kept(owner):
+@contextmanager
+def _made(name: str) -> Iterator[None]:
+    """Database ``name`` exists inside the block (as another run would have made it); dropped after, if still there."""
     import sqlalchemy as sa
 
-    host, pid, start = owner_tag().split("_")
-    name = f"fs_template_{owner.format(host=host, pid=pid, start=start)}_cafe0000_empty"
     admin = _admin()
     try:
         with admin.connect() as conn:
             conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
         try:
-            assert name not in _sweep()
-            assert name in _databases()
+            yield
         finally:
             with admin.connect() as conn:
                 conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
@@ -102,19 +99,22 @@ def test_databases_whose_owner_may_be_alive_are_kept(owner):
         admin.dispose()
 
 
+@pytest.mark.parametrize("owner", [
+    "0badc0de_{pid}_{start}",  # another host or container: its pids mean nothing here
+    "{host}_{pid}_{start}",  # this very process
+])
+def test_databases_whose_owner_may_be_alive_are_kept(owner):
+    host, pid, start = owner_tag().split("_")
+    name = f"fs_template_{owner.format(host=host, pid=pid, start=start)}_cafe0000_empty"
+    with _made(name):
+        assert name not in _sweep()
+        assert name in _databases()
+
+
 def test_a_reused_pid_does_not_keep_a_dead_owners_database():
     """Same host and pid, another start time: the owner died and the pid went to someone else."""
-    import sqlalchemy as sa
-
     host, pid, start = owner_tag().split("_")
     name = f"fs_test_{host}_{pid}_{int(start) - 1}_cafe00000000"
-    admin = _admin()
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    with _made(name):
         assert name in _sweep()
         assert name not in _databases()
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()

@@ -186,14 +186,21 @@ def test_two_servers_building_at_once_leave_one_good_copy(filled, tmp_path, monk
     assert len(rows_read) == reads
 
 
-def test_old_versions_are_pruned_from_the_database(filled, tmp_path, import_csv):
+def _versions(filled, import_csv, count: int, serve) -> list[str]:
+    """Import ``count`` catalogue versions one after another, calling ``serve()`` after each; their versions."""
     versions = []
-    for k in range(SNAPSHOTS_KEPT + 2):
+    for k in range(count):
         rows = snapshot_rows()
         rows[0] = {**rows[0], "bio": f"Version {k}"}
         import_csv(rows, columns=[*rows[0], "service_area"])
         versions.append(filled.version())
-        cached_public_catalog(filled, tmp_path / "server-a", share=True)
+        serve()
+    return versions
+
+
+def test_old_versions_are_pruned_from_the_database(filled, tmp_path, import_csv):
+    versions = _versions(filled, import_csv, SNAPSHOTS_KEPT + 2,
+                         lambda: cached_public_catalog(filled, tmp_path / "server-a", share=True))
     assert len(set(versions)) == len(versions)
     assert {c[0] for c in stored(filled)} == set(versions[-SNAPSHOTS_KEPT:])
 
@@ -268,12 +275,7 @@ def test_a_damaged_shared_index_is_built_again_and_replaced(filled, tmp_path, mo
 
 
 def test_a_versions_index_is_pruned_with_its_snapshot(filled, tmp_path, import_csv):
-    versions = []
-    for k in range(SNAPSHOTS_KEPT + 1):
-        rows = snapshot_rows()
-        rows[0] = {**rows[0], "bio": f"Version {k}"}
-        import_csv(rows, columns=[*rows[0], "service_area"])
-        versions.append(filled.version())
-        SearchIndex.build(cached_public_catalog(filled, tmp_path / "server-a", share=True))
+    versions = _versions(filled, import_csv, SNAPSHOTS_KEPT + 1,
+                         lambda: SearchIndex.build(cached_public_catalog(filled, tmp_path / "server-a", share=True)))
     kinds = {(version, kind.split("-")[0]) for version, kind, _, _ in stored(filled, kind=None)}
     assert kinds == {(v, k) for v in versions[-SNAPSHOTS_KEPT:] for k in ("catalog", "index")}
