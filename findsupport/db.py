@@ -43,9 +43,11 @@ import stat
 import threading
 from pathlib import Path
 
-from sqlalchemy import MetaData, create_engine, event
+from typing import Any
+
+from sqlalchemy import MetaData, Table, create_engine, event
 from sqlalchemy import text as sa_text
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine import Connection, Dialect, Engine, make_url
 from sqlalchemy.exc import ArgumentError
 
 from .config import PRIVATE_FILE_MODE, ensure_private_dir
@@ -58,6 +60,7 @@ __all__ = [
     "engine_for",
     "serialise",
     "advisory_lock_key",
+    "upsert",
     "SQLITE_SIDE_FILES",
 ]
 
@@ -175,6 +178,33 @@ def engine_for(url: str) -> Engine:
         if engine is None:
             engine = _engines[url] = create_db_engine(url)
         return engine
+
+
+def upsert(table: Table, dialect: Dialect) -> Any:
+    """``INSERT`` into ``table`` with ``on_conflict_do_update`` (and ``.excluded``), as ``dialect`` spells it.
+
+    SQLite and PostgreSQL write ``INSERT ... ON CONFLICT ... DO UPDATE`` alike, but
+    SQLAlchemy offers it per dialect; other backends are not supported.
+
+    Examples
+    --------
+    >>> from sqlalchemy import Column, Integer
+    >>> t = Table("t", MetaData(), Column("k", Integer, primary_key=True), Column("n", Integer))
+    >>> engine = create_db_engine("sqlite://", upgrade=False)
+    >>> str(upsert(t, engine.dialect).values(k=1, n=1).on_conflict_do_update(index_elements=["k"], set_={"n": 2}))
+    'INSERT INTO t (k, n) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET n = ?'
+    >>> from sqlalchemy.dialects import mysql
+    >>> upsert(t, mysql.dialect())
+    Traceback (most recent call last):
+    ...
+    findsupport.errors.CatalogError: findsupport's database is SQLite or PostgreSQL, not mysql.
+    """
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialects = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+    if dialect.name not in dialects:
+        raise CatalogError(f"findsupport's database is SQLite or PostgreSQL, not {dialect.name}.")
+    return dialects[dialect.name](table)
 
 
 def advisory_lock_key(name: str) -> int:

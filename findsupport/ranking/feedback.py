@@ -80,14 +80,13 @@ from sqlalchemy import (
     func,
     select,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from .. import taxonomy
 from ..clients import CLIENT_KEY_CHARS
 from ..config import Settings
-from ..db import engine_for, metadata
+from ..db import engine_for, metadata, upsert
 from ..errors import CatalogError, FindSupportError, InvalidInput
 from ..geo import sector_of
 from .feedback_writer import BatchWriter
@@ -125,8 +124,6 @@ feedback_actions = Table(
 )
 
 _ACTION_OF = {code: action for action, code in ACTION_CODES.items()}
-#: ``INSERT ... ON CONFLICT DO UPDATE`` on each database the log runs on (the one statement both spell alike).
-_UPSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 #: What :meth:`FeedbackLog._act` finds when there is nothing to act on.
 _NO_SESSION = object()
 _NOT_SHOWN = object()
@@ -560,7 +557,7 @@ class FeedbackLog:
                 return _NO_SESSION
             if provider_id not in {pid for pid, _ in _shown_pairs(shown)}:
                 return _NOT_SHOWN
-            insert = _UPSERTS[self._engine.dialect.name](feedback_actions)
+            insert = upsert(feedback_actions, self._engine.dialect)
             conn.execute(
                 insert.values(search_id=search_id, provider_id=provider_id, **new).on_conflict_do_update(
                     index_elements=[feedback_actions.c.search_id, feedback_actions.c.provider_id], set_=stored

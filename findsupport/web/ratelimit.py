@@ -67,9 +67,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
-from ..db import create_db_engine, metadata
+from ..db import create_db_engine, metadata, upsert
 from ..errors import ConfigError, RateLimited
 
 __all__ = [
@@ -254,7 +253,6 @@ class SharedLimiter:
         self._db = counts.execution_options(isolation_level="AUTOCOMMIT")
         self._own_engine = counts if counts is not db else None
         self._pid = os.getpid()
-        self._insert = postgresql.insert if db.dialect.name == "postgresql" else sqlite.insert
         #: Flush statements by number of rows (:meth:`_flush_statement`).
         self._statements: dict[int, sa.Executable] = {}
         self._lock = threading.Lock()  # guards the dicts below
@@ -487,7 +485,7 @@ class SharedLimiter:
         """The flush statement for ``n`` rows, its values bound by name (``client_key_0``, ``bucket_0``, ...)."""
         t = rate_limit_counts
         names = ("client_key", "bucket", "slot", "hits", "expires_at")
-        stmt = self._insert(t).values([{name: sa.bindparam(f"{name}_{i}", type_=t.c[name].type) for name in names}
+        stmt = upsert(t, self._db.dialect).values([{name: sa.bindparam(f"{name}_{i}", type_=t.c[name].type) for name in names}
                                        for i in range(n)])
         earlier = t.alias("earlier")
         # The returned row's own columns, named with the table: RETURNING does not correlate a subquery.
