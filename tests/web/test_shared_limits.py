@@ -334,14 +334,17 @@ def test_an_idle_flushing_thread_ends_and_the_next_request_starts_another(db, mo
         limiter.close()
 
 
-def test_flushes_of_every_size_count_exactly_and_reuse_their_statements(db):
-    """Flush statements are made once per number of rows (up to CACHED_FLUSH_SHAPES) and kept; batches
-    of every size, above that bound too, land exactly, and each process learns every client's total."""
-    from findsupport.web.ratelimit import CACHED_FLUSH_SHAPES
-
+def test_flushes_of_every_size_count_exactly_from_one_compiled_statement(db):
+    """Every flush, whatever its number of rows (past one statement's thousand too), runs the upsert
+    SQLAlchemy compiled the first time (once for one row, once for many; a multi-row ``values()``
+    statement has no cache key and was compiled on every flush); each batch lands exactly, and each
+    process learns every client's total."""
     limiter = _limiter(db, "search=1000000/minute")
+    compiled: dict = {}  # SQLAlchemy's compiled-statement cache, this limiter's alone
+    limiter._db = limiter._db.execution_options(compiled_cache=compiled)
     expected: dict[str, int] = {}
-    sizes = [1, 2, 1, 7, CACHED_FLUSH_SHAPES, CACHED_FLUSH_SHAPES + 3, 2, 1]
+    sizes = [1, 2, 1, 7, 64, 1003, 2, 1]
+    upserts = []  # the flush statements compiled so far, after each flush
     for size in sizes:
         for k in range(size):
             client = f"{k:064x}"
@@ -349,7 +352,8 @@ def test_flushes_of_every_size_count_exactly_and_reuse_their_statements(db):
                 assert limiter.hit("search", client, now=1_000.0) is None
                 expected[client] = expected.get(client, 0) + 1
         limiter.flush(now=1_000.0)
-    assert set(limiter._statements) == {s for s in sizes if s <= CACHED_FLUSH_SHAPES}
+        upserts.append(sum(entry.string.startswith("INSERT") for entry in compiled.values()))
+    assert upserts == [1, 2, 2, 2, 2, 2, 2, 2]
     with db.connect() as conn:
         stored = dict(conn.execute(sa.select(rate_limit_counts.c.client_key, sa.func.sum(rate_limit_counts.c.hits))
                                    .group_by(rate_limit_counts.c.client_key)).all())
