@@ -36,11 +36,22 @@ health, and search with limits at their defaults over search with limits
 off.
 
     .venv/bin/python benchmarks/rate_limit_cost.py --http [--database-url postgresql://...] [--providers 10000]
+
+With ``--flush 1,4,54`` it times ``SharedLimiter.flush`` alone: each size
+(distinct clients a flush, one row each) flushed ``--flushes`` times on a
+fresh table after a window's worth of earlier flushes, CPU per flush
+(``time.process_time``, the mean less 10% tails), each measurement in a
+process of its own.  With ``--before-tree DIR`` (``git archive REV
+findsupport | tar -x -C DIR``) that older package is measured too, the two
+alternating, ``--rounds`` times:
+
+    .venv/bin/python benchmarks/rate_limit_cost.py --flush 1,4,54 --rounds 3 --before-tree /tmp/before [--database-url ...]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -79,7 +90,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="throughput of real servers (gunicorn, wrk), limits at their defaults against off")
     parser.add_argument("--seconds", type=float, default=5.0, help="with --http: per wrk measurement")
     parser.add_argument("--connections", type=int, default=32, help="with --http: wrk connections")
+    parser.add_argument("--flush", default=None, help="time SharedLimiter.flush alone, of these numbers of rows (e.g. 1,4,54)")
+    parser.add_argument("--flushes", type=int, default=300, help="with --flush: flushes timed per size")
+    parser.add_argument("--before-tree", type=Path, default=None,
+                        help="with --flush: an older findsupport (git archive REV findsupport | tar -x -C DIR) measured alternately")
+    parser.add_argument("--flush-one", type=int, default=None, help=argparse.SUPPRESS)  # a single measurement, in its own process
     args = parser.parse_args(argv)
+    if args.flush_one is not None:
+        return flush_one(args)
+    if args.flush:
+        return flush_main(args)
     if args.http:
         return http_main(args)
 
@@ -155,6 +175,68 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def flush_one(args: argparse.Namespace) -> int:
+    """Print the CPU microseconds of one ``SharedLimiter.flush`` of ``--flush-one`` rows (whichever package imports)."""
+    import sqlalchemy as sa
+
+    from findsupport.db import create_db_engine
+    from findsupport.web.ratelimit import rate_limit_counts
+
+    root = Path(tempfile.mkdtemp(prefix="rate-limit-flush-"))
+    db = create_db_engine(args.database_url or f"sqlite:///{root / 'counts.sqlite3'}")
+    limiter = SharedLimiter(parse_rate_limits(COUNTED), db, flush_every_s=None)
+    with db.begin() as conn:
+        conn.execute(sa.delete(rate_limit_counts))  # a PostgreSQL database is reused: start empty
+    rows, clients = args.flush_one, [f"{k:064x}" for k in range(2000)]
+    k, now = 0, 1_000_000.0
+
+    def flush_of(now: float) -> None:
+        nonlocal k
+        for _ in range(rows):
+            limiter.hit("search", clients[k % len(clients)], now=now)
+            k += 1
+        limiter.flush(now=now)
+
+    for i in range(600):  # a minute of flushes ten a second: the table holds a window's rows
+        flush_of(now + i * 0.1)
+    now += 60.0
+    times = []
+    for i in range(args.flushes):
+        started = time.process_time()
+        flush_of(now + i * 0.1)
+        times.append(time.process_time() - started)
+    times.sort()
+    cut = len(times) // 10
+    print(json.dumps({"rows": rows, "cpu_us": statistics.fmean(times[cut:len(times) - cut]) * 1e6}))
+    return 0
+
+
+def flush_main(args: argparse.Namespace) -> int:
+    """``--flush``: each size in its own process, this package and ``--before-tree`` alternating."""
+    import subprocess
+
+    sizes = [int(x) for x in args.flush.split(",")]
+    trees = {"before": args.before_tree, "now": None} if args.before_tree else {"now": None}
+    results: dict[tuple[str, int], list[float]] = {}
+    for round_ in range(args.rounds):
+        for label in (list(trees) if round_ % 2 == 0 else list(reversed(trees))):
+            tree = trees[label]
+            env = {**os.environ, **({"PYTHONPATH": str(tree)} if tree else {})}
+            for rows in sizes:
+                command = [sys.executable, __file__, "--flush-one", str(rows), "--flushes", str(args.flushes),
+                           *(["--database-url", args.database_url] if args.database_url else [])]
+                out = subprocess.run(command, env=env, cwd=tree or REPO, check=True, capture_output=True, text=True).stdout
+                results.setdefault((label, rows), []).append(json.loads(out.splitlines()[-1])["cpu_us"])
+    print(f"database: {'PostgreSQL' if args.database_url else 'SQLite'}; CPU per flush (us), "
+          f"each round's mean less 10% tails, {args.rounds} rounds; load average {os.getloadavg()[0]:.2f}")
+    for rows in sizes:
+        line = "; ".join(f"{label} " + " / ".join(f"{t:,.0f}" for t in results[(label, rows)]) for label in trees)
+        ratio = (f"  (now/before {statistics.median(results[('now', rows)]) / statistics.median(results[('before', rows)]):.2f})"
+                 if args.before_tree else "")
+        print(f"{rows:>5} rows: {line}{ratio}")
+    return 0
+
+
 #: With ``--http``: seconds of load before each measurement (connections open, caches warm).
 HTTP_WARM_UP_S = 1.0
 #: With ``--http``: the wrk script; each request comes from a random one of ``CLIENTS`` addresses.
@@ -179,7 +261,6 @@ end
 
 def http_main(args: argparse.Namespace) -> int:
     """Servers with limits at their defaults and off, SQLite and PostgreSQL, measured in turn with wrk."""
-    import json
     import signal
     import socket
     import subprocess
