@@ -346,9 +346,11 @@ def test_search_ids_are_opaque_and_unrelated():
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX")
-def test_a_forked_worker_never_repeats_its_parents_search_ids():
+def test_a_forked_worker_never_repeats_its_parents_search_ids(url):
     """gunicorn forks workers after the engine (and its feedback log) is built: each must hand out its own ids."""
-    log = FeedbackLog(create_db_engine("sqlite://"), batch_ms=LONG_WINDOW_MS)
+    # A file database: an in-memory one is a new, empty database on the writer thread's connection,
+    # so closing would retry a failing batch for JOIN_TIMEOUT_S.
+    log = FeedbackLog(create_db_engine(url), batch_ms=LONG_WINDOW_MS)
     log.log_search(QUERY, SHOWN, "default")  # the parent has started handing out ids
     read_end, write_end = os.pipe()
     pid = os.fork()
@@ -367,6 +369,7 @@ def test_a_forked_worker_never_repeats_its_parents_search_ids():
     log.close()
     assert len(child) == 100
     assert not child & parent
+    assert _rows_in_database(url) == 101, "the parent's sessions are written; the child left without writing"
 
 
 # --------------------------------------------------------------------- one row per page, actions apart
