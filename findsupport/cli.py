@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
-from .config import Settings, load_settings, open_data_dir
+from .config import LOG_FORMAT, Settings, configure_logging, load_settings, open_data_dir
 from .errors import FindSupportError
 
 __all__ = ["main", "build_parser", "settings_from_args"]
@@ -78,10 +78,10 @@ def progress_printer(args: argparse.Namespace):
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT)
     try:
         settings = settings_from_args(args)
-        logging.getLogger("findsupport").setLevel(settings.log_level.upper())
+        configure_logging(settings.log_level)
         # Before any command writes into it: created private, and announced when new.
         open_data_dir(settings)
         return int(args.handler(args, settings) or EXIT_OK)

@@ -53,6 +53,8 @@ __all__ = [
     "PRIVATE_DIR_MODE",
     "PRIVATE_FILE_MODE",
     "DATABASE_FILE_NAME",
+    "LOG_FORMAT",
+    "configure_logging",
 ]
 
 log = logging.getLogger(__name__)
@@ -67,6 +69,9 @@ PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
 #: The SQLite database inside the data directory (when no database URL is set).
 DATABASE_FILE_NAME = "findsupport.sqlite3"
+#: How findsupport's log lines look on stderr: the level first, so an operator can filter a
+#: service's journal (journald does not see the level of a plain stderr line).
+LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -513,3 +518,22 @@ def open_data_dir(settings: Settings) -> Path:
                 log.warning("data directory %s holds personal data: its mode was %s, now %s (owner only)",
                             folder, oct(mode), oct(mode & PRIVATE_DIR_MODE))
     return folder
+
+
+def configure_logging(level: str) -> None:
+    """Log findsupport's messages from ``level`` up, to stderr unless logging is set up already.
+
+    The command line sets up logging itself (``logging.basicConfig`` with
+    :data:`LOG_FORMAT`).  A server started any other way (gunicorn, as the
+    systemd unit runs it, or ``flask run``) has no handler: Python would print
+    only warnings and above, without their level or source, and drop the
+    rest.  So when neither the root logger nor findsupport's has a handler,
+    findsupport's logger gets one of its own (once, however many apps a
+    process creates).  An application that configures logging keeps its own.
+    """
+    logger = logging.getLogger("findsupport")
+    logger.setLevel(level.upper())
+    if not logging.getLogger().handlers and not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        logger.addHandler(handler)

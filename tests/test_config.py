@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -155,3 +157,38 @@ def test_an_engine_on_an_empty_catalogue_stops_with_a_clear_error(tmp_path, cach
     with caplog.at_level(logging.WARNING, logger="findsupport"):
         engine = Engine.open(settings, feedback=False, reverse=False)
     assert len(engine.catalog) == 0 and "lists no providers" in caplog.text
+
+
+# --------------------------------------------------------------------- log lines on stderr
+def _stderr_of(code: str) -> list[str]:
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    return done.stderr.splitlines()
+
+
+def test_a_server_nothing_set_logging_up_for_still_logs_each_line_with_its_level(tmp_path, cache_dir):
+    """gunicorn, as the systemd unit runs it, sets up no logging: Python alone would print warnings
+    bare and drop the rest.  The app's own lines reach stderr with their level and source, from the
+    configured level up, once each however many apps the process makes."""
+    settings = {"data_dir": str(tmp_path / "data"), "cache_dir": str(cache_dir), "rate_limits": "off", "log_level": "INFO"}
+    lines = _stderr_of(
+        "import logging\n"
+        "from findsupport.web import create_app\n"
+        f"create_app({settings!r}, background=False)\n"
+        f"create_app({settings!r}, background=False)\n"
+        "logging.getLogger('findsupport.web.ratelimit').warning('rate limits not counted')\n"
+        "logging.getLogger('findsupport.search').info('a search')\n"
+        "logging.getLogger('findsupport.search').debug('below the level')\n"
+    )
+    assert lines[-2:] == ["WARNING findsupport.web.ratelimit: rate limits not counted", "INFO findsupport.search: a search"]
+    assert sum("rate limits not counted" in line for line in lines) == 1
+
+
+def test_logging_an_application_set_up_is_left_as_it_is():
+    lines = _stderr_of(
+        "import logging\n"
+        "logging.basicConfig(format='theirs %(message)s')\n"
+        "from findsupport.config import configure_logging\n"
+        "configure_logging('INFO')\n"
+        "logging.getLogger('findsupport.search').warning('once')\n"
+    )
+    assert lines == ["theirs once"]

@@ -15,13 +15,12 @@ the old one and swap it in (requests in flight are not disturbed).  ``kill
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask import Flask
 
-from ..config import Settings, load_settings
+from ..config import Settings, configure_logging, load_settings
 
 __all__ = ["create_app", "MAX_BODY_BYTES_PER_CHAR", "BODY_OVERHEAD_BYTES"]
 
@@ -96,7 +95,7 @@ def create_app(
     from .state import EXTENSION_KEY, Reloader, WebState
 
     settings = config if isinstance(config, Settings) else load_settings(config)
-    logging.getLogger("findsupport").setLevel(settings.log_level.upper())
+    configure_logging(settings.log_level)
     rules = parse_rate_limits(settings.rate_limits)
 
     app = Flask(__name__)
