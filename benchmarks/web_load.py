@@ -46,13 +46,24 @@ machine's CPU away from the server than Python threads; its script reads the
 URLs from a file (a Lua table of 100,000 string constants is past LuaJIT's
 limit) and hands each thread every ``threads``-th one from the run's start.
 
+With ``--page-free`` each feedback mode also gets a server whose pages are
+built and encoded once and then handed back for every search
+(``benchmarks/page_free_app.py``): everything else a search does is real, so
+its ratio is the ceiling that faster page building could reach.
+
+With ``--wrk`` each measurement also counts the CPU it cost: the server's
+processes (master and workers, read from ``/proc``) and wrk's, per request
+answered.  Health's CPU per request over a search's (``cpu_ratio``) is the
+same figure as the throughput ratio on an idle machine, and moves much less
+when colleagues' jobs share the cores.
+
 With ``--before-tree DIR`` (``git archive HEAD findsupport | tar -x -C DIR``)
 each feedback mode also gets a server running that older copy of the package,
 on a copy of the data dir at the schema it knows (``startup.before_copy``),
 measured in the same rounds: before and after side by side.
 
     python benchmarks/web_load.py --wrk [--providers 100000] [--connections 32] [--seconds 5] [--repeats 5]
-                                        [--workers 2] [--feedback-batch-ms 0,100] [--before-tree DIR]
+                                        [--workers 2] [--feedback-batch-ms 0,100] [--before-tree DIR] [--page-free]
                                         [--distinct-pool 100000] [--clubs 300] [--zipf 1.0]
 """
 
@@ -64,6 +75,7 @@ import itertools
 import json
 import os
 import platform
+import resource
 import signal
 import socket
 import sqlite3
@@ -222,12 +234,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+#: The WSGI application gunicorn serves: the real app, or the page-free ceiling (``page_free_app.py``).
+REAL_APP = "findsupport.web:create_app()"
+PAGE_FREE_APP = "page_free_app:app"
+
+
 def start_gunicorn(data_dir: Path, port: int, workers: int, feedback_batch_ms: float,
-                   tree: Path | None = None) -> subprocess.Popen:
+                   tree: Path | None = None, app: str = REAL_APP) -> subprocess.Popen:
     """gunicorn serving ``data_dir``; ``tree`` serves another copy of the package (an older commit's)."""
+    paths = ([str(tree)] if tree is not None else []) + ([str(Path(__file__).resolve().parent)] if app == PAGE_FREE_APP else [])
     env = {
         **os.environ,
-        **({"PYTHONPATH": str(tree)} if tree is not None else {}),
+        **({"PYTHONPATH": os.pathsep.join(paths)} if paths else {}),
         "FINDSUPPORT_DATA_DIR": str(data_dir),
         "FINDSUPPORT_CACHE_DIR": str(CACHE),
         "FINDSUPPORT_RATE_LIMITS": "off",
@@ -237,7 +255,7 @@ def start_gunicorn(data_dir: Path, port: int, workers: int, feedback_batch_ms: f
     command = [
         sys.executable, "-m", "gunicorn", "-c", "python:findsupport.web.serving", "-w", str(workers),
         "-b", f"127.0.0.1:{port}", "--backlog", "2048", "--timeout", "120", "--log-level", "warning",
-        "findsupport.web:create_app()",
+        app,
     ]
     return subprocess.Popen(command, env=env, cwd=tree or REPO, start_new_session=True)
 
@@ -354,8 +372,35 @@ end
 """
 
 
-def run_wrk(port: int, pool: Pool, first: int, connections: int, seconds: float) -> tuple[dict, int]:
-    """The same load from wrk (one thread per CPU, ``connections`` connections); figures and URLs taken."""
+def group_cpu_seconds(pgid: int) -> float:
+    """User and system CPU seconds of the live processes in process group ``pgid`` (a server's master and workers)."""
+    ticks = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue  # gone meanwhile
+        fields = stat[stat.rindex(")") + 2:].split()  # the name may hold spaces; the fields after it do not
+        if int(fields[2]) == pgid:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_wrk(port: int, pool: Pool, first: int, connections: int, seconds: float,
+            pgid: int | None = None) -> tuple[dict, int]:
+    """The same load from wrk (one thread per CPU, ``connections`` connections); figures and URLs taken.
+
+    With ``pgid`` (the server's process group) the figures include the CPU
+    the measured run cost the server and wrk, per request answered.
+    """
     script = OUT / "web_load.lua"
     script.write_text(_WRK_SCRIPT)
     urls_file = pool.file()
@@ -370,9 +415,15 @@ def run_wrk(port: int, pool: Pool, first: int, connections: int, seconds: float)
 
     # Warm up (connections, caches), then measure, each run past the URLs the last one sent.
     _, warm = wrk(WARM_UP_S, first)
+    cpu_before = (group_cpu_seconds(pgid), _children_cpu_seconds()) if pgid is not None else None
     fields, measured = wrk(seconds, first + warm)
     requests, duration, p50, p90, p99, errors, _ = fields
+    cpu = {}
+    if cpu_before is not None:
+        spent = group_cpu_seconds(pgid) - cpu_before[0] + _children_cpu_seconds() - cpu_before[1]
+        cpu = {"cpu_us_per_request": round(spent / max(int(requests), 1) * 1e6, 1)}
     return {
+        **cpu,
         "requests": int(requests),
         "seconds": round(float(duration), 1),
         "requests_per_s": round(int(requests) / float(duration), 1),
@@ -389,24 +440,30 @@ SCENARIOS = ("search", "widget")
 
 
 def measure(runner, port: int, pools: dict[str, Pool], positions: dict[str, int], connections: int,
-            seconds: float) -> dict:
+            seconds: float, pgid: int) -> dict:
     """Health, then each scenario, once on one server; each scenario's ratio to that health run.
 
     ``positions`` holds where each pool's next run starts on this server
     (moved on here).  ``search_repeated`` counts distinct-pool URLs sent a
     second time on this server (0 unless the pool ran out).
     """
-    health, _ = runner(port, pools["health"], 0, connections, seconds)
+    cpu = {"pgid": pgid} if runner is run_wrk else {}
+    health, _ = runner(port, pools["health"], 0, connections, seconds, **cpu)
     row = {"health_requests_per_s": health["requests_per_s"], "errors": health["errors"]}
+    if cpu:
+        row["health_cpu_us"] = health["cpu_us_per_request"]
     for name in SCENARIOS:
         pool = pools[name]
-        result, used = runner(port, pool, positions[name], connections, seconds)
+        result, used = runner(port, pool, positions[name], connections, seconds, **cpu)
         positions[name] += used
         row[f"{name}_requests_per_s"] = result["requests_per_s"]
         row[f"{name}_ratio"] = result["requests_per_s"] / health["requests_per_s"]
         row[f"{name}_p50_ms"] = result["p50_ms"]
         row[f"{name}_p99_ms"] = result["p99_ms"]
         row[f"{name}_requests"] = result["requests"]
+        if cpu:
+            row[f"{name}_cpu_us"] = result["cpu_us_per_request"]
+            row[f"{name}_cpu_ratio"] = health["cpu_us_per_request"] / result["cpu_us_per_request"]
         row["errors"] += result["errors"]
     row["search_repeated"] = max(0, positions["search"] - len(pools["search"].urls))
     return row
@@ -432,6 +489,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wrk", action="store_true", help="generate the load with wrk instead of Python threads")
     parser.add_argument("--before-tree", type=Path, help="also serve an older findsupport (git archive HEAD findsupport "
                         "| tar -x -C DIR) on a copy of the data dir, measured in the same rounds")  # fmt: skip
+    parser.add_argument("--page-free", action="store_true", help="also serve benchmarks/page_free_app.py (pages built and "
+                        "encoded once, then reused): the ceiling faster page building could reach")  # fmt: skip
     parser.add_argument("--distinct-pool", type=int, default=DISTINCT_POOL,
                         help="distinct search URLs, walked in order on each server (never repeated unless exhausted)")
     parser.add_argument("--clubs", type=int, default=CLUBS, help="clubs whose widget preset searches make the widget traffic")
@@ -468,16 +527,17 @@ def main(argv: list[str] | None = None) -> int:
         for prefix, tree in trees:
             served = before_copy(data_dir, tree) if tree is not None else data_dir
             for mode in modes:
-                port = free_port()
-                name = f"{prefix}{mode:g}"
-                servers[name] = (port, start_gunicorn(served, port, args.workers, mode, tree))
-                positions[name] = {scenario: 0 for scenario in SCENARIOS}
+                for app in [REAL_APP] + ([PAGE_FREE_APP] if args.page_free and tree is None else []):
+                    port = free_port()
+                    name = f"{prefix}{'page-free ' if app == PAGE_FREE_APP else ''}{mode:g}"
+                    servers[name] = (port, start_gunicorn(served, port, args.workers, mode, tree, app))
+                    positions[name] = {scenario: 0 for scenario in SCENARIOS}
         for port, server in servers.values():
             wait_until_up(port, server)
         for round_ in range(args.repeats):
-            for name, (port, _) in servers.items():
+            for name, (port, server) in servers.items():
                 results.setdefault(name, []).append(
-                    measure(runner, port, pools, positions[name], args.connections, args.seconds))
+                    measure(runner, port, pools, positions[name], args.connections, args.seconds, server.pid))
     finally:
         for _, server in servers.values():
             os.killpg(server.pid, signal.SIGTERM)
@@ -501,6 +561,12 @@ def main(argv: list[str] | None = None) -> int:
             row[f"{scenario}_p50_ms"] = median(r[f"{scenario}_p50_ms"] for r in runs)
             row[f"{scenario}_p99_ms"] = median(r[f"{scenario}_p99_ms"] for r in runs)
             row[f"{scenario}_requests"] = sum(r[f"{scenario}_requests"] for r in runs)
+            if args.wrk:
+                row[f"{scenario}_cpu_us"] = median(r[f"{scenario}_cpu_us"] for r in runs)
+                row[f"{scenario}_cpu_ratio"] = round(median(r[f"{scenario}_cpu_ratio"] for r in runs), 3)
+                row[f"{scenario}_cpu_ratios"] = [round(r[f"{scenario}_cpu_ratio"], 3) for r in runs]
+        if args.wrk:
+            row["health_cpu_us"] = median(r["health_cpu_us"] for r in runs)
         # The figures earlier versions of this benchmark reported under these names.
         row["ratio"], row["ratios"] = row["search_ratio"], row["search_ratios"]
         row["errors"] = sum(r["errors"] for r in runs)
@@ -511,6 +577,10 @@ def main(argv: list[str] | None = None) -> int:
               f"{row['search_p50_ms']:>7.1f} {row['search_p99_ms']:>7.1f} {row['widget_requests_per_s']:>9.1f} "
               f"{row['widget_ratio']:>6.3f} {row['widget_p50_ms']:>7.1f} {row['widget_p99_ms']:>7.1f} "
               f"{row['errors']} of {row['search_requests'] + row['widget_requests']} searches")
+        if args.wrk:
+            print(f"{'':>26} CPU a request (server and wrk): health {row['health_cpu_us']:.0f} µs, search "
+                  f"{row['search_cpu_us']:.0f} µs (ratio {row['search_cpu_ratio']:.3f}), widget {row['widget_cpu_us']:.0f} µs "
+                  f"(ratio {row['widget_cpu_ratio']:.3f})")
         if row["search_repeated"]:
             print(f"{'':>26} the distinct pool ran out: {row['search_repeated']:,} searches repeated "
                   f"(raise --distinct-pool above {row['search_urls_sent']:,})")
