@@ -529,11 +529,26 @@ def configure_logging(level: str) -> None:
     only warnings and above, without their level or source, and drop the
     rest.  So when neither the root logger nor findsupport's has a handler,
     findsupport's logger gets one of its own (once, however many apps a
-    process creates).  An application that configures logging keeps its own.
+    process creates).  An application that configures logging keeps its own,
+    even when it does so after making the app: that handler then steps aside
+    (see :class:`_UntilConfigured`), so no line is written twice.
     """
     logger = logging.getLogger("findsupport")
     logger.setLevel(level.upper())
     if not logging.getLogger().handlers and not logger.handlers:
-        handler = logging.StreamHandler()
+        handler = _UntilConfigured()
         handler.setFormatter(logging.Formatter(LOG_FORMAT))
         logger.addHandler(handler)
+
+
+class _UntilConfigured(logging.StreamHandler):
+    """stderr for findsupport's lines while the root logger has no handler.
+
+    Records propagate to the root logger too; once an application sets
+    logging up (``logging.basicConfig`` after ``create_app``), its handlers
+    write them, and this one writes nothing.
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not logging.getLogger().handlers:
+            super().emit(record)

@@ -192,3 +192,16 @@ def test_logging_an_application_set_up_is_left_as_it_is():
         "logging.getLogger('findsupport.search').warning('once')\n"
     )
     assert lines == ["theirs once"]
+
+
+def test_logging_set_up_after_the_app_is_made_writes_each_line_once():
+    """An application that calls basicConfig only after making the app gets each line once, in its format."""
+    lines = _stderr_of(
+        "import logging\n"
+        "from findsupport.config import configure_logging\n"
+        "configure_logging('INFO')\n"
+        "logging.getLogger('findsupport.search').info('before')\n"
+        "logging.basicConfig(format='theirs %(message)s')\n"
+        "logging.getLogger('findsupport.search').info('after')\n"
+    )
+    assert lines == ["INFO findsupport.search: before", "theirs after"]
