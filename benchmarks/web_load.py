@@ -54,7 +54,7 @@ its ratio is the ceiling that faster page building could reach.
 With ``--wrk`` each measurement also counts the CPU it cost: the server's
 processes (master and workers, read from ``/proc``) and wrk's, per request
 answered.  Health's CPU per request over a search's (``cpu_ratio``) is the
-same figure as the throughput ratio on an idle machine, and moves much less
+same figure as the throughput ratio on an idle machine, and moves less
 when colleagues' jobs share the cores.
 
 With ``--before-tree DIR`` (``git archive HEAD findsupport | tar -x -C DIR``)
